@@ -1,0 +1,313 @@
+"""Serializers of the back-office API. Input is validated here; writes go to services/ledger.
+
+Money is rendered as decimal strings with the currency's decimals; amounts come in as decimal
+strings (or exact JSON numbers) and are turned into minor units by wallets.money.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from wallets.choices import OpenRoundPolicy, RoundingMode
+from wallets.currencies import CURRENCY_CHOICES
+from wallets.models import (
+    AuditRecord,
+    GameSession,
+    Player,
+    Provider,
+    ProviderCredential,
+    Transaction,
+    Wallet,
+)
+from wallets.money import format_amount
+
+
+@extend_schema_field({"type": "string", "example": "12.50"})
+class AmountField(serializers.Field):
+    """A decimal string or exact JSON number, kept raw until its currency is known."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (list, dict, bool)) or data is None:
+            raise serializers.ValidationError('must be a decimal string like "12.50"')
+        return data
+
+    def to_representation(self, value):  # pragma: no cover - input only
+        return str(value)
+
+
+def money(minor: int, currency: str) -> str:
+    return format_amount(minor, currency)
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProviderCredential
+        fields = ["kind", "fingerprint", "created_at", "expires_at", "revoked_at", "last_used_at"]
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    credentials = serializers.SerializerMethodField()
+    open_sessions = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = Provider
+        fields = [
+            "code",
+            "name",
+            "currencies",
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "ip_allowlist",
+            "rounding_mode",
+            "idle_timeout_seconds",
+            "round_timeout_seconds",
+            "max_sessions_per_player",
+            "open_round_policy",
+            "created_at",
+            "open_sessions",
+            "credentials",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(CredentialSerializer(many=True))
+    def get_credentials(self, provider):
+        now = timezone.now()
+        active = [
+            c
+            for c in provider.credentials.all()
+            if c.revoked_at is None and (c.expires_at is None or c.expires_at > now)
+        ]
+        return CredentialSerializer(active, many=True).data
+
+
+class ProviderCreateSerializer(serializers.Serializer):
+    code = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    currencies = serializers.ListField(
+        child=serializers.ChoiceField(choices=CURRENCY_CHOICES), allow_empty=False
+    )
+    ip_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    rounding_mode = serializers.ChoiceField(
+        choices=RoundingMode.choices, required=False, allow_blank=True, default=""
+    )
+    idle_timeout_seconds = serializers.IntegerField(min_value=30, required=False)
+    round_timeout_seconds = serializers.IntegerField(min_value=30, required=False)
+    max_sessions_per_player = serializers.IntegerField(min_value=1, required=False)
+    open_round_policy = serializers.ChoiceField(choices=OpenRoundPolicy.choices, required=False)
+
+    def validate_ip_allowlist(self, entries):
+        import ipaddress
+
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise serializers.ValidationError(
+                    f"{entry!r} is not an address or network"
+                ) from None
+        return entries
+
+
+class ProviderWithSecretSerializer(ProviderSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="The HMAC secret. Shown only in this response: store it now."
+    )
+
+    class Meta(ProviderSerializer.Meta):
+        fields = [*ProviderSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class SecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(read_only=True)
+    fingerprint = serializers.CharField(read_only=True)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, trim_whitespace=True)
+
+
+class SuspendSerializer(ReasonSerializer):
+    kill_open_sessions = serializers.BooleanField(required=False, default=False)
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    balance = serializers.CharField()
+    reserved = serializers.CharField()
+    available = serializers.CharField()
+
+    @staticmethod
+    def of(wallet: Wallet) -> dict:
+        return {
+            "currency": wallet.currency,
+            "balance": money(wallet.balance_minor, wallet.currency),
+            "reserved": money(wallet.reserved_minor, wallet.currency),
+            "available": money(wallet.available_minor, wallet.currency),
+        }
+
+
+class PlayerSerializer(serializers.ModelSerializer):
+    balances = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Player
+        fields = [
+            "id",
+            "external_id",
+            "currency",
+            "country",
+            "registration_ip",
+            "status",
+            "status_reason",
+            "created_at",
+            "balances",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(BalanceSerializer(many=True))
+    def get_balances(self, player):
+        return [BalanceSerializer.of(w) for w in player.wallets.all()]
+
+
+class PlayerCreateSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128)
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, default="")
+    registration_ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
+
+
+class PaymentSerializer(serializers.Serializer):
+    player = serializers.PrimaryKeyRelatedField(queryset=Player.objects.all())
+    amount = AmountField()
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    external_id = serializers.CharField(max_length=128)
+    ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    provider = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    amount = serializers.SerializerMethodField()
+    delta = serializers.SerializerMethodField()
+    balance_after = serializers.SerializerMethodField()
+    duplicate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "player",
+            "wallet",
+            "provider",
+            "session",
+            "round_external_id",
+            "currency",
+            "amount",
+            "delta",
+            "balance_after",
+            "external_id",
+            "reference",
+            "reference_external_id",
+            "game_id",
+            "client_ip",
+            "request_id",
+            "processing_us",
+            "lock_wait_us",
+            "note",
+            "created_at",
+            "decided_at",
+            "duplicate",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, txn) -> str:
+        return money(txn.amount_minor, txn.currency)
+
+    def get_delta(self, txn) -> str:
+        return money(txn.delta_minor, txn.currency)
+
+    def get_balance_after(self, txn) -> str:
+        return money(txn.balance_after_minor, txn.currency)
+
+    def get_duplicate(self, txn) -> bool:
+        return bool(self.context.get("duplicate", False))
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    provider = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    buy_in = serializers.SerializerMethodField()
+    reserved = serializers.SerializerMethodField()
+    idle_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GameSession
+        fields = [
+            "id",
+            "player",
+            "provider",
+            "currency",
+            "game_id",
+            "status",
+            "created_at",
+            "authenticated_at",
+            "last_activity_at",
+            "idle_seconds",
+            "ended_at",
+            "end_reason",
+            "ended_by",
+            "end_note",
+            "buy_in",
+            "reserved",
+        ]
+        read_only_fields = fields
+
+    def get_buy_in(self, session) -> str:
+        return money(session.buy_in_minor, session.currency)
+
+    def get_reserved(self, session) -> str:
+        return money(session.reserved_minor, session.currency)
+
+    def get_idle_seconds(self, session) -> int:
+        return int((timezone.now() - session.last_activity_at).total_seconds())
+
+
+class SessionWithTokenSerializer(SessionSerializer):
+    session_token = serializers.CharField(
+        read_only=True, help_text="Give it to the provider's game client. Shown only here."
+    )
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "session_token"]
+        read_only_fields = fields
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    player = serializers.PrimaryKeyRelatedField(queryset=Player.objects.all())
+    provider = serializers.SlugRelatedField(slug_field="code", queryset=Provider.objects.all())
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    game_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    buy_in = AmountField(required=False)
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "actor_label",
+            "action",
+            "target_type",
+            "target_id",
+            "target_label",
+            "reason",
+            "before",
+            "after",
+        ]
+        read_only_fields = fields

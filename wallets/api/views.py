@@ -1,0 +1,209 @@
+"""Back-office API views: validate input, call one service or ledger function, render."""
+
+from django.db.models import Count, Prefetch, Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from wallets import crypto, ledger, services
+from wallets.api import filters
+from wallets.api import serializers as s
+from wallets.choices import ProviderStatus
+from wallets.models import (
+    AuditRecord,
+    GameSession,
+    Player,
+    Provider,
+    ProviderCredential,
+    Transaction,
+)
+from wallets.money import parse_amount
+from wallets.provider_api.auth import client_ip
+
+
+def _context(request) -> ledger.CallContext:
+    return ledger.CallContext(client_ip=client_ip(request), request_id=request.request_id)
+
+
+class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    lookup_field = "code"
+    serializer_class = s.ProviderSerializer
+    filterset_class = filters.ProviderFilterSet
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name", "status", "created_at"]
+    queryset = Provider.objects.annotate(
+        open_sessions=Count("sessions", filter=Q(sessions__status="open"))
+    ).prefetch_related(Prefetch("credentials", queryset=ProviderCredential.objects.all()))
+    action_permissions = {
+        "suspend": ["wallets.change_provider_status"],
+        "restrict": ["wallets.change_provider_status"],
+        "restore": ["wallets.change_provider_status"],
+        "rotate_secret": ["wallets.rotate_provider_secret"],
+    }
+
+    @extend_schema(
+        request=s.ProviderCreateSerializer, responses={201: s.ProviderWithSecretSerializer}
+    )
+    def create(self, request):
+        """Register a provider. Its HMAC secret is in this response and never again."""
+        params = s.ProviderCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        provider, secret = services.create_provider(
+            code=data.pop("code"),
+            name=data.pop("name"),
+            currencies=data.pop("currencies"),
+            actor=request.user,
+            **data,
+        )
+        body = s.ProviderWithSecretSerializer(self.get_queryset().get(pk=provider.pk)).data
+        body["secret"] = secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _change_status(self, request, new_status, serializer_class=s.ReasonSerializer):
+        params = serializer_class(data=request.data)
+        params.is_valid(raise_exception=True)
+        services.change_provider_status(
+            provider=self.get_object(),
+            status=new_status,
+            reason=params.validated_data["reason"],
+            actor=request.user,
+            kill_open_sessions=params.validated_data.get("kill_open_sessions", False),
+        )
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=s.SuspendSerializer, responses=s.ProviderSerializer)
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, code=None):
+        """No new sessions and no bets; wins, rollbacks and round closes still accepted."""
+        return self._change_status(request, ProviderStatus.SUSPENDED, s.SuspendSerializer)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ProviderSerializer)
+    @action(detail=True, methods=["post"])
+    def restrict(self, request, code=None):
+        """No new sessions; open sessions play on."""
+        return self._change_status(request, ProviderStatus.RESTRICTED)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ProviderSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request, code=None):
+        return self._change_status(request, ProviderStatus.ACTIVE)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.SecretSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, code=None):
+        """Issue a new secret (shown once); old ones keep working for the overlap window."""
+        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
+        secret = services.rotate_provider_secret(
+            provider=self.get_object(), actor=request.user, reason=str(reason)[:500]
+        )
+        return Response({"secret": secret, "fingerprint": crypto.secret_fingerprint(secret)})
+
+
+class PlayerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.PlayerSerializer
+    queryset = Player.objects.prefetch_related("wallets")
+    filterset_class = filters.PlayerFilterSet
+    search_fields = ["external_id"]
+    ordering_fields = ["id", "created_at", "external_id"]
+
+    @extend_schema(request=s.PlayerCreateSerializer, responses={201: s.PlayerSerializer})
+    def create(self, request):
+        params = s.PlayerCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        player = services.create_player(**params.validated_data)
+        return Response(
+            s.PlayerSerializer(self.get_queryset().get(pk=player.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class _PaymentView(APIView):
+    required_permissions = ["wallets.post_payment"]
+    operation = None  # ledger.deposit or ledger.withdraw
+
+    @extend_schema(request=s.PaymentSerializer, responses={201: s.TransactionSerializer})
+    def post(self, request):
+        params = s.PaymentSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        amount = parse_amount(data["amount"], data["currency"])
+        context = ledger.CallContext(client_ip=data["ip"], request_id=request.request_id)
+        result = type(self).operation(
+            player=data["player"],
+            currency=data["currency"],
+            amount_minor=amount.minor,
+            external_id=data["external_id"],
+            context=context,
+        )
+        body = s.TransactionSerializer(
+            result.transaction, context={"duplicate": result.duplicate}
+        ).data
+        return Response(body, status=status.HTTP_200_OK if result.duplicate else 201)
+
+
+class DepositView(_PaymentView):
+    """Credit a deposit from the payment gateway. Idempotent on external_id; may be held."""
+
+    operation = staticmethod(ledger.deposit)
+
+
+class WithdrawalView(_PaymentView):
+    """Pay out a withdrawal. Idempotent on external_id; needs available funds; may be held."""
+
+    operation = staticmethod(ledger.withdraw)
+
+
+class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.SessionSerializer
+    queryset = GameSession.objects.select_related("provider")
+    filterset_class = filters.SessionFilterSet
+    ordering_fields = ["id", "created_at", "last_activity_at", "reserved_minor"]
+    action_permissions = {"close": ["wallets.close_game_session"]}
+
+    @extend_schema(request=s.SessionCreateSerializer, responses={201: s.SessionWithTokenSerializer})
+    def create(self, request):
+        """Launch a game: returns the session with its token (shown only here)."""
+        params = s.SessionCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        buy_in_minor = 0
+        if data.get("buy_in") is not None:
+            buy_in_minor = parse_amount(data["buy_in"], data["currency"], field="buy_in").minor
+        session, token = ledger.open_session(
+            player=data["player"],
+            provider=data["provider"],
+            currency=data["currency"],
+            game_id=data["game_id"],
+            buy_in_minor=buy_in_minor,
+        )
+        body = s.SessionWithTokenSerializer(self.get_queryset().get(pk=session.pk)).data
+        body["session_token"] = token
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.SessionSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        """Close an open session by hand, releasing its reservation; audited."""
+        params = s.ReasonSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        session = services.close_session_by_staff(
+            session=self.get_object(), reason=params.validated_data["reason"], actor=request.user
+        )
+        return Response(s.SessionSerializer(session).data)
+
+
+class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.TransactionSerializer
+    queryset = Transaction.objects.select_related("provider")
+    filterset_class = filters.TransactionFilterSet
+    ordering_fields = ["id", "created_at", "amount_minor"]
+
+
+class AuditRecordViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.AuditRecordSerializer
+    queryset = AuditRecord.objects.all()
+    filterset_class = filters.AuditRecordFilterSet
+    ordering_fields = ["at", "id"]

@@ -1,0 +1,97 @@
+"""The one place where other apps react to the wallet.
+
+`wallets` imports no other app. Monitoring and fraud register here from their AppConfig.ready():
+
+- `call_observers`: told of every provider API call, refused or not, after the response is
+  built (operation, provider code, outcome code, latency). They must be cheap and must never
+  raise into the wallet: an observer's failure is counted and swallowed.
+- `screener`: asked inside the money path whether a bet, win, deposit or withdrawal may go
+  through (allow / flag / hold / decline). It runs under the wallet row lock, so it must use
+  precomputed figures only, never scan history.
+- `ledger_listeners`: told after commit of each posted or held ledger row (for baselines and
+  pattern rules), outside the lock.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallObservation:
+    provider_code: str
+    operation: str
+    outcome: str  # "OK" or an error code
+    latency_us: int
+    lock_wait_us: int = 0
+    duplicate: bool = False
+
+
+ALLOW, FLAG, HOLD, DECLINE = "allow", "flag", "hold", "decline"
+
+
+@dataclass(frozen=True)
+class Screening:
+    action: str = ALLOW
+    # What fired and with which figures; stored with the case or hold.
+    hits: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ScreeningRequest:
+    kind: str  # bet, win, deposit, withdrawal
+    player_id: int
+    wallet_id: int
+    currency: str
+    amount_minor: int
+    provider_id: int | None = None
+    session_id: int | None = None
+    client_ip: str | None = None
+    seconds_since_authentication: float | None = None
+
+
+ALLOW_ALL = Screening()
+
+call_observers: list[Callable[[CallObservation], None]] = []
+ledger_listeners: list[Callable[[Any], None]] = []
+# Screener: (ScreeningRequest) -> Screening. Declines are reported to `decline_recorders`
+# after the refused call's transaction is rolled back, so the case survives the refusal.
+screener: Callable[[ScreeningRequest], Screening] | None = None
+decline_recorders: list[Callable[[ScreeningRequest, Screening], None]] = []
+
+# Counts of observer failures, so a broken observer is visible, not silent.
+observer_failures = {"count": 0}
+
+
+def screen(request: ScreeningRequest) -> Screening:
+    if screener is None:
+        return ALLOW_ALL
+    return screener(request)
+
+
+def observe_call(observation: CallObservation) -> None:
+    for observer in call_observers:
+        try:
+            observer(observation)
+        except Exception:
+            observer_failures["count"] += 1
+            logger.exception("wallet call observer %r failed", observer)
+
+
+def notify_ledger(transaction: Any) -> None:
+    for listener in ledger_listeners:
+        try:
+            listener(transaction)
+        except Exception:
+            logger.exception("ledger listener %r failed", listener)
+
+
+def record_decline(request: ScreeningRequest, screening: Screening) -> None:
+    for recorder in decline_recorders:
+        try:
+            recorder(request, screening)
+        except Exception:
+            logger.exception("decline recorder %r failed", recorder)

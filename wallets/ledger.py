@@ -1,0 +1,929 @@
+"""The ledger: the only code that changes a balance.
+
+Every operation here is one database transaction that locks the one wallet row it changes
+(`SELECT ... FOR UPDATE`), re-reads what it depends on under that lock, checks, appends ledger
+rows, writes the new balance and commits. Locks are held for the SQL only, never across a network
+call. The time spent waiting for the lock is measured and returned.
+
+Idempotency: `(provider, external_id)` (or `(kind, external_id)` for payments) is unique in the
+database. A repeat with the same payload returns the original row marked as a duplicate; a
+different payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet
+at the unique index; the loser is replayed against the winner's row.
+
+Lock order, to stay free of deadlocks: player row (session opens only), then wallet row, then
+session and round rows. Nothing locks a wallet and then a player.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from wallets import crypto, hooks
+from wallets.choices import (
+    PlayerStatus,
+    ProviderStatus,
+    RoundStatus,
+    SessionEndReason,
+    SessionStatus,
+    TransactionKind,
+    TransactionStatus,
+)
+from wallets.errors import (
+    BetDeclined,
+    CurrencyMismatch,
+    DuplicateMismatch,
+    FourEyesRequired,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidReference,
+    NotAllowed,
+    PlayerBlocked,
+    ProviderRestricted,
+    ProviderSuspended,
+    RoundClosed,
+    SessionExpired,
+    SessionLimit,
+    TransactionRolledBack,
+    ValidationFailed,
+)
+from wallets.hooks import DECLINE, HOLD, ScreeningRequest
+from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Where a money call came from; recorded on every ledger row it writes."""
+
+    client_ip: str | None = None
+    request_id: str = ""
+    # time.perf_counter() when the request arrived, for the row's processing time.
+    started: float | None = None
+
+    def elapsed_us(self) -> int:
+        if self.started is None:
+            return 0
+        return int((time.perf_counter() - self.started) * 1_000_000)
+
+
+NO_CONTEXT = CallContext()
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    transaction: Transaction | None
+    balance_minor: int
+    reserved_minor: int
+    currency: str
+    duplicate: bool = False
+    lock_wait_us: int = 0
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.reserved_minor
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+def _lock_wallet(wallet_id: int) -> tuple[Wallet, int]:
+    started = time.perf_counter()
+    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    return wallet, int((time.perf_counter() - started) * 1_000_000)
+
+
+def _save_wallet(wallet: Wallet) -> None:
+    wallet.updated_at = timezone.now()
+    Wallet.objects.filter(pk=wallet.pk).update(
+        balance_minor=wallet.balance_minor,
+        reserved_minor=wallet.reserved_minor,
+        updated_at=wallet.updated_at,
+    )
+
+
+def _result(wallet: Wallet, txn: Transaction | None, lock_wait_us: int, duplicate=False):
+    return LedgerResult(
+        transaction=txn,
+        balance_minor=wallet.balance_minor,
+        reserved_minor=wallet.reserved_minor,
+        currency=wallet.currency,
+        duplicate=duplicate,
+        lock_wait_us=lock_wait_us,
+    )
+
+
+def _retry_once_on_unique_race(operation: Callable[[], T]) -> T:
+    """Run `operation`; if it lost an insert race on an idempotency key, run it again.
+
+    The second run finds the winner's row and replays it (duplicate or mismatch).
+    """
+    try:
+        return operation()
+    except IntegrityError as error:
+        if "txn_unique_" not in str(error):
+            raise
+        return operation()
+
+
+def _insert(**fields) -> Transaction:
+    return Transaction.objects.create(**fields)
+
+
+def _touch_session(session: GameSession, now, **changes) -> None:
+    GameSession.objects.filter(pk=session.pk).update(last_activity_at=now, **changes)
+
+
+def _check_replay(existing: Transaction, **expected) -> None:
+    """Raise DuplicateMismatch unless `existing` was written for the same payload."""
+    differing = [name for name, value in expected.items() if getattr(existing, name) != value]
+    if differing:
+        raise DuplicateMismatch(
+            f"transaction id already used with a different {', '.join(sorted(differing))}",
+            field="transaction_id",
+        )
+
+
+def _funds_error(wallet: Wallet) -> InsufficientFunds:
+    return InsufficientFunds(balance_minor=wallet.available_minor, currency=wallet.currency)
+
+
+def _screen(request: ScreeningRequest) -> hooks.Screening:
+    return hooks.screen(request)
+
+
+def _after_commit(txn: Transaction, screening) -> None:
+    if hooks.ledger_listeners:
+        transaction.on_commit(lambda: hooks.notify_ledger((txn, screening)))
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def open_session(
+    *,
+    player: Player,
+    provider: Provider,
+    currency: str,
+    game_id: str = "",
+    buy_in_minor: int = 0,
+) -> tuple[GameSession, str]:
+    """Launch a game session; returns it and its token (shown once, stored only hashed).
+
+    Refuses a provider that is not active, a blocked player, a currency the provider does not
+    offer, and a player already at the provider's open-session limit. The limit holds under
+    concurrent opens: the player's row is locked while counting. A buy-in moves from available
+    into `reserved` in the same transaction.
+    """
+    if buy_in_minor < 0:
+        raise InvalidAmount("buy_in must not be negative", field="buy_in")
+    if provider.currencies and currency not in provider.currencies:
+        raise ValidationFailed(
+            f"provider {provider.code} does not offer {currency}", field="currency"
+        )
+    with transaction.atomic():
+        player = Player.objects.select_for_update().get(pk=player.pk)
+        provider = Provider.objects.get(pk=provider.pk)
+        if provider.status == ProviderStatus.SUSPENDED:
+            raise ProviderSuspended()
+        if provider.status == ProviderStatus.RESTRICTED:
+            raise ProviderRestricted()
+        if player.status != PlayerStatus.ACTIVE:
+            raise PlayerBlocked()
+        open_count = GameSession.objects.filter(
+            player=player, provider=provider, status=SessionStatus.OPEN
+        ).count()
+        if open_count >= provider.max_sessions_per_player:
+            raise SessionLimit(
+                f"player has {open_count} open sessions at {provider.code} "
+                f"(limit {provider.max_sessions_per_player})"
+            )
+        wallet, _ = Wallet.objects.get_or_create(player=player, currency=currency)
+        if buy_in_minor:
+            wallet, _ = _lock_wallet(wallet.pk)
+            if wallet.available_minor < buy_in_minor:
+                raise _funds_error(wallet)
+            wallet.reserved_minor += buy_in_minor
+            _save_wallet(wallet)
+        token = crypto.new_session_token()
+        session = GameSession.objects.create(
+            token_hash=crypto.token_hash(token),
+            player=player,
+            provider=provider,
+            wallet=wallet,
+            currency=currency,
+            game_id=game_id,
+            last_activity_at=timezone.now(),
+            buy_in_minor=buy_in_minor,
+            reserved_minor=buy_in_minor,
+        )
+    return session, token
+
+
+def authenticate(*, provider: Provider, session: GameSession) -> GameSession:
+    """The provider confirms a launched session. Repeatable while the session is open.
+
+    A restricted provider may keep playing sessions it already authenticated, not new ones.
+    """
+    if session.status != SessionStatus.OPEN:
+        raise SessionExpired()
+    if provider.status == ProviderStatus.SUSPENDED:
+        raise ProviderSuspended()
+    if provider.status == ProviderStatus.RESTRICTED and session.authenticated_at is None:
+        raise ProviderRestricted()
+    if session.player.status != PlayerStatus.ACTIVE:
+        raise PlayerBlocked()
+    now = timezone.now()
+    changes = {} if session.authenticated_at else {"authenticated_at": now}
+    _touch_session(session, now, **changes)
+    session.authenticated_at = session.authenticated_at or now
+    session.last_activity_at = now
+    return session
+
+
+def touch_session(session: GameSession) -> None:
+    """Record provider activity on a session (balance calls and the like)."""
+    _touch_session(session, timezone.now())
+
+
+def end_session(
+    *,
+    session: GameSession,
+    status: str,
+    reason: str,
+    note: str = "",
+    actor=None,
+    missing_ok: bool = False,
+) -> tuple[GameSession, bool]:
+    """Close, expire, abandon or kill an open session and release what is left of its buy-in,
+    in the same transaction as the status change. Returns (session, changed).
+
+    Ending a session that is no longer open changes nothing: `changed` is False (and, unless
+    `missing_ok`, NotAllowed is raised), so two concurrent cleanups never release twice.
+    """
+    with transaction.atomic():
+        wallet, _ = _lock_wallet(session.wallet_id)
+        session = GameSession.objects.select_related("player", "provider").get(pk=session.pk)
+        if session.status != SessionStatus.OPEN:
+            if missing_ok:
+                return session, False
+            raise NotAllowed(f"session is already {session.status}")
+        now = timezone.now()
+        released = session.reserved_minor
+        if released:
+            wallet.reserved_minor -= released
+            _save_wallet(wallet)
+        session.status = status
+        session.end_reason = reason
+        session.end_note = note[:500]
+        session.ended_by = actor
+        session.ended_at = now
+        session.reserved_minor = 0
+        GameSession.objects.filter(pk=session.pk).update(
+            status=status,
+            end_reason=reason,
+            end_note=session.end_note,
+            ended_by=actor,
+            ended_at=now,
+            reserved_minor=0,
+        )
+    return session, True
+
+
+def close_session_by_provider(*, provider: Provider, session: GameSession) -> LedgerResult:
+    """Graceful close from the provider; closing a session that is already closed is a no-op."""
+    ended, _ = end_session(
+        session=session,
+        status=SessionStatus.CLOSED,
+        reason=SessionEndReason.GRACEFUL,
+        missing_ok=True,
+    )
+    if ended.status == SessionStatus.OPEN:  # pragma: no cover - end_session closed it
+        raise NotAllowed()
+    GameSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now())
+    wallet = Wallet.objects.get(pk=session.wallet_id)
+    return _result(wallet, None, 0)
+
+
+# --- provider money calls -------------------------------------------------------------------
+
+
+def bet(
+    *,
+    provider: Provider,
+    session: GameSession,
+    transaction_id: str,
+    round_id: str,
+    amount_minor: int,
+    currency: str,
+    game_id: str = "",
+    rounding_residue: Decimal | None = None,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """Debit a stake. Draws on the session's buy-in reservation first, then on available funds.
+
+    Refused: a replay with another payload, an id already rolled back (tombstone), a session not
+    open, a suspended provider, a blocked player, another currency, a closed round, missing
+    funds, a fraud decline. Nothing is written when refused.
+    """
+    if amount_minor <= 0:
+        raise InvalidAmount("a bet must be greater than zero", field="amount")
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(session.wallet_id)
+            earlier = list(
+                Transaction.objects.filter(provider=provider).filter(
+                    Q(external_id=transaction_id)
+                    | Q(kind=TransactionKind.ROLLBACK, reference_external_id=transaction_id)
+                )
+            )
+            for row in earlier:
+                if row.external_id == transaction_id:
+                    _check_replay(
+                        row,
+                        kind=TransactionKind.BET,
+                        player_id=session.player_id,
+                        amount_minor=amount_minor,
+                        currency=currency,
+                        round_external_id=round_id,
+                    )
+                    return _result(wallet, row, lock_wait_us, duplicate=True)
+            if earlier:
+                raise TransactionRolledBack(
+                    balance_minor=wallet.available_minor, currency=wallet.currency
+                )
+            live = GameSession.objects.select_related("player").get(pk=session.pk)
+            if live.status != SessionStatus.OPEN:
+                raise SessionExpired()
+            if provider.status == ProviderStatus.SUSPENDED:
+                raise ProviderSuspended()
+            if live.player.status != PlayerStatus.ACTIVE:
+                raise PlayerBlocked()
+            if currency != live.currency:
+                raise CurrencyMismatch(field="currency")
+            round_ = Round.objects.filter(
+                provider=provider, player_id=live.player_id, external_id=round_id
+            ).first()
+            if round_ is not None and round_.status != RoundStatus.OPEN:
+                raise RoundClosed()
+            from_reservation = min(live.reserved_minor, amount_minor)
+            if wallet.available_minor < amount_minor - from_reservation:
+                raise _funds_error(wallet)
+            screening = _screen(
+                ScreeningRequest(
+                    kind=TransactionKind.BET,
+                    player_id=live.player_id,
+                    wallet_id=wallet.pk,
+                    currency=currency,
+                    amount_minor=amount_minor,
+                    provider_id=provider.pk,
+                    session_id=live.pk,
+                    client_ip=context.client_ip,
+                    seconds_since_authentication=(
+                        (timezone.now() - live.authenticated_at).total_seconds()
+                        if live.authenticated_at
+                        else None
+                    ),
+                )
+            )
+            if screening.action == DECLINE:
+                return screening  # refused below, once this transaction is rolled back
+            now = timezone.now()
+            if round_ is None:
+                round_ = Round.objects.create(
+                    provider=provider,
+                    player_id=live.player_id,
+                    session=live,
+                    external_id=round_id,
+                    has_bet=True,
+                )
+            elif not round_.has_bet:
+                Round.objects.filter(pk=round_.pk).update(has_bet=True)
+            wallet.balance_minor -= amount_minor
+            wallet.reserved_minor -= from_reservation
+            txn = _insert(
+                wallet=wallet,
+                player_id=live.player_id,
+                provider=provider,
+                session=live,
+                round=round_,
+                round_external_id=round_id,
+                kind=TransactionKind.BET,
+                status=TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=amount_minor,
+                delta_minor=-amount_minor,
+                reserved_used_minor=from_reservation,
+                balance_after_minor=wallet.balance_minor,
+                rounding_residue=rounding_residue,
+                external_id=transaction_id,
+                game_id=game_id or live.game_id,
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            changes = {"reserved_minor": live.reserved_minor - from_reservation}
+            _touch_session(live, now, **changes)
+            _after_commit(txn, screening)
+            return _result(wallet, txn, lock_wait_us)
+
+    outcome = _retry_once_on_unique_race(run)
+    if isinstance(outcome, hooks.Screening):
+        request = ScreeningRequest(
+            kind=TransactionKind.BET,
+            player_id=session.player_id,
+            wallet_id=session.wallet_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            provider_id=provider.pk,
+            session_id=session.pk,
+            client_ip=context.client_ip,
+        )
+        hooks.record_decline(request, outcome)
+        wallet = Wallet.objects.get(pk=session.wallet_id)
+        raise BetDeclined(balance_minor=wallet.available_minor, currency=wallet.currency)
+    return outcome
+
+
+def win(
+    *,
+    provider: Provider,
+    session: GameSession,
+    transaction_id: str,
+    round_id: str,
+    amount_minor: int,
+    currency: str,
+    round_closed: bool = False,
+    reference_transaction_id: str = "",
+    rounding_residue: Decimal | None = None,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """Credit a win (zero allowed). Always accepted when it settles a round opened by an
+    accepted bet, whatever the session, provider or player status now is: players are paid what
+    they won. A win with no bet in its round (free spins) opens and settles the round, and needs
+    an open session. A screener may hold the win: credited to the balance and to `reserved`
+    until staff decide. `round_closed` settles the round.
+    """
+    if amount_minor < 0:
+        raise InvalidAmount("a win must not be negative", field="amount")
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(session.wallet_id)
+            existing = Transaction.objects.filter(
+                provider=provider, external_id=transaction_id
+            ).first()
+            if existing is not None:
+                _check_replay(
+                    existing,
+                    kind=TransactionKind.WIN,
+                    player_id=session.player_id,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    round_external_id=round_id,
+                )
+                return _result(wallet, existing, lock_wait_us, duplicate=True)
+            live = GameSession.objects.get(pk=session.pk)
+            if currency != live.currency:
+                raise CurrencyMismatch(field="currency")
+            round_ = Round.objects.filter(
+                provider=provider, player_id=live.player_id, external_id=round_id
+            ).first()
+            if (round_ is None or not round_.has_bet) and live.status != SessionStatus.OPEN:
+                raise SessionExpired("a win without a bet in its round needs an open session")
+            now = timezone.now()
+            if round_ is None:
+                round_ = Round.objects.create(
+                    provider=provider,
+                    player_id=live.player_id,
+                    session=live,
+                    external_id=round_id,
+                    status=RoundStatus.SETTLED if round_closed else RoundStatus.OPEN,
+                    closed_at=now if round_closed else None,
+                )
+            elif round_closed and round_.status == RoundStatus.OPEN:
+                Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)
+            screening = (
+                _screen(
+                    ScreeningRequest(
+                        kind=TransactionKind.WIN,
+                        player_id=live.player_id,
+                        wallet_id=wallet.pk,
+                        currency=currency,
+                        amount_minor=amount_minor,
+                        provider_id=provider.pk,
+                        session_id=live.pk,
+                        client_ip=context.client_ip,
+                    )
+                )
+                if amount_minor
+                else hooks.ALLOW_ALL
+            )
+            held = screening.action == HOLD
+            wallet.balance_minor += amount_minor
+            if held:
+                wallet.reserved_minor += amount_minor
+            txn = _insert(
+                wallet=wallet,
+                player_id=live.player_id,
+                provider=provider,
+                session=live,
+                round=round_,
+                round_external_id=round_id,
+                kind=TransactionKind.WIN,
+                status=TransactionStatus.HELD if held else TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=amount_minor,
+                delta_minor=amount_minor,
+                balance_after_minor=wallet.balance_minor,
+                rounding_residue=rounding_residue,
+                external_id=transaction_id,
+                reference_external_id=reference_transaction_id,
+                game_id=live.game_id,
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            _touch_session(live, now)
+            _after_commit(txn, screening)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
+
+
+def rollback(
+    *,
+    provider: Provider,
+    session: GameSession,
+    transaction_id: str,
+    reference_transaction_id: str,
+    round_id: str,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """Cancel a bet in full. Always accepted (expired session, suspended provider, blocked
+    player alike).
+
+    - Unknown reference: succeeds, changes no balance, leaves a tombstone so the bet is refused
+      (TRANSACTION_ROLLED_BACK) if it arrives late.
+    - A bet already rolled back (by another rollback id): succeeds, changes nothing, duplicate.
+    - A reference that is not a bet of this provider and player: InvalidReference.
+    The part of the stake that came from a still-open session's buy-in goes back to it.
+    """
+    referenced = (
+        Transaction.objects.filter(provider=provider, external_id=reference_transaction_id)
+        .only("pk", "wallet_id", "player_id", "kind")
+        .first()
+    )
+    if referenced is not None and (
+        referenced.kind != TransactionKind.BET or referenced.player_id != session.player_id
+    ):
+        raise InvalidReference(field="reference_transaction_id")
+    wallet_id = referenced.wallet_id if referenced is not None else session.wallet_id
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(wallet_id)
+            existing = Transaction.objects.filter(
+                provider=provider, external_id=transaction_id
+            ).first()
+            if existing is not None:
+                _check_replay(
+                    existing,
+                    kind=TransactionKind.ROLLBACK,
+                    player_id=session.player_id,
+                    reference_external_id=reference_transaction_id,
+                    round_external_id=round_id,
+                )
+                return _result(wallet, existing, lock_wait_us, duplicate=True)
+            now = timezone.now()
+            common = dict(
+                wallet=wallet,
+                player_id=session.player_id,
+                provider=provider,
+                session_id=session.pk,
+                round_external_id=round_id,
+                kind=TransactionKind.ROLLBACK,
+                status=TransactionStatus.POSTED,
+                currency=wallet.currency,
+                external_id=transaction_id,
+                reference_external_id=reference_transaction_id,
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                lock_wait_us=lock_wait_us,
+            )
+            if referenced is None:
+                # Tombstone: a rollback row that moves nothing; the late bet will meet it.
+                txn = _insert(
+                    **common,
+                    amount_minor=0,
+                    delta_minor=0,
+                    balance_after_minor=wallet.balance_minor,
+                    processing_us=context.elapsed_us(),
+                    note="tombstone: referenced bet unknown when rolled back",
+                )
+                _touch_session(session, now)
+                return _result(wallet, txn, lock_wait_us)
+            bet_row = Transaction.objects.get(pk=referenced.pk)
+            if bet_row.status == TransactionStatus.ROLLED_BACK:
+                first_rollback = (
+                    Transaction.objects.filter(reference=bet_row, kind=TransactionKind.ROLLBACK)
+                    .order_by("id")
+                    .first()
+                )
+                return _result(wallet, first_rollback, lock_wait_us, duplicate=True)
+            bet_session = GameSession.objects.get(pk=bet_row.session_id)
+            back_to_reservation = (
+                bet_row.reserved_used_minor if bet_session.status == SessionStatus.OPEN else 0
+            )
+            wallet.balance_minor += bet_row.amount_minor
+            wallet.reserved_minor += back_to_reservation
+            txn = _insert(
+                **common,
+                round_id=bet_row.round_id,
+                reference=bet_row,
+                amount_minor=bet_row.amount_minor,
+                delta_minor=bet_row.amount_minor,
+                balance_after_minor=wallet.balance_minor,
+                processing_us=context.elapsed_us(),
+            )
+            Transaction.objects.filter(pk=bet_row.pk).update(status=TransactionStatus.ROLLED_BACK)
+            if back_to_reservation:
+                GameSession.objects.filter(pk=bet_session.pk).update(
+                    reserved_minor=bet_session.reserved_minor + back_to_reservation
+                )
+            _cancel_round_if_nothing_left(bet_row.round_id, now)
+            _save_wallet(wallet)
+            _touch_session(session, now)
+            _after_commit(txn, hooks.ALLOW_ALL)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
+
+
+def _cancel_round_if_nothing_left(round_pk: int | None, now) -> None:
+    """A round whose every bet was rolled back and that paid nothing is cancelled."""
+    if round_pk is None:
+        return
+    still_counts = Transaction.objects.filter(round_id=round_pk).filter(
+        Q(kind=TransactionKind.BET, status=TransactionStatus.POSTED) | Q(kind=TransactionKind.WIN)
+    )
+    if not still_counts.exists():
+        Round.objects.filter(pk=round_pk, status=RoundStatus.OPEN).update(
+            status=RoundStatus.CANCELLED, closed_at=now
+        )
+
+
+def close_round(*, provider: Provider, session: GameSession, round_id: str) -> LedgerResult:
+    """Settle a round: later bets into it are refused (ROUND_CLOSED). Always accepted. Closing
+    an unknown round records it closed, so a bet that arrives late cannot reopen it."""
+    with transaction.atomic():
+        wallet, lock_wait_us = _lock_wallet(session.wallet_id)
+        now = timezone.now()
+        round_, created = Round.objects.get_or_create(
+            provider=provider,
+            player_id=session.player_id,
+            external_id=round_id,
+            defaults={"session": session, "status": RoundStatus.SETTLED, "closed_at": now},
+        )
+        if not created and round_.status == RoundStatus.OPEN:
+            Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)
+        _touch_session(session, now)
+        return _result(wallet, None, lock_wait_us)
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _payment_replay(kind: str, external_id: str, player: Player, amount_minor, currency):
+    existing = (
+        Transaction.objects.filter(provider__isnull=True, kind=kind, external_id=external_id)
+        .select_related("wallet")
+        .first()
+    )
+    if existing is None:
+        return None
+    _check_replay(existing, player_id=player.pk, amount_minor=amount_minor, currency=currency)
+    return _result(existing.wallet, existing, 0, duplicate=True)
+
+
+def deposit(
+    *,
+    player: Player,
+    currency: str,
+    amount_minor: int,
+    external_id: str,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """Credit a payment gateway's deposit, idempotent on `external_id`. A screener may hold it:
+    then it is in the balance and in `reserved` until staff approve (posted) or reject (removed).
+    Blocked players still receive deposits (the money is theirs); they cannot bet it."""
+    if amount_minor <= 0:
+        raise InvalidAmount("a deposit must be greater than zero", field="amount")
+
+    def run() -> LedgerResult:
+        wallet_row, _ = Wallet.objects.get_or_create(player=player, currency=currency)
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(wallet_row.pk)
+            replay = _payment_replay(
+                TransactionKind.DEPOSIT, external_id, player, amount_minor, currency
+            )
+            if replay is not None:
+                return _result(wallet, replay.transaction, lock_wait_us, duplicate=True)
+            screening = _screen(
+                ScreeningRequest(
+                    kind=TransactionKind.DEPOSIT,
+                    player_id=player.pk,
+                    wallet_id=wallet.pk,
+                    currency=currency,
+                    amount_minor=amount_minor,
+                    client_ip=context.client_ip,
+                )
+            )
+            # Money already sent by a gateway cannot be refused: a decline holds it instead.
+            held = screening.action in (HOLD, DECLINE)
+            wallet.balance_minor += amount_minor
+            if held:
+                wallet.reserved_minor += amount_minor
+            txn = _insert(
+                wallet=wallet,
+                player=player,
+                kind=TransactionKind.DEPOSIT,
+                status=TransactionStatus.HELD if held else TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=amount_minor,
+                delta_minor=amount_minor,
+                balance_after_minor=wallet.balance_minor,
+                external_id=external_id,
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            _after_commit(txn, screening)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
+
+
+def withdraw(
+    *,
+    player: Player,
+    currency: str,
+    amount_minor: int,
+    external_id: str,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """Pay out to a payment gateway, idempotent on `external_id`; needs available funds.
+    A screener may hold it: the amount moves to `reserved` until staff approve (paid out) or
+    reject (back to available)."""
+    if amount_minor <= 0:
+        raise InvalidAmount("a withdrawal must be greater than zero", field="amount")
+    wallet_row = Wallet.objects.filter(player=player, currency=currency).first()
+    if wallet_row is None:
+        raise InsufficientFunds(
+            f"player has no {currency} wallet", balance_minor=0, currency=currency
+        )
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(wallet_row.pk)
+            replay = _payment_replay(
+                TransactionKind.WITHDRAWAL, external_id, player, amount_minor, currency
+            )
+            if replay is not None:
+                return _result(wallet, replay.transaction, lock_wait_us, duplicate=True)
+            if wallet.available_minor < amount_minor:
+                raise _funds_error(wallet)
+            screening = _screen(
+                ScreeningRequest(
+                    kind=TransactionKind.WITHDRAWAL,
+                    player_id=player.pk,
+                    wallet_id=wallet.pk,
+                    currency=currency,
+                    amount_minor=amount_minor,
+                    client_ip=context.client_ip,
+                )
+            )
+            held = screening.action in (HOLD, DECLINE)
+            if held:
+                wallet.reserved_minor += amount_minor
+            else:
+                wallet.balance_minor -= amount_minor
+            txn = _insert(
+                wallet=wallet,
+                player=player,
+                kind=TransactionKind.WITHDRAWAL,
+                status=TransactionStatus.HELD if held else TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=amount_minor,
+                delta_minor=-amount_minor,
+                balance_after_minor=wallet.balance_minor,
+                external_id=external_id,
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            _after_commit(txn, screening)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
+
+
+# --- holds and corrections ------------------------------------------------------------------
+
+
+def decide_hold(*, transaction_id: int, approve: bool, actor, note: str = "") -> LedgerResult:
+    """Post (approve) or release (reject) a held transaction, under the wallet lock.
+
+    Approve: a held credit leaves `reserved` and becomes available; a held withdrawal is paid
+    out. Reject: a held credit is taken back out of the balance; a held withdrawal returns to
+    available. A transaction that is no longer held raises NotAllowed (decided once only).
+    """
+    wallet_id = Transaction.objects.values_list("wallet_id", flat=True).get(pk=transaction_id)
+    with transaction.atomic():
+        wallet, lock_wait_us = _lock_wallet(wallet_id)
+        txn = Transaction.objects.get(pk=transaction_id)
+        if txn.status != TransactionStatus.HELD:
+            raise NotAllowed(f"transaction is {txn.status}, not held")
+        credit = txn.delta_minor > 0
+        wallet.reserved_minor -= txn.amount_minor
+        if approve and not credit:
+            wallet.balance_minor -= txn.amount_minor
+        if not approve and credit:
+            wallet.balance_minor -= txn.amount_minor
+        txn.status = TransactionStatus.POSTED if approve else TransactionStatus.REJECTED
+        txn.approved_by = actor
+        txn.decided_at = timezone.now()
+        Transaction.objects.filter(pk=txn.pk).update(
+            status=txn.status, approved_by=actor, decided_at=txn.decided_at
+        )
+        _save_wallet(wallet)
+        return _result(wallet, txn, lock_wait_us)
+
+
+def adjust(
+    *,
+    wallet: Wallet,
+    delta_minor: int,
+    reason: str,
+    requested_by,
+    approved_by,
+    external_id: str,
+    corrects: Transaction | None = None,
+) -> LedgerResult:
+    """A staff correction: a new `adjustment` row (never an edit of an old one), requested by
+    one named user and approved by a different one. The balance may not fall below `reserved`.
+    Idempotent on `external_id` (e.g. the discrepancy or request it settles)."""
+    if not reason.strip():
+        raise ValidationFailed("an adjustment needs a reason", field="reason")
+    if requested_by is None or approved_by is None or requested_by.pk == approved_by.pk:
+        raise FourEyesRequired()
+    if delta_minor == 0:
+        raise InvalidAmount("an adjustment must change the balance", field="amount")
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            locked, lock_wait_us = _lock_wallet(wallet.pk)
+            existing = Transaction.objects.filter(
+                provider__isnull=True, kind=TransactionKind.ADJUSTMENT, external_id=external_id
+            ).first()
+            if existing is not None:
+                _check_replay(existing, wallet_id=wallet.pk, delta_minor=delta_minor)
+                return _result(locked, existing, lock_wait_us, duplicate=True)
+            if locked.balance_minor + delta_minor < locked.reserved_minor:
+                raise _funds_error(locked)
+            locked.balance_minor += delta_minor
+            txn = _insert(
+                wallet=locked,
+                player_id=locked.player_id,
+                kind=TransactionKind.ADJUSTMENT,
+                status=TransactionStatus.POSTED,
+                currency=locked.currency,
+                amount_minor=abs(delta_minor),
+                delta_minor=delta_minor,
+                balance_after_minor=locked.balance_minor,
+                external_id=external_id,
+                reference=corrects,
+                note=reason[:500],
+                created_by=requested_by,
+                approved_by=approved_by,
+                decided_at=timezone.now(),
+            )
+            _save_wallet(locked)
+            return _result(locked, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)

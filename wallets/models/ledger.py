@@ -1,0 +1,103 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from wallets.choices import TransactionKind, TransactionStatus
+from wallets.models.players import Player, Wallet
+from wallets.models.providers import Provider
+from wallets.models.sessions import GameSession, Round
+
+
+class Transaction(models.Model):
+    """One ledger row. Append-only: the amount never changes and rows are never deleted.
+
+    `amount_minor` is what was asked (never negative); `delta_minor` is the signed effect on
+    the wallet balance. Only `status` moves (held -> posted/rejected, posted -> rolled_back),
+    always under the wallet's row lock in wallets.ledger.
+
+    What counts in the balance: posted and rolled-back rows (a rollback is its own row), and
+    held credits (a held deposit or win is in the balance and in `reserved` until decided).
+    A held withdrawal counts only in `reserved` until approved.
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="transactions")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    session = models.ForeignKey(
+        GameSession, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    round = models.ForeignKey(
+        Round, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    kind = models.CharField(max_length=16, choices=TransactionKind.choices)
+    status = models.CharField(max_length=16, choices=TransactionStatus.choices)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    delta_minor = models.BigIntegerField()
+    # Part of a bet paid from the session's buy-in reservation (returned there on rollback).
+    reserved_used_minor = models.BigIntegerField(default=0)
+    balance_after_minor = models.BigIntegerField()
+    rounding_residue = models.DecimalField(
+        max_digits=60,
+        decimal_places=40,
+        null=True,
+        blank=True,
+        help_text="Major units removed by the provider's rounding mode.",
+    )
+    # The provider's (or payment gateway's) transaction id: the idempotency key.
+    external_id = models.CharField(max_length=128)
+    round_external_id = models.CharField(max_length=128, blank=True)
+    # What a rollback cancels, or what an adjustment corrects.
+    reference = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referenced_by"
+    )
+    # The referenced id as the caller sent it: a rollback of an unknown bet keeps it here as a
+    # tombstone, so the bet is refused if it arrives late.
+    reference_external_id = models.CharField(max_length=128, blank=True)
+    game_id = models.CharField(max_length=128, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    processing_us = models.PositiveIntegerField(default=0)
+    lock_wait_us = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("post_payment", "Can post deposits and withdrawals")]
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"],
+                condition=Q(provider__isnull=False),
+                name="txn_unique_provider_external_id",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "external_id"],
+                condition=Q(provider__isnull=True),
+                name="txn_unique_payment_external_id",
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gte=0), name="txn_amount_gte_0"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["provider", "reference_external_id"],
+                condition=Q(kind="rollback"),
+                name="txn_rollback_reference",
+            ),
+            models.Index(fields=["wallet", "-id"], name="txn_by_wallet"),
+            models.Index(fields=["player", "-id"], name="txn_by_player"),
+            models.Index(fields=["created_at"], name="txn_by_time"),
+            models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id} ({self.status})"

@@ -1,0 +1,90 @@
+"""Who is calling the wallet API: provider code, HMAC signature, time window, address."""
+
+import hmac
+import ipaddress
+import time
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from wallets import crypto
+from wallets.errors import InvalidSignature, IpNotAllowed, SignatureExpired
+from wallets.models import Provider, ProviderCredential
+
+# Throttle for writing ProviderCredential.last_used_at: at most once a minute per credential.
+_LAST_USED_EVERY_SECONDS = 60
+_last_used_written: dict[int, float] = {}
+
+
+def client_ip(request) -> str | None:
+    """The caller's address; behind a proxy (BEHIND_PROXY) the first X-Forwarded-For hop."""
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def ip_allowed(address: str | None, allowlist: list[str]) -> bool:
+    if not allowlist:
+        return True
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in allowlist:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def authenticate_provider(request, *, address: str | None) -> Provider:
+    """The provider whose valid signature this request carries, or a 401/403 error.
+
+    Any unexpired, unrevoked credential of the provider may have signed (rotation overlap).
+    Signatures are compared in constant time.
+    """
+    code = request.headers.get("X-Provider-Code", "")
+    timestamp = request.headers.get("X-Timestamp", "")
+    signature = request.headers.get("X-Signature", "")
+    if not code or not timestamp or not signature:
+        raise InvalidSignature("X-Provider-Code, X-Timestamp and X-Signature are required")
+    provider = Provider.objects.filter(code=code).first()
+    if provider is None:
+        raise InvalidSignature()
+    now = timezone.now()
+    credentials = ProviderCredential.objects.filter(
+        provider=provider, revoked_at__isnull=True
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    body = request.body
+    matched = None
+    for credential in credentials:
+        expected = crypto.sign(crypto.decrypt_secret(credential.secret_ciphertext), timestamp, body)
+        if hmac.compare_digest(expected, signature):
+            matched = credential
+            break
+    if matched is None:
+        raise InvalidSignature()
+    try:
+        signed_at = int(timestamp)
+    except ValueError:
+        raise InvalidSignature("X-Timestamp must be Unix seconds") from None
+    if abs(time.time() - signed_at) > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
+        raise SignatureExpired()
+    if not ip_allowed(address, provider.ip_allowlist):
+        raise IpNotAllowed()
+    _note_credential_use(matched, now)
+    return provider
+
+
+def _note_credential_use(credential: ProviderCredential, now) -> None:
+    last = _last_used_written.get(credential.pk, 0.0)
+    if time.monotonic() - last >= _LAST_USED_EVERY_SECONDS:
+        _last_used_written[credential.pk] = time.monotonic()
+        ProviderCredential.objects.filter(pk=credential.pk).update(last_used_at=now)

@@ -1,0 +1,279 @@
+"""The provider-facing wallet API (contract: shared/wallet-api.md).
+
+Each view parses and authenticates, calls one ledger function and renders. Every call, refused
+or not, is reported to the monitoring hook with its outcome and wallet-side latency.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from wallets import crypto, hooks, ledger
+from wallets.currencies import is_known
+from wallets.errors import (
+    CurrencyMismatch,
+    InternalError,
+    InvalidToken,
+    ServiceUnavailable,
+    WalletError,
+)
+from wallets.models import GameSession, Provider, Wallet
+from wallets.money import format_amount, parse_amount
+from wallets.provider_api.auth import authenticate_provider, client_ip
+from wallets.provider_api.parsing import (
+    optional_bool,
+    optional_str,
+    parse_body,
+    required_amount,
+    required_str,
+)
+
+logger = logging.getLogger("pitboss.wallet_api")
+
+
+@dataclass
+class Call:
+    """One wallet API call as it is being handled."""
+
+    provider: Provider
+    data: dict
+    context: ledger.CallContext
+    session: GameSession | None = None
+    lock_wait_us: int = 0
+    duplicate: bool = False
+
+    def resolve_session(self) -> GameSession:
+        token = required_str(self.data, "session_token", max_length=256)
+        session = (
+            GameSession.objects.select_related("player", "wallet")
+            .filter(token_hash=crypto.token_hash(token), provider=self.provider)
+            .first()
+        )
+        if session is None:
+            raise InvalidToken()
+        self.session = session
+        return session
+
+    def amount_minor(self, session: GameSession) -> tuple[int, object]:
+        raw = required_amount(self.data)
+        currency = self.currency(session)
+        parsed = parse_amount(raw, currency, rounding_mode=self.provider.rounding_mode or None)
+        residue = parsed.rounding_residue if parsed.rounding_residue else None
+        return parsed.minor, residue
+
+    def currency(self, session: GameSession) -> str:
+        currency = required_str(self.data, "currency", max_length=3)
+        if not is_known(currency) or currency != session.currency:
+            raise CurrencyMismatch(
+                f"currency must be the session's ({session.currency})", field="currency"
+            )
+        return currency
+
+
+def _money_fields(result: ledger.LedgerResult) -> dict:
+    return {
+        "balance": format_amount(result.available_minor, result.currency),
+        "currency": result.currency,
+    }
+
+
+def _transaction_fields(call: Call, result: ledger.LedgerResult) -> dict:
+    call.lock_wait_us = result.lock_wait_us
+    call.duplicate = result.duplicate
+    return {
+        **_money_fields(result),
+        "transaction_id": call.data["transaction_id"],
+        "wallet_transaction_id": str(result.transaction.pk),
+        "duplicate": result.duplicate,
+    }
+
+
+def op_authenticate(call: Call) -> dict:
+    session = ledger.authenticate(provider=call.provider, session=call.resolve_session())
+    wallet = Wallet.objects.get(pk=session.wallet_id)
+    return {
+        "player_id": session.player.external_id,
+        "currency": session.currency,
+        "balance": format_amount(wallet.available_minor, wallet.currency),
+        "session_id": str(session.pk),
+    }
+
+
+def op_balance(call: Call) -> dict:
+    session = call.resolve_session()
+    ledger.touch_session(session)
+    wallet = Wallet.objects.get(pk=session.wallet_id)
+    return {
+        "balance": format_amount(wallet.available_minor, wallet.currency),
+        "currency": wallet.currency,
+    }
+
+
+def op_bet(call: Call) -> dict:
+    session = call.resolve_session()
+    transaction_id = required_str(call.data, "transaction_id")
+    round_id = required_str(call.data, "round_id")
+    game_id = optional_str(call.data, "game_id")
+    amount_minor, residue = call.amount_minor(session)
+    result = ledger.bet(
+        provider=call.provider,
+        session=session,
+        transaction_id=transaction_id,
+        round_id=round_id,
+        amount_minor=amount_minor,
+        currency=session.currency,
+        game_id=game_id,
+        rounding_residue=residue,
+        context=call.context,
+    )
+    return _transaction_fields(call, result)
+
+
+def op_win(call: Call) -> dict:
+    session = call.resolve_session()
+    transaction_id = required_str(call.data, "transaction_id")
+    round_id = required_str(call.data, "round_id")
+    round_closed = optional_bool(call.data, "round_closed")
+    reference = optional_str(call.data, "reference_transaction_id")
+    amount_minor, residue = call.amount_minor(session)
+    result = ledger.win(
+        provider=call.provider,
+        session=session,
+        transaction_id=transaction_id,
+        round_id=round_id,
+        amount_minor=amount_minor,
+        currency=session.currency,
+        round_closed=round_closed,
+        reference_transaction_id=reference,
+        rounding_residue=residue,
+        context=call.context,
+    )
+    return _transaction_fields(call, result)
+
+
+def op_rollback(call: Call) -> dict:
+    session = call.resolve_session()
+    transaction_id = required_str(call.data, "transaction_id")
+    reference = required_str(call.data, "reference_transaction_id")
+    round_id = required_str(call.data, "round_id")
+    result = ledger.rollback(
+        provider=call.provider,
+        session=session,
+        transaction_id=transaction_id,
+        reference_transaction_id=reference,
+        round_id=round_id,
+        context=call.context,
+    )
+    return _transaction_fields(call, result)
+
+
+def op_round_close(call: Call) -> dict:
+    session = call.resolve_session()
+    round_id = required_str(call.data, "round_id")
+    result = ledger.close_round(provider=call.provider, session=session, round_id=round_id)
+    call.lock_wait_us = result.lock_wait_us
+    return _money_fields(result)
+
+
+def op_session_close(call: Call) -> dict:
+    session = call.resolve_session()
+    return _money_fields(ledger.close_session_by_provider(provider=call.provider, session=session))
+
+
+OPERATIONS: dict[str, Callable[[Call], dict]] = {
+    "authenticate": op_authenticate,
+    "balance": op_balance,
+    "bet": op_bet,
+    "win": op_win,
+    "rollback": op_rollback,
+    "round/close": op_round_close,
+    "session/close": op_session_close,
+}
+
+
+def _json_response(payload: dict, status: int) -> HttpResponse:
+    return HttpResponse(
+        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
+    )
+
+
+def _error_payload(error: WalletError, session: GameSession | None) -> dict:
+    payload = {"status": "ERROR", "code": error.code, "message": error.message}
+    if error.field:
+        payload["field"] = error.field
+    balance_minor, currency = error.balance_minor, error.currency
+    if balance_minor is None and session is not None:
+        try:
+            wallet = Wallet.objects.get(pk=session.wallet_id)
+            balance_minor, currency = wallet.available_minor, wallet.currency
+        except DatabaseError:
+            pass
+    if balance_minor is not None and currency:
+        payload["balance"] = format_amount(balance_minor, currency)
+        payload["currency"] = currency
+    return payload
+
+
+def handle(request, operation: str) -> HttpResponse:
+    started = time.perf_counter()
+    provider_code = request.headers.get("X-Provider-Code", "")[:64] or "-"
+    call: Call | None = None
+    try:
+        if request.method != "POST":
+            response = _json_response(
+                {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"}, 405
+            )
+            response["Allow"] = "POST"
+            return response
+        address = client_ip(request)
+        provider = authenticate_provider(request, address=address)
+        call = Call(
+            provider=provider,
+            data={},
+            context=ledger.CallContext(
+                client_ip=address, request_id=request.request_id, started=started
+            ),
+        )
+        call.data = parse_body(request.body)
+        payload = OPERATIONS[operation](call)
+        response = _json_response({"status": "OK", **payload}, 200)
+        outcome = "OK"
+    except WalletError as error:
+        response = _json_response(_error_payload(error, call and call.session), error.http_status)
+        outcome = error.code
+    except (OperationalError, InterfaceError):
+        logger.warning("database unavailable during %s", operation, exc_info=True)
+        error = ServiceUnavailable()
+        response = _json_response(_error_payload(error, None), error.http_status)
+        outcome = error.code
+    except Exception:
+        logger.exception("wallet API %s failed", operation)
+        error = InternalError()
+        response = _json_response(_error_payload(error, None), error.http_status)
+        outcome = error.code
+    hooks.observe_call(
+        hooks.CallObservation(
+            provider_code=provider_code,
+            operation=operation,
+            outcome=outcome,
+            latency_us=int((time.perf_counter() - started) * 1_000_000),
+            lock_wait_us=call.lock_wait_us if call else 0,
+            duplicate=call.duplicate if call else False,
+        )
+    )
+    return response
+
+
+def wallet_view(operation: str):
+    @csrf_exempt
+    def view(request):
+        return handle(request, operation)
+
+    view.__name__ = f"wallet_{operation.replace('/', '_')}"
+    return view
