@@ -27,7 +27,11 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             for name in extracted:
                 self.groups.add(Group.objects.get(name=name))
-            self.save()
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        if create:
+            instance.save()  # keep the password set by post-generation
 
 
 def make_provider(code: str | None = None, *, currencies=("EUR", "JPY", "BHD"), **settings):

@@ -1,0 +1,436 @@
+"""Admin for the core: what a support agent, compliance officer or back-office user needs.
+
+Ledger rows, wallets, rounds, credentials and audit records are read-only here: money moves only
+through wallets.ledger, and status changes only through services (admin actions with a reason).
+"""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.html import format_html
+
+from wallets import services
+from wallets.admin_actions import reason_action
+from wallets.choices import PlayerStatus, ProviderStatus
+from wallets.models import (
+    AuditRecord,
+    GameSession,
+    Player,
+    Provider,
+    ProviderCredential,
+    Round,
+    Transaction,
+    Wallet,
+)
+from wallets.money import format_amount
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete: the rows are written by services only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _money(minor, currency):
+    return format_amount(minor, currency)
+
+
+# --- providers ------------------------------------------------------------------------------
+
+
+class CredentialInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ProviderCredential
+    fields = ["kind", "fingerprint", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+def _set_provider_status(new_status):
+    def apply(request, provider, reason):
+        services.change_provider_status(
+            provider=provider, status=new_status, reason=reason, actor=request.user
+        )
+
+    return apply
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "status_badge",
+        "currency_list",
+        "open_sessions",
+        "idle_timeout_seconds",
+        "max_sessions_per_player",
+        "status_changed_at",
+    ]
+    list_filter = ["status", "open_round_policy"]
+    search_fields = ["code", "name"]
+    inlines = [CredentialInline]
+    readonly_fields = ["status", "status_reason", "status_changed_at", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "currencies", "created_at"]}),
+        ("Status", {"fields": ["status", "status_reason", "status_changed_at"]}),
+        ("Access", {"fields": ["ip_allowlist", "rounding_mode"]}),
+        (
+            "Sessions",
+            {
+                "fields": [
+                    "idle_timeout_seconds",
+                    "round_timeout_seconds",
+                    "max_sessions_per_player",
+                    "open_round_policy",
+                ]
+            },
+        ),
+    ]
+    actions = [
+        reason_action(
+            name="suspend_providers",
+            description="Suspend: no new sessions, no bets",
+            permission="change_status",
+            apply=_set_provider_status(ProviderStatus.SUSPENDED),
+            confirm="Players of a suspended provider cannot bet; wins and refunds still arrive.",
+        ),
+        reason_action(
+            name="restrict_providers",
+            description="Restrict: no new sessions",
+            permission="change_status",
+            apply=_set_provider_status(ProviderStatus.RESTRICTED),
+        ),
+        reason_action(
+            name="restore_providers",
+            description="Restore to active",
+            permission="change_status",
+            apply=_set_provider_status(ProviderStatus.ACTIVE),
+        ),
+        "rotate_secret",
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_session_count=Count("sessions", filter=Q(sessions__status="open")))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["code"] if obj else [])
+
+    @admin.display(description="open sessions", ordering="open_session_count")
+    def open_sessions(self, provider):
+        return provider.open_session_count
+
+    @admin.display(description="currencies")
+    def currency_list(self, provider):
+        return ", ".join(provider.currencies)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, provider):
+        colour = {"active": "#2e7d32", "restricted": "#ef6c00", "suspended": "#c62828"}
+        return format_html(
+            '<b style="color:{}">{}</b>', colour.get(provider.status, "#555"), provider.status
+        )
+
+    def has_change_status_permission(self, request):
+        return request.user.has_perm("wallets.change_provider_status")
+
+    def has_rotate_secret_permission(self, request):
+        return request.user.has_perm("wallets.rotate_provider_secret")
+
+    @admin.action(description="Rotate the wallet API secret", permissions=["rotate_secret"])
+    def rotate_secret(self, request, queryset):
+        for provider in queryset:
+            secret = services.rotate_provider_secret(provider=provider, actor=request.user)
+            self.message_user(
+                request,
+                f"New secret for {provider.code} (shown once, store it now): {secret}. "
+                "The previous secret keeps working for the rotation overlap window.",
+                messages.WARNING,
+            )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            before = {name: form.initial.get(name) for name in form.changed_data}
+            super().save_model(request, obj, form, change)
+            if form.changed_data:
+                services.record_audit(
+                    actor=request.user,
+                    action="provider.settings",
+                    target=obj,
+                    before={k: str(v) for k, v in before.items()},
+                    after={name: str(getattr(obj, name)) for name in form.changed_data},
+                )
+            return
+        settings_fields = {
+            name: form.cleaned_data[name]
+            for name in form.cleaned_data
+            if name not in {"code", "name", "currencies"}
+        }
+        provider, secret = services.create_provider(
+            code=form.cleaned_data["code"],
+            name=form.cleaned_data["name"],
+            currencies=form.cleaned_data["currencies"],
+            actor=request.user,
+            **settings_fields,
+        )
+        obj.pk = provider.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"Wallet API secret for {provider.code} (shown once, store it now): {secret}",
+            messages.WARNING,
+        )
+
+
+# --- players and wallets --------------------------------------------------------------------
+
+
+class WalletInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Wallet
+    fields = ["currency", "balance", "reserved", "available", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description="balance")
+    def balance(self, wallet):
+        return _money(wallet.balance_minor, wallet.currency)
+
+    @admin.display(description="reserved")
+    def reserved(self, wallet):
+        return _money(wallet.reserved_minor, wallet.currency)
+
+    @admin.display(description="available")
+    def available(self, wallet):
+        return _money(wallet.available_minor, wallet.currency)
+
+
+class OpenSessionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = GameSession
+    fk_name = "player"
+    verbose_name_plural = "open sessions and what they reserve"
+    fields = ["id", "provider", "game_id", "currency", "reserved", "last_activity_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status="open").select_related("provider")
+
+    @admin.display(description="reserved")
+    def reserved(self, session):
+        return _money(session.reserved_minor, session.currency)
+
+
+def _set_player_status(new_status):
+    def apply(request, player, reason):
+        services.set_player_status(
+            player=player, status=new_status, reason=reason, actor=request.user
+        )
+
+    return apply
+
+
+@admin.register(Player)
+class PlayerAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "currency", "country", "status", "registration_ip", "created_at"]
+    list_filter = ["status", "currency", "country"]
+    search_fields = ["=id", "external_id", "registration_ip"]
+    readonly_fields = ["status", "status_reason", "created_at"]
+    inlines = [WalletInline, OpenSessionInline]
+    actions = [
+        reason_action(
+            name="block_players",
+            description="Block: the player may not play",
+            permission="block",
+            apply=_set_player_status(PlayerStatus.BLOCKED),
+        ),
+        reason_action(
+            name="unblock_players",
+            description="Unblock",
+            permission="block",
+            apply=_set_player_status(PlayerStatus.ACTIVE),
+        ),
+    ]
+
+    def has_block_permission(self, request):
+        return request.user.has_perm("wallets.block_player")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["external_id", "currency"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        player = services.create_player(
+            external_id=obj.external_id,
+            currency=obj.currency,
+            country=obj.country,
+            registration_ip=obj.registration_ip,
+        )
+        obj.pk = player.pk
+        obj.refresh_from_db()
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["player", "currency", "balance", "reserved", "available", "updated_at"]
+    list_filter = ["currency"]
+    search_fields = ["player__external_id"]
+    list_select_related = ["player"]
+    show_full_result_count = False
+
+    @admin.display(description="balance", ordering="balance_minor")
+    def balance(self, wallet):
+        return _money(wallet.balance_minor, wallet.currency)
+
+    @admin.display(description="reserved", ordering="reserved_minor")
+    def reserved(self, wallet):
+        return _money(wallet.reserved_minor, wallet.currency)
+
+    @admin.display(description="available")
+    def available(self, wallet):
+        return _money(wallet.available_minor, wallet.currency)
+
+
+# --- sessions and rounds --------------------------------------------------------------------
+
+
+class IdleForFilter(admin.SimpleListFilter):
+    title = "idle for more than"
+    parameter_name = "idle_minutes"
+
+    def lookups(self, request, model_admin):
+        return [("5", "5 minutes"), ("30", "30 minutes"), ("60", "1 hour"), ("240", "4 hours")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            since = timezone.now() - timedelta(minutes=int(self.value()))
+            return queryset.filter(last_activity_at__lt=since)
+        return queryset
+
+
+class HasReservationFilter(admin.SimpleListFilter):
+    title = "has reservation"
+    parameter_name = "has_reservation"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(reserved_minor__gt=0)
+        if self.value() == "no":
+            return queryset.filter(reserved_minor=0)
+        return queryset
+
+
+def _close_session(request, session, reason):
+    services.close_session_by_staff(session=session, reason=reason, actor=request.user)
+
+
+@admin.register(GameSession)
+class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "player",
+        "provider",
+        "game_id",
+        "status",
+        "reserved",
+        "last_activity_at",
+        "idle",
+        "end_reason",
+    ]
+    list_filter = ["status", "provider", IdleForFilter, HasReservationFilter, "end_reason"]
+    search_fields = ["=id", "player__external_id", "game_id"]
+    list_select_related = ["player", "provider"]
+    show_full_result_count = False
+    exclude = ["token_hash"]
+    actions = [
+        reason_action(
+            name="close_sessions",
+            description="Close selected sessions (release reservations)",
+            permission="close",
+            apply=_close_session,
+            confirm="Open rounds stay as they are; reserved buy-ins return to the players.",
+        )
+    ]
+
+    def has_close_permission(self, request):
+        return request.user.has_perm("wallets.close_game_session")
+
+    @admin.display(description="reserved", ordering="reserved_minor")
+    def reserved(self, session):
+        return _money(session.reserved_minor, session.currency)
+
+    @admin.display(description="idle")
+    def idle(self, session):
+        if session.status != "open":
+            return "-"
+        minutes = int((timezone.now() - session.last_activity_at).total_seconds() // 60)
+        return f"{minutes} min"
+
+
+@admin.register(Round)
+class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["external_id", "provider", "player", "status", "has_bet", "opened_at"]
+    list_filter = ["status", "provider"]
+    search_fields = ["external_id", "player__external_id"]
+    list_select_related = ["provider", "player"]
+    show_full_result_count = False
+
+
+# --- ledger and audit -----------------------------------------------------------------------
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "kind",
+        "status",
+        "player",
+        "provider",
+        "amount",
+        "balance_after",
+        "external_id",
+        "processing_us",
+    ]
+    list_filter = ["kind", "status", "provider", "currency"]
+    search_fields = ["=id", "=external_id", "player__external_id", "=round_external_id"]
+    list_select_related = ["player", "provider"]
+    show_full_result_count = False
+    raw_id_fields = ["wallet", "player", "session", "round", "reference"]
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount(self, txn):
+        return _money(txn.delta_minor, txn.currency)
+
+    @admin.display(description="balance after")
+    def balance_after(self, txn):
+        return _money(txn.balance_after_minor, txn.currency)
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "actor_label", "action", "target_type", "target_label", "reason"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_label", "target_label", "=target_id", "reason"]
+    date_hierarchy = "at"
