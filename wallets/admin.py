@@ -21,6 +21,8 @@ from wallets.models import (
     Provider,
     ProviderCredential,
     Round,
+    SessionCleanupRun,
+    SessionCleanupStat,
     Transaction,
     Wallet,
 )
@@ -387,13 +389,67 @@ class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"{minutes} min"
 
 
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "flagged for support"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged (abandoned session, round timed out)"), ("no", "Not flagged")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(flagged_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(flagged_at__isnull=True)
+        return queryset
+
+
 @admin.register(Round)
 class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["external_id", "provider", "player", "status", "has_bet", "opened_at"]
-    list_filter = ["status", "provider"]
+    list_display = [
+        "external_id",
+        "provider",
+        "player",
+        "status",
+        "has_bet",
+        "opened_at",
+        "flagged_at",
+    ]
+    list_filter = ["status", FlaggedFilter, "provider"]
     search_fields = ["external_id", "player__external_id"]
     list_select_related = ["provider", "player"]
     show_full_result_count = False
+
+
+class CleanupStatInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = SessionCleanupStat
+    fields = [
+        "provider",
+        "sessions_expired",
+        "sessions_abandoned",
+        "reservations_released",
+        "released_minor",
+        "rounds_refunded",
+        "rounds_flagged",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(SessionCleanupRun)
+class SessionCleanupRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "duration_ms",
+        "sessions_ended",
+        "rounds_refunded",
+        "rounds_flagged",
+        "incomplete",
+        "triggered_by",
+    ]
+    list_filter = ["incomplete", "triggered_by"]
+    inlines = [CleanupStatInline]
+    date_hierarchy = "started_at"
 
 
 # --- ledger and audit -----------------------------------------------------------------------

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import django_filters
+from django import forms
 from django.utils import timezone
 
 from wallets.choices import SessionStatus, TransactionKind, TransactionStatus
 from wallets.models import AuditRecord, GameSession, Player, Provider, Transaction
+
+MAX_IDLE_MINUTES = 10 * 366 * 24 * 60
 
 
 class ProviderFilterSet(django_filters.FilterSet):
@@ -15,9 +18,15 @@ class ProviderFilterSet(django_filters.FilterSet):
         fields = ["status"]
 
 
+class IPAddressFilter(django_filters.CharFilter):
+    """An address, validated first: PostgreSQL's inet refuses other text with an error."""
+
+    field_class = forms.GenericIPAddressField
+
+
 class PlayerFilterSet(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
-    registration_ip = django_filters.CharFilter()
+    registration_ip = IPAddressFilter()
 
     class Meta:
         model = Player
@@ -46,20 +55,31 @@ class SessionFilterSet(django_filters.FilterSet):
         lookup_expr="lte",
         help_text="Sessions with no call since this time.",
     )
+    # Bounded (0 to ten years) so that `now - minutes` can neither overflow nor run backwards.
     idle_minutes = django_filters.NumberFilter(
-        method="filter_idle_minutes", help_text="Sessions idle for more than N minutes."
+        method="filter_idle_minutes",
+        min_value=0,
+        max_value=MAX_IDLE_MINUTES,
+        help_text="Sessions idle for more than N minutes.",
     )
-    has_reservation = django_filters.BooleanFilter(method="filter_has_reservation")
+    # Strict: a value other than true/false is a 400, not silently "no filter".
+    has_reservation = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_has_reservation",
+        help_text="true: sessions holding a buy-in reservation; false: the others.",
+    )
 
     class Meta:
         model = GameSession
         fields = ["player", "currency", "game_id"]
 
     def filter_idle_minutes(self, queryset, name, value):
-        return queryset.filter(last_activity_at__lt=timezone.now() - timedelta(minutes=value))
+        # `value` is a Decimal, which timedelta does not take: whole seconds are enough here.
+        idle_for = timedelta(seconds=int(value * 60))
+        return queryset.filter(last_activity_at__lt=timezone.now() - idle_for)
 
     def filter_has_reservation(self, queryset, name, value):
-        if value:
+        if value == "true":
             return queryset.filter(reserved_minor__gt=0)
         return queryset.filter(reserved_minor=0)
 

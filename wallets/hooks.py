@@ -10,6 +10,9 @@
   precomputed figures only, never scan history.
 - `ledger_listeners`: told after commit of each posted or held ledger row (for baselines and
   pattern rules), outside the lock.
+- `metric_sources`: figures that apps publish for monitoring's alert rules and dashboard
+  (reconciliation publishes drift, compliance publishes violations, ...). Monitoring reads
+  them; no app imports another to raise an alert.
 """
 
 import logging
@@ -28,6 +31,7 @@ class CallObservation:
     latency_us: int
     lock_wait_us: int = 0
     duplicate: bool = False
+    provider_id: int | None = None  # None when the call named no known provider
 
 
 ALLOW, FLAG, HOLD, DECLINE = "allow", "flag", "hold", "decline"
@@ -61,6 +65,14 @@ ledger_listeners: list[Callable[[Any], None]] = []
 # after the refused call's transaction is rolled back, so the case survives the refusal.
 screener: Callable[[ScreeningRequest], Screening] | None = None
 decline_recorders: list[Callable[[ScreeningRequest, Screening], None]] = []
+
+# name -> callable returning {provider_id: value} for every provider with a figure.
+metric_sources: dict[str, Callable[[], dict[int, float]]] = {}
+
+
+def register_metric_source(name: str, source: Callable[[], dict[int, float]]) -> None:
+    metric_sources[name] = source
+
 
 # Counts of observer failures, so a broken observer is visible, not silent.
 observer_failures = {"count": 0}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -354,6 +354,12 @@ def bet(
                         currency=currency,
                         round_external_id=round_id,
                     )
+                    if row.status == TransactionStatus.ROLLED_BACK:
+                        # Not "duplicate: OK": the provider must not go on to settle a bet
+                        # that no longer stands.
+                        raise TransactionRolledBack(
+                            balance_minor=wallet.available_minor, currency=wallet.currency
+                        )
                     return _result(wallet, row, lock_wait_us, duplicate=True)
             if earlier:
                 raise TransactionRolledBack(
@@ -502,13 +508,14 @@ def win(
                 raise SessionExpired("a win without a bet in its round needs an open session")
             now = timezone.now()
             if round_ is None:
+                # No bet in this round (free spins, promotions): the win opens and settles it.
                 round_ = Round.objects.create(
                     provider=provider,
                     player_id=live.player_id,
                     session=live,
                     external_id=round_id,
-                    status=RoundStatus.SETTLED if round_closed else RoundStatus.OPEN,
-                    closed_at=now if round_closed else None,
+                    status=RoundStatus.SETTLED,
+                    closed_at=now,
                 )
             elif round_closed and round_.status == RoundStatus.OPEN:
                 Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)
@@ -574,24 +581,27 @@ def rollback(
     """Cancel a bet in full. Always accepted (expired session, suspended provider, blocked
     player alike).
 
+    - A replay of this rollback id: the original row (duplicate); another payload under the
+      same id: DuplicateMismatch. Checked first, like every other call.
     - Unknown reference: succeeds, changes no balance, leaves a tombstone so the bet is refused
       (TRANSACTION_ROLLED_BACK) if it arrives late.
-    - A bet already rolled back (by another rollback id): succeeds, changes nothing, duplicate.
+    - A bet already rolled back (by another rollback id): succeeds, changes nothing, duplicate;
+      the new id is recorded (a zero row) so it cannot be reused for anything else.
     - A reference that is not a bet of this provider and player: InvalidReference.
+    The reference is read again under the wallet lock, so a bet landing concurrently is either
+    refunded or meets the tombstone, never neither.
     The part of the stake that came from a still-open session's buy-in goes back to it.
     """
-    referenced = (
+    # The wallet to lock: the referenced bet's if it exists (it may be in another currency
+    # wallet of the player), else the session's.
+    referenced_wallet_id = (
         Transaction.objects.filter(provider=provider, external_id=reference_transaction_id)
-        .only("pk", "wallet_id", "player_id", "kind")
+        .values_list("wallet_id", flat=True)
         .first()
     )
-    if referenced is not None and (
-        referenced.kind != TransactionKind.BET or referenced.player_id != session.player_id
-    ):
-        raise InvalidReference(field="reference_transaction_id")
-    wallet_id = referenced.wallet_id if referenced is not None else session.wallet_id
+    wallet_id = referenced_wallet_id or session.wallet_id
 
-    def run() -> LedgerResult:
+    def run() -> LedgerResult | None:
         with transaction.atomic():
             wallet, lock_wait_us = _lock_wallet(wallet_id)
             existing = Transaction.objects.filter(
@@ -606,6 +616,15 @@ def rollback(
                     round_external_id=round_id,
                 )
                 return _result(wallet, existing, lock_wait_us, duplicate=True)
+            referenced = Transaction.objects.filter(
+                provider=provider, external_id=reference_transaction_id
+            ).first()
+            if referenced is not None and (
+                referenced.kind != TransactionKind.BET or referenced.player_id != session.player_id
+            ):
+                raise InvalidReference(field="reference_transaction_id")
+            if referenced is not None and referenced.wallet_id != wallet.pk:
+                return None  # the bet landed in another wallet since the look-up: start again
             now = timezone.now()
             common = dict(
                 wallet=wallet,
@@ -634,14 +653,20 @@ def rollback(
                 )
                 _touch_session(session, now)
                 return _result(wallet, txn, lock_wait_us)
-            bet_row = Transaction.objects.get(pk=referenced.pk)
+            bet_row = referenced  # read under the wallet lock, which guards its status
             if bet_row.status == TransactionStatus.ROLLED_BACK:
-                first_rollback = (
-                    Transaction.objects.filter(reference=bet_row, kind=TransactionKind.ROLLBACK)
-                    .order_by("id")
-                    .first()
+                txn = _insert(
+                    **common,
+                    round_id=bet_row.round_id,
+                    reference=bet_row,
+                    amount_minor=0,
+                    delta_minor=0,
+                    balance_after_minor=wallet.balance_minor,
+                    processing_us=context.elapsed_us(),
+                    note="bet already rolled back: nothing to refund",
                 )
-                return _result(wallet, first_rollback, lock_wait_us, duplicate=True)
+                _touch_session(session, now)
+                return _result(wallet, txn, lock_wait_us, duplicate=True)
             bet_session = GameSession.objects.get(pk=bet_row.session_id)
             back_to_reservation = (
                 bet_row.reserved_used_minor if bet_session.status == SessionStatus.OPEN else 0
@@ -668,7 +693,17 @@ def rollback(
             _after_commit(txn, hooks.ALLOW_ALL)
             return _result(wallet, txn, lock_wait_us)
 
-    return _retry_once_on_unique_race(run)
+    outcome = _retry_once_on_unique_race(run)
+    if outcome is None:
+        return rollback(
+            provider=provider,
+            session=session,
+            transaction_id=transaction_id,
+            reference_transaction_id=reference_transaction_id,
+            round_id=round_id,
+            context=context,
+        )
+    return outcome
 
 
 def _cancel_round_if_nothing_left(round_pk: int | None, now) -> None:
@@ -927,3 +962,69 @@ def adjust(
             return _result(locked, txn, lock_wait_us)
 
     return _retry_once_on_unique_race(run)
+
+
+# --- idle session cleanup -------------------------------------------------------------------
+
+_END_IDLE_SESSIONS_SQL = """
+WITH picked AS (
+    -- Idle open sessions, oldest first. Wallet and session rows are locked together and rows
+    -- another transaction holds are skipped: a concurrent bet keeps its session for now, and
+    -- two cleanups running at once never pick the same session (no double release).
+    SELECT s.id, s.wallet_id, s.provider_id, s.currency, s.reserved_minor,
+           (s.authenticated_at IS NULL) AS never_authenticated
+    FROM wallets_gamesession s
+    JOIN wallets_provider p ON p.id = s.provider_id
+    JOIN wallets_wallet w ON w.id = s.wallet_id
+    WHERE s.status = 'open'
+      AND s.last_activity_at < %(now)s - make_interval(secs => p.idle_timeout_seconds)
+    ORDER BY s.last_activity_at
+    LIMIT %(batch_size)s
+    FOR UPDATE OF w, s SKIP LOCKED
+),
+ended AS (
+    UPDATE wallets_gamesession s
+    SET status = CASE WHEN picked.never_authenticated THEN 'expired' ELSE 'abandoned' END,
+        end_reason = 'idle_timeout', ended_at = %(now)s, reserved_minor = 0
+    FROM picked
+    WHERE s.id = picked.id
+    RETURNING picked.*
+),
+released AS (
+    -- What is left of each buy-in goes back to available, in the same statement.
+    UPDATE wallets_wallet w
+    SET reserved_minor = w.reserved_minor - r.total, updated_at = %(now)s
+    FROM (SELECT wallet_id, SUM(reserved_minor) AS total
+          FROM ended WHERE reserved_minor > 0 GROUP BY wallet_id) r
+    WHERE w.id = r.wallet_id
+)
+SELECT provider_id, currency,
+       COUNT(*) FILTER (WHERE never_authenticated),
+       COUNT(*) FILTER (WHERE NOT never_authenticated),
+       COUNT(*) FILTER (WHERE reserved_minor > 0),
+       COALESCE(SUM(reserved_minor), 0)::bigint
+FROM ended
+GROUP BY provider_id, currency
+"""
+
+
+@dataclass(frozen=True)
+class EndedSessions:
+    provider_id: int
+    currency: str
+    expired: int  # never authenticated by the provider: the launch lapsed
+    abandoned: int  # played, then went idle without a close signal
+    reservations_released: int
+    released_minor: int
+
+
+def end_idle_sessions(*, batch_size: int = 5000, now=None) -> list[EndedSessions]:
+    """End up to `batch_size` open sessions idle past their provider's timeout, releasing
+    their reservations, in one set-based statement (one transaction). Returns counts per
+    provider and currency. Sessions locked by a call in flight are left for the next batch.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _END_IDLE_SESSIONS_SQL, {"now": now or timezone.now(), "batch_size": batch_size}
+        )
+        return [EndedSessions(*row) for row in cursor.fetchall()]

@@ -50,6 +50,8 @@ def to_decimal(raw: object, *, field: str = "amount") -> Decimal:
     elif isinstance(raw, Decimal):
         value = raw
     elif isinstance(raw, str):
+        if len(raw) > MAX_AMOUNT_DIGITS + 1:  # digits and one point
+            raise InvalidAmount(f"amount has more than {MAX_AMOUNT_DIGITS} digits", field=field)
         if not _PLAIN_DECIMAL.fullmatch(raw):
             raise InvalidAmount(
                 'amount must be a plain non-negative decimal like "12.50"', field=field
@@ -62,9 +64,11 @@ def to_decimal(raw: object, *, field: str = "amount") -> Decimal:
         raise InvalidAmount("amount must be a decimal string or number", field=field)
     if not value.is_finite():
         raise InvalidAmount("amount must be finite", field=field)
-    if len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS:
+    sign, digits, exponent = value.as_tuple()
+    # A bounded exponent too: 1E-999999999 would otherwise underflow to an exact-looking zero.
+    if len(digits) > MAX_AMOUNT_DIGITS or not -MAX_AMOUNT_DIGITS <= exponent <= MAX_AMOUNT_DIGITS:
         raise InvalidAmount(f"amount has more than {MAX_AMOUNT_DIGITS} digits", field=field)
-    if value.is_signed():
+    if sign:
         raise InvalidAmount("amount must not be negative", field=field)
     if value > MAX_AMOUNT_MAJOR:
         raise InvalidAmount("amount is above 1,000,000,000,000", field=field)

@@ -19,16 +19,54 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "wallets.view_gamesession",
         "wallets.view_round",
         "wallets.view_auditrecord",
+        # fraud: the review queue is back office's (decide, assign), rules are read-only here
+        "fraud.view_case",
+        "fraud.decide_case",
+        "fraud.assign_case",
+        "fraud.view_fraudrule",
+        "fraud.view_playerrisk",
+        "fraud.trust_player",
+        "fraud.view_rulehit",
+        # monitoring: watch dashboards and alerts, acknowledge/resolve, silence
+        "monitoring.view_alert",
+        "monitoring.manage_alert",
+        "monitoring.view_silence",
+        "monitoring.add_silence",
+        "monitoring.view_monitoringprofile",
+        "monitoring.view_notificationdelivery",
+        # reconciliation: runs, reports, the discrepancy queue; propose, approve (four eyes)
+        "reconciliation.view_reconciliationrun",
+        "reconciliation.view_providerreport",
+        "reconciliation.view_reportrow",
+        "reconciliation.view_discrepancy",
+        "reconciliation.view_correctionrequest",
+        "reconciliation.propose_correction",
+        "reconciliation.approve_correction",
+        "reconciliation.close_discrepancy",
     ],
+    # Sessions are listed for support and back office (backoffice-api.md); compliance sees a
+    # provider's open-session count on the provider and may kill them all by suspending it.
     "compliance": [
         *VIEW_CORE,
-        "wallets.view_gamesession",
         "wallets.view_providercredential",
         "wallets.view_auditrecord",
         "wallets.change_provider_status",
         "wallets.rotate_provider_secret",
         "wallets.change_provider",
         "wallets.block_player",
+        # fraud: compliance tunes the rules
+        "fraud.view_fraudrule",
+        "fraud.change_fraudrule",
+        # monitoring: alerts as back office, plus the per-provider profiles (auto-protection)
+        "monitoring.view_alert",
+        "monitoring.manage_alert",
+        "monitoring.view_silence",
+        "monitoring.add_silence",
+        "monitoring.view_monitoringprofile",
+        "monitoring.change_monitoringprofile",
+        "monitoring.view_notificationdelivery",
+        "fraud.view_playerrisk",
+        "fraud.view_rulehit",
     ],
     "support": [
         *VIEW_CORE,
@@ -43,6 +81,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "wallets.add_player",
         "wallets.add_gamesession",
         "wallets.post_payment",
+        # reconciliation: upload provider reports, read the runs
+        "reconciliation.add_providerreport",
+        "reconciliation.view_providerreport",
+        "reconciliation.view_reportrow",
+        "reconciliation.view_reconciliationrun",
     ],
 }
 

@@ -4,17 +4,38 @@ Every staff action that changes a provider's status, a credential, a player's st
 session writes an AuditRecord (who, what, when, why, before/after) in the same transaction.
 """
 
+import time
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from wallets import crypto, ledger
-from wallets.choices import PlayerStatus, ProviderStatus, SessionEndReason, SessionStatus
+from wallets.choices import (
+    OpenRoundPolicy,
+    PlayerStatus,
+    ProviderStatus,
+    SessionEndReason,
+    SessionStatus,
+    TransactionKind,
+    TransactionStatus,
+)
 from wallets.currencies import is_known
 from wallets.errors import NotAllowed, ValidationFailed
-from wallets.models import AuditRecord, GameSession, Player, Provider, ProviderCredential
+from wallets.models import (
+    AuditRecord,
+    GameSession,
+    Player,
+    Provider,
+    ProviderCredential,
+    Round,
+    SessionCleanupRun,
+    SessionCleanupStat,
+    Transaction,
+    Wallet,
+)
 
 SYSTEM = "system"
 
@@ -69,12 +90,21 @@ def create_provider(
     *, code: str, name: str, currencies: list[str], actor=None, **provider_settings
 ) -> tuple[Provider, str]:
     """Create a provider with its first HMAC secret. The secret is returned here only."""
+    taken = ValidationFailed(f"provider {code} already exists", field="code")
     if Provider.objects.filter(code=code).exists():
-        raise ValidationFailed(f"provider {code} already exists", field="code")
+        raise taken
     with transaction.atomic():
-        provider = Provider.objects.create(
-            code=code, name=name, currencies=_check_currencies(currencies), **provider_settings
-        )
+        try:
+            # A savepoint: a concurrent create of the same code loses here, as a 400, not a 500.
+            with transaction.atomic():
+                provider = Provider.objects.create(
+                    code=code,
+                    name=name,
+                    currencies=_check_currencies(currencies),
+                    **provider_settings,
+                )
+        except IntegrityError:
+            raise taken from None
         secret = _issue_credential(provider)
         record_audit(
             actor=actor,
@@ -171,15 +201,21 @@ def create_player(
     """Register a player with an empty wallet in their primary currency."""
     if not is_known(currency):
         raise ValidationFailed(f"unknown currency {currency!r}", field="currency")
+    taken = ValidationFailed(f"player {external_id} already exists", field="external_id")
     if Player.objects.filter(external_id=external_id).exists():
-        raise ValidationFailed(f"player {external_id} already exists", field="external_id")
+        raise taken
     with transaction.atomic():
-        player = Player.objects.create(
-            external_id=external_id,
-            currency=currency,
-            country=country.upper(),
-            registration_ip=registration_ip or None,
-        )
+        try:
+            # A savepoint: a concurrent create of the same id loses here, as a 400, not a 500.
+            with transaction.atomic():
+                player = Player.objects.create(
+                    external_id=external_id,
+                    currency=currency,
+                    country=country.upper(),
+                    registration_ip=registration_ip or None,
+                )
+        except IntegrityError:
+            raise taken from None
         player.wallets.create(currency=currency)
     return player
 
@@ -215,6 +251,10 @@ def close_session_by_staff(*, session: GameSession, reason: str, actor) -> GameS
     if not reason or not reason.strip():
         raise ValidationFailed("a reason is required", field="reason")
     with transaction.atomic():
+        # Read the session under its wallet's lock (the ledger's lock order: wallet, then
+        # session), so the audit states what was really released, not a stale figure.
+        Wallet.objects.select_for_update().get(pk=session.wallet_id)
+        session = GameSession.objects.get(pk=session.pk)
         before = {"status": session.status, "reserved_minor": session.reserved_minor}
         ended, _ = ledger.end_session(
             session=session,
@@ -232,3 +272,130 @@ def close_session_by_staff(*, session: GameSession, reason: str, actor) -> GameS
             after={"status": ended.status, "released_minor": before["reserved_minor"]},
         )
     return ended
+
+
+# --- idle session cleanup -------------------------------------------------------------------
+
+
+def run_session_cleanup(
+    *,
+    batch_size: int = 5000,
+    time_budget_seconds: float = 45.0,
+    round_limit: int = 1000,
+    triggered_by: str = "beat",
+) -> SessionCleanupRun:
+    """Expire idle sessions, release their reservations and apply each provider's open-round
+    policy; record what was done per provider in a SessionCleanupRun.
+
+    Bounded: sessions are ended in set-based batches (never all loaded into memory) until none
+    is left or the time budget is spent (the next run continues). Safe to run twice at once:
+    concurrent runs skip each other's locked rows and never release a reservation twice.
+    """
+    started = timezone.now()
+    clock = time.monotonic()
+    run = SessionCleanupRun.objects.create(started_at=started, triggered_by=triggered_by)
+    stats: dict[int, dict] = defaultdict(
+        lambda: {
+            "sessions_expired": 0,
+            "sessions_abandoned": 0,
+            "reservations_released": 0,
+            "released_minor": defaultdict(int),
+            "rounds_refunded": 0,
+            "rounds_flagged": 0,
+        }
+    )
+    incomplete = False
+    while True:
+        batch = ledger.end_idle_sessions(batch_size=batch_size)
+        for ended in batch:
+            stat = stats[ended.provider_id]
+            stat["sessions_expired"] += ended.expired
+            stat["sessions_abandoned"] += ended.abandoned
+            stat["reservations_released"] += ended.reservations_released
+            stat["released_minor"][ended.currency] += ended.released_minor
+        ended_now = sum(e.expired + e.abandoned for e in batch)
+        if ended_now < batch_size:
+            break
+        if time.monotonic() - clock > time_budget_seconds:
+            incomplete = True
+            break
+    for provider_id, refunded, flagged in apply_open_round_policy(limit=round_limit):
+        stats[provider_id]["rounds_refunded"] += refunded
+        stats[provider_id]["rounds_flagged"] += flagged
+    SessionCleanupStat.objects.bulk_create(
+        SessionCleanupStat(
+            run=run,
+            provider_id=provider_id,
+            **{**stat, "released_minor": dict(stat["released_minor"])},
+        )
+        for provider_id, stat in stats.items()
+    )
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - clock) * 1000)
+    run.sessions_ended = sum(
+        s["sessions_expired"] + s["sessions_abandoned"] for s in stats.values()
+    )
+    run.rounds_refunded = sum(s["rounds_refunded"] for s in stats.values())
+    run.rounds_flagged = sum(s["rounds_flagged"] for s in stats.values())
+    run.incomplete = incomplete
+    run.save()
+    return run
+
+
+_OVERDUE_ROUNDS_SQL = """
+SELECT r.id, r.provider_id, p.open_round_policy,
+       EXISTS (SELECT 1 FROM wallets_transaction t
+               WHERE t.round_id = r.id AND t.kind = 'win') AS has_win
+FROM wallets_round r
+JOIN wallets_gamesession s ON s.id = r.session_id
+JOIN wallets_provider p ON p.id = r.provider_id
+WHERE r.status = 'open' AND r.flagged_at IS NULL AND r.has_bet
+  AND s.status = 'abandoned'
+  AND r.opened_at < %(now)s - make_interval(secs => p.round_timeout_seconds)
+ORDER BY r.id
+LIMIT %(limit)s
+"""
+
+
+def apply_open_round_policy(*, limit: int = 1000) -> list[tuple[int, int, int]]:
+    """Open rounds of abandoned sessions that outlived the provider's round timeout:
+    `refund` rolls back their stakes through the ledger (a normal rollback, idempotent on a
+    wallet-made rollback id), `flag` marks them for support. A round that already paid a win
+    is flagged whatever the policy: refunding its stake would pay the player twice.
+    Returns (provider_id, rounds_refunded, rounds_flagged) per provider."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OVERDUE_ROUNDS_SQL, {"now": timezone.now(), "limit": limit})
+        overdue = cursor.fetchall()
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    to_flag = []
+    for round_id, provider_id, policy, has_win in overdue:
+        if policy == OpenRoundPolicy.REFUND and not has_win:
+            _refund_round(round_id)
+            counts[provider_id][0] += 1
+        else:
+            to_flag.append((round_id, provider_id))
+    if to_flag:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE wallets_round SET flagged_at = %s"
+                " WHERE id = ANY(%s) AND flagged_at IS NULL RETURNING provider_id",
+                [timezone.now(), [round_id for round_id, _ in to_flag]],
+            )
+            for (provider_id,) in cursor.fetchall():
+                counts[provider_id][1] += 1
+    return [(provider_id, refunded, flagged) for provider_id, (refunded, flagged) in counts.items()]
+
+
+def _refund_round(round_id: int) -> None:
+    round_ = Round.objects.select_related("provider", "session").get(pk=round_id)
+    bets = Transaction.objects.filter(
+        round=round_, kind=TransactionKind.BET, status=TransactionStatus.POSTED
+    )
+    for bet in bets:
+        ledger.rollback(
+            provider=round_.provider,
+            session=round_.session,
+            transaction_id=f"pitboss-refund-{bet.pk}",
+            reference_transaction_id=bet.external_id,
+            round_id=round_.external_id,
+        )

@@ -35,7 +35,16 @@ def played(player, provider, wallet_api, token):
     return player
 
 
-MODELS = ["provider", "player", "wallet", "gamesession", "round", "transaction", "auditrecord"]
+MODELS = [
+    "provider",
+    "player",
+    "wallet",
+    "gamesession",
+    "round",
+    "transaction",
+    "auditrecord",
+    "sessioncleanuprun",
+]
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -35,6 +35,9 @@ class AmountField(serializers.Field):
         return str(value)
 
 
+PG_INTEGER_MAX = 2_147_483_647
+
+
 def money(minor: int, currency: str) -> str:
     return format_amount(minor, currency)
 
@@ -93,9 +96,17 @@ class ProviderCreateSerializer(serializers.Serializer):
     rounding_mode = serializers.ChoiceField(
         choices=RoundingMode.choices, required=False, allow_blank=True, default=""
     )
-    idle_timeout_seconds = serializers.IntegerField(min_value=30, required=False)
-    round_timeout_seconds = serializers.IntegerField(min_value=30, required=False)
-    max_sessions_per_player = serializers.IntegerField(min_value=1, required=False)
+    # The model's PositiveIntegerFields are 32-bit in PostgreSQL: bigger values are refused here
+    # (400 naming the field) rather than by the database (a 500).
+    idle_timeout_seconds = serializers.IntegerField(
+        min_value=30, max_value=PG_INTEGER_MAX, required=False
+    )
+    round_timeout_seconds = serializers.IntegerField(
+        min_value=30, max_value=PG_INTEGER_MAX, required=False
+    )
+    max_sessions_per_player = serializers.IntegerField(
+        min_value=1, max_value=PG_INTEGER_MAX, required=False
+    )
     open_round_policy = serializers.ChoiceField(choices=OpenRoundPolicy.choices, required=False)
 
     def validate_ip_allowlist(self, entries):
@@ -128,6 +139,12 @@ class SecretSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, trim_whitespace=True)
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, trim_whitespace=True, required=False, allow_blank=True, default=""
+    )
 
 
 class SuspendSerializer(ReasonSerializer):
@@ -311,3 +328,9 @@ class AuditRecordSerializer(serializers.ModelSerializer):
             "after",
         ]
         read_only_fields = fields
+
+
+class SessionFiguresSerializer(serializers.Serializer):
+    window_hours = serializers.IntegerField()
+    providers = serializers.ListField(child=serializers.DictField())
+    top_players = serializers.ListField(child=serializers.DictField())

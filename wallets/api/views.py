@@ -7,10 +7,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from wallets import crypto, ledger, services
+from wallets import crypto, ledger, selectors, services
 from wallets.api import filters
 from wallets.api import serializers as s
 from wallets.choices import ProviderStatus
+from wallets.errors import DuplicateMismatch, ValidationFailed
 from wallets.models import (
     AuditRecord,
     GameSession,
@@ -33,9 +34,16 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_class = filters.ProviderFilterSet
     search_fields = ["code", "name"]
     ordering_fields = ["code", "name", "status", "created_at"]
-    queryset = Provider.objects.annotate(
-        open_sessions=Count("sessions", filter=Q(sessions__status="open"))
-    ).prefetch_related(Prefetch("credentials", queryset=ProviderCredential.objects.all()))
+    # An aggregate annotation drops Meta.ordering (GROUP BY): order explicitly, or pages would
+    # come back in an unstable order.
+    queryset = (
+        Provider.objects.annotate(
+            open_sessions=Count("sessions", filter=Q(sessions__status="open"))
+        )
+        .prefetch_related(Prefetch("credentials", queryset=ProviderCredential.objects.all()))
+        .order_by("code")
+    )
+    ordering = ["code"]
     action_permissions = {
         "suspend": ["wallets.change_provider_status"],
         "restrict": ["wallets.change_provider_status"],
@@ -91,13 +99,14 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def restore(self, request, code=None):
         return self._change_status(request, ProviderStatus.ACTIVE)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.SecretSerializer)
+    @extend_schema(request=s.OptionalReasonSerializer, responses=s.SecretSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, code=None):
         """Issue a new secret (shown once); old ones keep working for the overlap window."""
-        reason = request.data.get("reason", "") if hasattr(request.data, "get") else ""
+        params = s.OptionalReasonSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
         secret = services.rotate_provider_secret(
-            provider=self.get_object(), actor=request.user, reason=str(reason)[:500]
+            provider=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
         )
         return Response({"secret": secret, "fingerprint": crypto.secret_fingerprint(secret)})
 
@@ -124,20 +133,29 @@ class _PaymentView(APIView):
     required_permissions = ["wallets.post_payment"]
     operation = None  # ledger.deposit or ledger.withdraw
 
-    @extend_schema(request=s.PaymentSerializer, responses={201: s.TransactionSerializer})
+    # 201: recorded now; 200: a replay of the same external_id and payload (`duplicate` true).
+    @extend_schema(
+        request=s.PaymentSerializer,
+        responses={201: s.TransactionSerializer, 200: s.TransactionSerializer},
+    )
     def post(self, request):
         params = s.PaymentSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         amount = parse_amount(data["amount"], data["currency"])
         context = ledger.CallContext(client_ip=data["ip"], request_id=request.request_id)
-        result = type(self).operation(
-            player=data["player"],
-            currency=data["currency"],
-            amount_minor=amount.minor,
-            external_id=data["external_id"],
-            context=context,
-        )
+        try:
+            result = type(self).operation(
+                player=data["player"],
+                currency=data["currency"],
+                amount_minor=amount.minor,
+                external_id=data["external_id"],
+                context=context,
+            )
+        except DuplicateMismatch as error:
+            # The ledger names the provider API's key; a payment's key is its external_id.
+            error.field = "external_id"
+            raise
         body = s.TransactionSerializer(
             result.transaction, context={"duplicate": result.duplicate}
         ).data
@@ -193,6 +211,29 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             session=self.get_object(), reason=params.validated_data["reason"], actor=request.user
         )
         return Response(s.SessionSerializer(session).data)
+
+    @extend_schema(responses=s.SessionFiguresSerializer)
+    @action(detail=False, methods=["get"])
+    def figures(self, request):
+        """Per provider: open sessions (and per player), orphaned sessions and what they
+        reserve, graceful vs abandoned endings, average duration; top players by open
+        sessions. `?window_hours=` (default 24) sets the window of ended sessions."""
+        try:
+            window_hours = int(request.query_params.get("window_hours", 24))
+        except ValueError:
+            window_hours = 0
+        if not 1 <= window_hours <= 24 * 31:
+            raise ValidationFailed("window_hours must be 1 to 744", field="window_hours")
+        return Response(
+            {
+                "window_hours": window_hours,
+                "providers": [
+                    figures.as_dict()
+                    for figures in selectors.session_figures(window_hours=window_hours)
+                ],
+                "top_players": selectors.open_sessions_per_player(),
+            }
+        )
 
 
 class TransactionViewSet(viewsets.ReadOnlyModelViewSet):

@@ -2,7 +2,7 @@ from wallets.models.audit import AuditRecord
 from wallets.models.ledger import Transaction
 from wallets.models.players import Player, Wallet
 from wallets.models.providers import Provider, ProviderCredential
-from wallets.models.sessions import GameSession, Round
+from wallets.models.sessions import GameSession, Round, SessionCleanupRun, SessionCleanupStat
 
 __all__ = [
     "AuditRecord",
@@ -11,6 +11,8 @@ __all__ = [
     "Provider",
     "ProviderCredential",
     "Round",
+    "SessionCleanupRun",
+    "SessionCleanupStat",
     "Transaction",
     "Wallet",
 ]

@@ -83,6 +83,9 @@ class Round(models.Model):
     has_bet = models.BooleanField(default=False)
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set by session cleanup when the provider's open-round policy is `flag`: the round of an
+    # abandoned session outlived the round timeout and waits for the provider or support.
+    flagged_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-id"]
@@ -101,3 +104,44 @@ class Round(models.Model):
 
     def __str__(self) -> str:
         return f"round {self.external_id} ({self.provider})"
+
+
+class SessionCleanupRun(models.Model):
+    """One run of the idle-session cleanup, with what it did per provider (SessionCleanupStat)."""
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    sessions_ended = models.PositiveIntegerField(default=0)
+    rounds_refunded = models.PositiveIntegerField(default=0)
+    rounds_flagged = models.PositiveIntegerField(default=0)
+    # True when the run stopped at its time budget with work left for the next run.
+    incomplete = models.BooleanField(default=False)
+    triggered_by = models.CharField(max_length=64, default="beat")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"cleanup {self.started_at:%Y-%m-%d %H:%M:%S} ({self.sessions_ended} ended)"
+
+
+class SessionCleanupStat(models.Model):
+    run = models.ForeignKey(SessionCleanupRun, on_delete=models.CASCADE, related_name="stats")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="+")
+    sessions_expired = models.PositiveIntegerField(default=0)
+    sessions_abandoned = models.PositiveIntegerField(default=0)
+    reservations_released = models.PositiveIntegerField(default=0)
+    # {currency: minor units released}
+    released_minor = models.JSONField(default=dict, blank=True)
+    rounds_refunded = models.PositiveIntegerField(default=0)
+    rounds_flagged = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "provider"], name="cleanup_stat_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.provider}"

@@ -5,11 +5,12 @@ import ipaddress
 import time
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import Q
 from django.utils import timezone
 
 from wallets import crypto
-from wallets.errors import InvalidSignature, IpNotAllowed, SignatureExpired
+from wallets.errors import InvalidSignature, IpNotAllowed, SignatureExpired, ValidationFailed
 from wallets.models import Provider, ProviderCredential
 
 # Throttle for writing ProviderCredential.last_used_at: at most once a minute per credential.
@@ -58,24 +59,35 @@ def authenticate_provider(request, *, address: str | None) -> Provider:
     provider = Provider.objects.filter(code=code).first()
     if provider is None:
         raise InvalidSignature()
+    # Known from here on, even if the signature fails: failures count against this provider.
+    request.wallet_provider = provider
     now = timezone.now()
     credentials = ProviderCredential.objects.filter(
         provider=provider, revoked_at__isnull=True
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    body = request.body
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        # Django's own SuspiciousOperation would surface as a retryable 500; this is bad input.
+        raise ValidationFailed(
+            f"request body is too large (limit {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)"
+        ) from None
+    # Header values may carry any byte (decoded as latin-1); compare bytes, so a non-ASCII
+    # "signature" is simply wrong instead of a TypeError from compare_digest.
+    offered = signature.encode("latin-1", errors="replace")
     matched = None
     for credential in credentials:
         expected = crypto.sign(crypto.decrypt_secret(credential.secret_ciphertext), timestamp, body)
-        if hmac.compare_digest(expected, signature):
+        if hmac.compare_digest(expected.encode(), offered):
             matched = credential
             break
     if matched is None:
         raise InvalidSignature()
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise InvalidSignature("X-Timestamp must be Unix seconds") from None
-    if abs(time.time() - signed_at) > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
+    # Plain ASCII digits only: int() would also take " 17", "+17", "1_7" and other scripts' digits.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise InvalidSignature("X-Timestamp must be Unix seconds")
+    # Whole seconds on both sides: exactly 300 s apart is inside the window, 301 s is not.
+    if abs(int(time.time()) - int(timestamp)) > settings.WALLET_SIGNATURE_WINDOW_SECONDS:
         raise SignatureExpired()
     if not ip_allowed(address, provider.ip_allowlist):
         raise IpNotAllowed()

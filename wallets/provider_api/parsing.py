@@ -1,12 +1,14 @@
 """Reading a wallet API request body: strict types, exact amounts, clear errors."""
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 from wallets.errors import ValidationFailed
 
 MAX_ID_LENGTH = 128
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class _NonFinite:
@@ -24,7 +26,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValidationFailed("body is not UTF-8") from None
     try:
-        data = json.loads(text, parse_float=Decimal, parse_constant=_NonFinite)
+        # Integers as Decimal too: int() refuses texts over 4,300 digits (a ValueError that
+        # would read as "not JSON"); the amount parser refuses them by their size instead.
+        data = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_NonFinite)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise ValidationFailed(f"body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
@@ -42,6 +46,10 @@ def required_str(data: dict, name: str, *, max_length: int = MAX_ID_LENGTH) -> s
         raise ValidationFailed(f"{name} must not be empty", field=name)
     if len(value) > max_length:
         raise ValidationFailed(f"{name} is longer than {max_length} characters", field=name)
+    if _UNSTORABLE.search(value):
+        # NUL cannot be stored in PostgreSQL text; a lone surrogate (JSON "\ud800") cannot be
+        # encoded at all. Refused here rather than failing later as a retryable 500.
+        raise ValidationFailed(f"{name} contains a character that is not allowed", field=name)
     return value
 
 
@@ -65,7 +73,7 @@ def required_amount(data: dict, name: str = "amount") -> object:
     if name not in data or data[name] is None:
         raise ValidationFailed(f"{name} is required", field=name)
     value = data[name]
-    if isinstance(value, (list, dict)):
+    if isinstance(value, (bool, list, dict)):
         raise ValidationFailed(f"{name} must be a decimal string or number", field=name)
     if isinstance(value, _NonFinite):
         return value.text  # refused as INVALID_AMOUNT by the amount parser

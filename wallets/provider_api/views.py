@@ -35,6 +35,7 @@ from wallets.provider_api.parsing import (
 )
 
 logger = logging.getLogger("pitboss.wallet_api")
+UNKNOWN_PROVIDER = "unknown"
 
 
 @dataclass
@@ -60,20 +61,22 @@ class Call:
         self.session = session
         return session
 
-    def amount_minor(self, session: GameSession) -> tuple[int, object]:
-        raw = required_amount(self.data)
-        currency = self.currency(session)
-        parsed = parse_amount(raw, currency, rounding_mode=self.provider.rounding_mode or None)
-        residue = parsed.rounding_residue if parsed.rounding_residue else None
-        return parsed.minor, residue
+    def money(self, session: GameSession) -> tuple[int, str, object]:
+        """(amount in minor units, currency, rounding residue or None) of a bet or win.
 
-    def currency(self, session: GameSession) -> str:
-        currency = required_str(self.data, "currency", max_length=3)
-        if not is_known(currency) or currency != session.currency:
+        The amount is read in the currency the caller named; the ledger then compares that
+        currency with the session's, after its idempotency check, so a replay in another
+        currency is a DUPLICATE_MISMATCH and a new call a CURRENCY_MISMATCH.
+        """
+        raw = required_amount(self.data)
+        currency = required_str(self.data, "currency", max_length=16)
+        if not is_known(currency):
             raise CurrencyMismatch(
                 f"currency must be the session's ({session.currency})", field="currency"
             )
-        return currency
+        parsed = parse_amount(raw, currency, rounding_mode=self.provider.rounding_mode or None)
+        residue = parsed.rounding_residue if parsed.rounding_residue else None
+        return parsed.minor, currency, residue
 
 
 def _money_fields(result: ledger.LedgerResult) -> dict:
@@ -120,14 +123,14 @@ def op_bet(call: Call) -> dict:
     transaction_id = required_str(call.data, "transaction_id")
     round_id = required_str(call.data, "round_id")
     game_id = optional_str(call.data, "game_id")
-    amount_minor, residue = call.amount_minor(session)
+    amount_minor, currency, residue = call.money(session)
     result = ledger.bet(
         provider=call.provider,
         session=session,
         transaction_id=transaction_id,
         round_id=round_id,
         amount_minor=amount_minor,
-        currency=session.currency,
+        currency=currency,
         game_id=game_id,
         rounding_residue=residue,
         context=call.context,
@@ -141,14 +144,14 @@ def op_win(call: Call) -> dict:
     round_id = required_str(call.data, "round_id")
     round_closed = optional_bool(call.data, "round_closed")
     reference = optional_str(call.data, "reference_transaction_id")
-    amount_minor, residue = call.amount_minor(session)
+    amount_minor, currency, residue = call.money(session)
     result = ledger.win(
         provider=call.provider,
         session=session,
         transaction_id=transaction_id,
         round_id=round_id,
         amount_minor=amount_minor,
-        currency=session.currency,
+        currency=currency,
         round_closed=round_closed,
         reference_transaction_id=reference,
         rounding_residue=residue,
@@ -222,7 +225,6 @@ def _error_payload(error: WalletError, session: GameSession | None) -> dict:
 
 def handle(request, operation: str) -> HttpResponse:
     started = time.perf_counter()
-    provider_code = request.headers.get("X-Provider-Code", "")[:64] or "-"
     call: Call | None = None
     try:
         if request.method != "POST":
@@ -230,20 +232,21 @@ def handle(request, operation: str) -> HttpResponse:
                 {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"}, 405
             )
             response["Allow"] = "POST"
-            return response
-        address = client_ip(request)
-        provider = authenticate_provider(request, address=address)
-        call = Call(
-            provider=provider,
-            data={},
-            context=ledger.CallContext(
-                client_ip=address, request_id=request.request_id, started=started
-            ),
-        )
-        call.data = parse_body(request.body)
-        payload = OPERATIONS[operation](call)
-        response = _json_response({"status": "OK", **payload}, 200)
-        outcome = "OK"
+            outcome = "VALIDATION_ERROR"  # counted like any other call (rule 7)
+        else:
+            address = client_ip(request)
+            provider = authenticate_provider(request, address=address)
+            call = Call(
+                provider=provider,
+                data={},
+                context=ledger.CallContext(
+                    client_ip=address, request_id=request.request_id, started=started
+                ),
+            )
+            call.data = parse_body(request.body)
+            payload = OPERATIONS[operation](call)
+            response = _json_response({"status": "OK", **payload}, 200)
+            outcome = "OK"
     except WalletError as error:
         response = _json_response(_error_payload(error, call and call.session), error.http_status)
         outcome = error.code
@@ -257,9 +260,13 @@ def handle(request, operation: str) -> HttpResponse:
         error = InternalError()
         response = _json_response(_error_payload(error, None), error.http_status)
         outcome = error.code
+    provider = getattr(request, "wallet_provider", None)
     hooks.observe_call(
         hooks.CallObservation(
-            provider_code=provider_code,
+            # Calls naming no known provider are counted together, so that a stranger cannot
+            # create metric keys at will.
+            provider_code=provider.code if provider else UNKNOWN_PROVIDER,
+            provider_id=provider.pk if provider else None,
             operation=operation,
             outcome=outcome,
             latency_us=int((time.perf_counter() - started) * 1_000_000),

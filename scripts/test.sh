@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: the test suite against the private PostgreSQL and Redis (started or reused).
+#
+# Extra pytest arguments come from PYTEST_ARGS (shell-quoted, e.g. PYTEST_ARGS='-x -k "wallet and not slow"')
+# and from this script's own arguments. The exit status is pytest's. The servers are left running
+# for the next run; `make stop` stops them.
+set -euo pipefail
+# shellcheck source=scripts/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+cd "$PITBOSS_ROOT"
+
+ensure_venv
+use_venv
+services_start
+
+export PITBOSS_ENV=development
+export PYTHONUNBUFFERED=1
+
+extra=()
+if [[ -n "${PYTEST_ARGS:-}" ]]; then
+    # Split like a shell would, so quoted arguments survive (it is the caller's own command line).
+    eval "extra=($PYTEST_ARGS)"
+fi
+log "running pytest ${extra[*]} $*"
+exec python -m pytest "${extra[@]}" "$@"

@@ -1,0 +1,102 @@
+"""Reads of the wallets app that more than one caller needs (API, admin, monitoring)."""
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+_SESSION_FIGURES_SQL = """
+WITH open_now AS (
+    SELECT s.provider_id, s.player_id, s.currency, s.reserved_minor,
+           s.last_activity_at < %(now)s - make_interval(secs => p.idle_timeout_seconds) AS orphaned
+    FROM wallets_gamesession s
+    JOIN wallets_provider p ON p.id = s.provider_id
+    WHERE s.status = 'open'
+),
+per_player AS (
+    SELECT provider_id, player_id, COUNT(*) AS n FROM open_now GROUP BY provider_id, player_id
+),
+ended AS (
+    SELECT provider_id, status, end_reason, ended_at, created_at
+    FROM wallets_gamesession
+    WHERE status <> 'open' AND ended_at >= %(window_start)s
+)
+SELECT p.id, p.code,
+       (SELECT COUNT(*) FROM open_now o WHERE o.provider_id = p.id),
+       (SELECT COUNT(*) FROM per_player pp WHERE pp.provider_id = p.id),
+       (SELECT COALESCE(MAX(n), 0) FROM per_player pp WHERE pp.provider_id = p.id),
+       (SELECT COUNT(*) FROM open_now o WHERE o.provider_id = p.id AND o.orphaned),
+       (SELECT COALESCE(SUM(reserved_minor), 0)::bigint FROM open_now o
+         WHERE o.provider_id = p.id AND o.orphaned),
+       (SELECT COUNT(*) FROM ended e WHERE e.provider_id = p.id AND e.end_reason = 'graceful'),
+       (SELECT COUNT(*) FROM ended e WHERE e.provider_id = p.id AND e.status = 'abandoned'),
+       (SELECT COUNT(*) FROM ended e WHERE e.provider_id = p.id AND e.status = 'abandoned'
+          AND e.ended_at >= %(hour_start)s),
+       (SELECT COALESCE(EXTRACT(EPOCH FROM AVG(e.ended_at - e.created_at)), 0)
+          FROM ended e WHERE e.provider_id = p.id)
+FROM wallets_provider p
+ORDER BY p.code
+"""
+
+
+@dataclass(frozen=True)
+class ProviderSessionFigures:
+    provider_id: int
+    provider: str
+    open_sessions: int
+    players_with_open_sessions: int
+    max_open_sessions_per_player: int
+    # Open sessions idle past the provider's timeout that cleanup has not ended yet.
+    orphaned_open_sessions: int
+    # What those still hold in reservations (minor units, all currencies added: a count of
+    # stuck funds for alerting, not an amount to pay out).
+    orphaned_reserved_minor: int
+    closed_gracefully: int
+    abandoned: int
+    abandoned_last_hour: int
+    average_duration_seconds: float
+
+    @property
+    def graceful_ratio(self) -> float | None:
+        ended = self.closed_gracefully + self.abandoned
+        return round(self.closed_gracefully / ended, 4) if ended else None
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "graceful_ratio": self.graceful_ratio}
+
+
+def session_figures(*, window_hours: int = 24, now=None) -> list[ProviderSessionFigures]:
+    """Per provider: open sessions, open sessions per player (max), orphaned sessions and what
+    they reserve, graceful vs abandoned endings and average duration over the window, sessions
+    abandoned in the last hour. Aggregates over sessions only, never the ledger."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SESSION_FIGURES_SQL,
+            {
+                "now": now,
+                "window_start": now - timedelta(hours=window_hours),
+                "hour_start": now - timedelta(hours=1),
+            },
+        )
+        return [
+            ProviderSessionFigures(*row[:10], average_duration_seconds=float(row[10]))
+            for row in cursor.fetchall()
+        ]
+
+
+def open_sessions_per_player(*, limit: int = 20) -> list[dict]:
+    """Players with the most open sessions right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.player_id, pl.external_id, COUNT(*) AS n, SUM(s.reserved_minor)"
+            " FROM wallets_gamesession s JOIN wallets_player pl ON pl.id = s.player_id"
+            " WHERE s.status = 'open' GROUP BY s.player_id, pl.external_id"
+            " ORDER BY n DESC, s.player_id LIMIT %s",
+            [limit],
+        )
+        return [
+            {"player": pid, "external_id": ext, "open_sessions": n, "reserved_minor": int(r or 0)}
+            for pid, ext, n, r in cursor.fetchall()
+        ]
