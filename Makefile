@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 # Passed through to scripts/test.sh, e.g. make test PYTEST_ARGS='-x -k wallet'
 export PYTEST_ARGS
 
-.PHONY: help venv services stop status run test lint format
+.PHONY: help venv services stop status run test lint format bench
 
 help:
 	@echo 'make run       migrate, seed demo data, run web + Celery worker + beat (Ctrl-C stops all)'
 	@echo 'make test      run the tests (PYTEST_ARGS="..." for extra pytest arguments)'
+	@echo 'make bench     benchmark suite, table in bench-results/latest.md (QUICK=1: short mode)'
 	@echo 'make lint      ruff check and ruff format --check'
 	@echo 'make format    ruff format and ruff check --fix'
 	@echo 'make services  start the private PostgreSQL and Redis; prints their URLs as exports'
@@ -40,6 +41,11 @@ run: venv
 
 test: venv
 	@bash scripts/test.sh
+
+# Benchmark (bench/run.py): full mode takes minutes; QUICK=1 is the short CI mode.
+export QUICK
+bench: venv
+	@bash scripts/bench.sh
 
 # Both checks run even when the first fails; either failing fails the target.
 lint: venv

@@ -72,10 +72,14 @@ INSTALLED_APPS = [
     "reconciliation",
     "fraud",
     "compliance",
+    "simulator",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the dashboard's static files from STATIC_ROOT (no CDN, no nginx
+    # needed); `collectstatic` fills it (make run does).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "wallets.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,6 +133,16 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEVELOPMENT
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Without collectstatic (tests, a quick runserver) files are found in the apps directly.
+WHITENOISE_USE_FINDERS = DEVELOPMENT
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -170,6 +184,8 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "wallets.choices.SessionStatus",
         "TransactionStatusEnum": "wallets.choices.TransactionStatus",
         "CurrencyEnum": "wallets.currencies.CURRENCY_CHOICES",
+        "AlertStateEnum": "monitoring.choices.AlertState",
+        "AlertRuleEnum": "monitoring.choices.AlertRule",
     },
 }
 
@@ -201,9 +217,26 @@ if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    if not SECURE_HSTS_PRELOAD:  # a deliberate choice of the operator, not an oversight
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     # Health checks and the wallet API are reached over plain HTTP by internal probes.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+
+# Staff logins (admin, API login): a (username, address) is locked out for the window after
+# this many failures, an address after ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS
+# (wallets.login_throttle).
+AUTHENTICATION_BACKENDS = [
+    "wallets.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900)
+
+# Fraud: held amounts from this many minor units need two different approvers (four eyes),
+# unless a rule names a lower figure.
+FRAUD_FOUR_EYES_MINOR = env_int("FRAUD_FOUR_EYES_MINOR", 100_000)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -226,6 +259,12 @@ MONITORING_REDIS_PREFIX = env_str("MONITORING_REDIS_PREFIX", "pitboss:mon")
 # The capture client's connect and I/O timeout: Redis trouble may cost a wallet call this much
 # once, then capture backs off for MONITORING_REDIS_BACKOFF_SECONDS and counts calls as lost.
 MONITORING_REDIS_TIMEOUT_MS = env_int("MONITORING_REDIS_TIMEOUT_MS", 50)
+# `background`: calls are queued in process memory and a sender thread writes them to Redis every
+# MONITORING_CAPTURE_INTERVAL_MS (the wallet pays a deque append); `sync`: one Redis round trip
+# inside each call. Beyond MONITORING_CAPTURE_QUEUE_LIMIT queued calls, new ones count as lost.
+MONITORING_CAPTURE_MODE = env_str("MONITORING_CAPTURE_MODE", "background")
+MONITORING_CAPTURE_INTERVAL_MS = env_int("MONITORING_CAPTURE_INTERVAL_MS", 200)
+MONITORING_CAPTURE_QUEUE_LIMIT = env_int("MONITORING_CAPTURE_QUEUE_LIMIT", 100_000)
 MONITORING_REDIS_BACKOFF_SECONDS = env_int("MONITORING_REDIS_BACKOFF_SECONDS", 1)
 MONITORING_REDIS_TTL_SECONDS = env_int("MONITORING_REDIS_TTL_SECONDS", 6 * 3600)
 MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 35)

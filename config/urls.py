@@ -3,8 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monitoring.health import healthz
+from monitoring.metrics import metrics_view
 
 urlpatterns = [
+    # The monitoring dashboard lives under the admin (staff only); before admin.site.urls, whose
+    # catch-all would 404 it.
+    path("admin/monitoring/", include("monitoring.dashboard")),
     path("admin/", admin.site.urls),
     path("wallet/v1/", include("wallets.provider_api.urls")),
     path("api/v1/", include("wallets.api.urls")),
@@ -16,4 +20,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include("rest_framework.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
 ]

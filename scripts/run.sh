@@ -10,6 +10,8 @@
 #   PITBOSS_RELOAD=1     Django's autoreloading runserver instead of gunicorn
 #   WEB_CONCURRENCY=3    gunicorn workers
 #   PITBOSS_STOP_TIMEOUT=20  seconds to wait for a graceful stop before SIGKILL
+#   PITBOSS_SIMULATE=1   provider simulator against the web port (0: off)
+#   PITBOSS_SIMULATE_RATE=2  its requests per second; PITBOSS_SIMULATE_FAULTS=... its faults
 # shellcheck disable=SC2317  # functions run from traps
 set -euo pipefail
 # shellcheck source=scripts/services.sh
@@ -114,8 +116,9 @@ if [[ "${PITBOSS_RELOAD:-}" == 1 ]]; then
     start_child web python manage.py runserver "127.0.0.1:$PORT"
 else
     log "starting gunicorn on 127.0.0.1:$PORT"
-    web=(gunicorn config.wsgi:application --bind "127.0.0.1:$PORT"
-        --workers "${WEB_CONCURRENCY:-3}" --graceful-timeout 10 --access-logfile -)
+    # Production server settings (config/gunicorn.py), with an access log for local work.
+    web=(gunicorn -c config/gunicorn.py config.wsgi:application --bind "127.0.0.1:$PORT"
+        --access-logfile -)
     # Recent gunicorn opens a control socket in ~/.gunicorn, one path for every checkout on the
     # machine; a local run does not need it.
     if [[ "$(gunicorn --help 2>/dev/null)" == *--no-control-socket* ]]; then
@@ -127,6 +130,12 @@ log "starting Celery worker and beat"
 start_child worker celery -A config worker -l info --concurrency 2
 start_child beat celery -A config beat -l info \
     --scheduler django_celery_beat.schedulers:DatabaseScheduler
+if [[ "${PITBOSS_SIMULATE:-1}" != 0 ]]; then
+    log "starting the provider simulator at ${PITBOSS_SIMULATE_RATE:-2} req/s (PITBOSS_SIMULATE=0 turns it off)"
+    start_child sim python manage.py simulate --base-url "http://127.0.0.1:$PORT" \
+        --rate "${PITBOSS_SIMULATE_RATE:-2}" --duration 0 --no-progress --wait 120 \
+        --faults "${PITBOSS_SIMULATE_FAULTS:-latency=royale-live:250ms,errors=spinwave:2%}"
+fi
 
 # Wait until the web port answers (then print where to go), or until a child exits.
 # `wait -n` reports a child that exits while we wait; one that exited between two waits has

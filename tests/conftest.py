@@ -69,3 +69,17 @@ def session_and_token(player, provider):
 @pytest.fixture
 def token(session_and_token):
     return session_and_token[1]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Staff users are created by the hundred in the suite; production hashing is not under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_login_lockouts_unless_tested(settings):
+    # wallets.login_throttle counts failed staff logins in Redis, which outlives a test and a
+    # run; only the throttle's own tests (tests/reliability/test_security.py) set real limits.
+    settings.ADMIN_LOGIN_MAX_FAILURES = 10**9
+    settings.ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = 10**9

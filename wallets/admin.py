@@ -6,12 +6,13 @@ through wallets.ledger, and status changes only through services (admin actions 
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html
 
-from wallets import services
+from wallets import crypto, services
 from wallets.admin_actions import reason_action
 from wallets.choices import PlayerStatus, ProviderStatus
 from wallets.models import (
@@ -63,6 +64,89 @@ def _set_provider_status(new_status):
         )
 
     return apply
+
+
+class CredentialAddForm(forms.ModelForm):
+    public_key = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
+        help_text="Ed25519 public key: 32 raw bytes as hex or base64, or PEM. "
+        "The provider keeps the private key; the operator stores no secret.",
+    )
+    reason = forms.CharField(max_length=500, required=False)
+
+    class Meta:
+        model = ProviderCredential
+        fields = ["provider", "expires_at"]
+
+    def clean_public_key(self):
+        try:
+            return crypto.parse_ed25519_public_key(self.cleaned_data["public_key"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(admin.ModelAdmin):
+    """Credentials: add an Ed25519 public key, revoke (with a reason). Secrets are never shown;
+    HMAC secrets are issued by creating or rotating a provider."""
+
+    list_display = ["provider", "kind", "fingerprint", "created_at", "expires_at", "revoked_at",
+                    "last_used_at"]  # fmt: skip
+    list_filter = ["kind", "provider"]
+    search_fields = ["provider__code", "fingerprint"]
+    list_select_related = ["provider"]
+    readonly_fields = ["provider", "kind", "fingerprint", "public_key", "created_at",
+                       "expires_at", "revoked_at", "last_used_at"]  # fmt: skip
+    actions = [
+        reason_action(
+            name="revoke_credentials",
+            description="Revoke: calls signed with it are refused at once",
+            permission="manage",
+            apply=lambda request, credential, reason: services.revoke_provider_credential(
+                provider=credential.provider,
+                fingerprint=credential.fingerprint,
+                reason=reason,
+                actor=request.user,
+            ),
+        )
+    ]
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("wallets.manage_provider_credentials")
+
+    def has_add_permission(self, request):
+        return self.has_manage_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = CredentialAddForm
+            kwargs["fields"] = ["provider", "expires_at"]  # + the form's own key and reason
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["provider", "public_key", "expires_at", "reason"]})]
+        return super().get_fieldsets(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        credential = services.add_provider_credential(
+            provider=form.cleaned_data["provider"],
+            public_key=form.cleaned_data["public_key"],
+            expires_at=form.cleaned_data.get("expires_at"),
+            reason=form.cleaned_data.get("reason", ""),
+            actor=request.user,
+        )
+        obj.pk = credential.pk
+        obj.refresh_from_db()
 
 
 @admin.register(Provider)
@@ -490,3 +574,32 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "target_label", "=target_id", "reason"]
     date_hierarchy = "at"
+    actions = ["export_csv"]
+
+    @admin.action(description="Export the selected records as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        from wallets.api.views import audit_csv_response
+
+        return audit_csv_response(queryset.order_by("-at", "-id"))
+
+
+# --- staff API tokens -----------------------------------------------------------------------------
+# DRF's stock token admin lists every key, and titles each token page with it: bearer credentials
+# on a page any token viewer can open. Here a token is named by its user only; keys are handed
+# out by `manage.py drf_create_token` (backoffice-api.md), never shown by the admin.
+from rest_framework.authtoken.admin import TokenAdmin as _StockTokenAdmin  # noqa: E402
+from rest_framework.authtoken.models import TokenProxy  # noqa: E402
+
+
+class KeylessTokenAdmin(_StockTokenAdmin):
+    list_display = ("user", "created")
+
+
+def _token_label(token) -> str:
+    return f"API token of {token.user}"
+
+
+TokenProxy.__str__ = _token_label
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
+admin.site.register(TokenProxy, KeylessTokenAdmin)

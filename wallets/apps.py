@@ -8,6 +8,12 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles, dispatch_uid="wallets.sync_role_groups")
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from wallets import login_throttle
+
+        user_login_failed.connect(login_throttle.on_login_failed, dispatch_uid="wallets.login_fail")
+        user_logged_in.connect(login_throttle.on_logged_in, dispatch_uid="wallets.login_ok")
 
 
 def _sync_roles(sender, **kwargs) -> None:

@@ -28,6 +28,7 @@ class OpenRoundPolicy(models.TextChoices):
 
 class CredentialKind(models.TextChoices):
     HMAC = "hmac", "HMAC-SHA256 shared secret"
+    ED25519 = "ed25519", "Ed25519 public key (the operator holds no secret)"
 
 
 class SessionStatus(models.TextChoices):

@@ -10,7 +10,10 @@ import hmac
 import secrets
 from functools import lru_cache
 
+from cryptography.exceptions import InvalidSignature as _BadSignature
 from cryptography.fernet import Fernet, MultiFernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
 
@@ -48,3 +51,57 @@ def token_hash(token: str) -> str:
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """The wallet API signature: hex HMAC-SHA256(secret, "<timestamp>." + body)."""
     return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def parse_ed25519_public_key(text: str) -> str:
+    """The raw public key (hex, 64 characters) from hex, base64 of the 32 raw bytes, or PEM
+    (SubjectPublicKeyInfo). ValueError when it is none of these."""
+    import base64
+    import binascii
+
+    text = (text or "").strip()
+    raw: bytes | None = None
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    elif len(text) == 64:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = None
+    if raw is None:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("expected 32 raw bytes as hex or base64, or a PEM key") from None
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key has 32 bytes")
+    Ed25519PublicKey.from_public_bytes(raw)  # raises ValueError when unusable
+    return raw.hex()
+
+
+def public_key_fingerprint(public_key_hex: str) -> str:
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:12]
+
+
+@lru_cache(maxsize=1024)
+def _ed25519_key(public_key_hex: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+
+
+def verify_ed25519(public_key_hex: str, timestamp: str, body: bytes, signature: bytes) -> bool:
+    """Whether `signature` (hex of the 64-byte Ed25519 signature, as sent in X-Signature) signs
+    "<timestamp>." + body under the public key."""
+    if len(signature) != 128:
+        return False
+    try:
+        raw = bytes.fromhex(signature.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    try:
+        _ed25519_key(public_key_hex).verify(raw, timestamp.encode() + b"." + body)
+    except _BadSignature:
+        return False
+    return True

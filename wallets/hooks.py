@@ -10,6 +10,11 @@
   precomputed figures only, never scan history.
 - `ledger_listeners`: told after commit of each posted or held ledger row (for baselines and
   pattern rules), outside the lock.
+- `request_inspectors`: shown each authenticated wallet API call after its body is parsed and
+  before the operation runs (compliance: sensitive data, TLS). They may redact `data` and
+  `request_id` in place; they run on the hot path, so no query unless something is found. An
+  inspector that raises fails the call (500): better refused than stored unredacted.
+- `credential_lifetime`: how long a newly issued provider credential lives (None: no expiry).
 - `metric_sources`: figures that apps publish for monitoring's alert rules and dashboard
   (reconciliation publishes drift, compliance publishes violations, ...). Monitoring reads
   them; no app imports another to raise an alert.
@@ -32,6 +37,8 @@ class CallObservation:
     lock_wait_us: int = 0
     duplicate: bool = False
     provider_id: int | None = None  # None when the call named no known provider
+    client_ip: str | None = None
+    request_id: str = ""
 
 
 ALLOW, FLAG, HOLD, DECLINE = "allow", "flag", "hold", "decline"
@@ -59,12 +66,32 @@ class ScreeningRequest:
 
 ALLOW_ALL = Screening()
 
+
+@dataclass
+class InspectedRequest:
+    """An authenticated wallet API call about to run; inspectors may redact `data` and
+    `request_id` in place (the view uses what they leave)."""
+
+    provider: Any
+    operation: str
+    data: dict
+    client_ip: str | None
+    is_secure: bool
+    request_id: str
+    # False when the wallet generated the id (random hex): only a caller's id can carry data.
+    request_id_from_caller: bool = True
+
+
 call_observers: list[Callable[[CallObservation], None]] = []
 ledger_listeners: list[Callable[[Any], None]] = []
 # Screener: (ScreeningRequest) -> Screening. Declines are reported to `decline_recorders`
 # after the refused call's transaction is rolled back, so the case survives the refusal.
 screener: Callable[[ScreeningRequest], Screening] | None = None
 decline_recorders: list[Callable[[ScreeningRequest, Screening], None]] = []
+
+request_inspectors: list[Callable[[InspectedRequest], None]] = []
+# (provider) -> timedelta or None: the expiry given to a newly issued credential.
+credential_lifetime: Callable[[Any], Any] | None = None
 
 # name -> callable returning {provider_id: value} for every provider with a figure.
 metric_sources: dict[str, Callable[[], dict[int, float]]] = {}
@@ -82,6 +109,11 @@ def screen(request: ScreeningRequest) -> Screening:
     if screener is None:
         return ALLOW_ALL
     return screener(request)
+
+
+def inspect_request(inspection: InspectedRequest) -> None:
+    for inspector in request_inspectors:
+        inspector(inspection)
 
 
 def observe_call(observation: CallObservation) -> None:

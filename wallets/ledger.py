@@ -1,9 +1,12 @@
 """The ledger: the only code that changes a balance.
 
 Every operation here is one database transaction that locks the one wallet row it changes
-(`SELECT ... FOR UPDATE`), re-reads what it depends on under that lock, checks, appends ledger
-rows, writes the new balance and commits. Locks are held for the SQL only, never across a network
-call. The time spent waiting for the lock is measured and returned.
+(`SELECT ... FOR NO KEY UPDATE`: it serialises money operations on the wallet but, unlike FOR
+UPDATE, lets concurrent inserts referencing the row take their foreign-key share lock, so a
+session launch and a bet of the same player cannot deadlock at commit), re-reads what it
+depends on under that lock, checks, appends ledger rows, writes the new balance and commits.
+Locks are held for the SQL only, never across a network call. The time spent waiting for the
+lock is measured and returned.
 
 Idempotency: `(provider, external_id)` (or `(kind, external_id)` for payments) is unique in the
 database. A repeat with the same payload returns the original row marked as a duplicate; a
@@ -95,8 +98,18 @@ class LedgerResult:
 
 def _lock_wallet(wallet_id: int) -> tuple[Wallet, int]:
     started = time.perf_counter()
-    wallet = Wallet.objects.select_for_update().get(pk=wallet_id)
+    wallet = Wallet.objects.select_for_update(no_key=True).get(pk=wallet_id)
     return wallet, int((time.perf_counter() - started) * 1_000_000)
+
+
+def _lock_player_wallets(player_id: int, wallet_id: int) -> tuple[Wallet, int]:
+    """Lock every wallet of the player in primary-key order; return the one asked for."""
+    started = time.perf_counter()
+    wallets = list(
+        Wallet.objects.select_for_update(no_key=True).filter(player_id=player_id).order_by("pk")
+    )
+    wait_us = int((time.perf_counter() - started) * 1_000_000)
+    return next(w for w in wallets if w.pk == wallet_id), wait_us
 
 
 def _save_wallet(wallet: Wallet) -> None:
@@ -188,7 +201,7 @@ def open_session(
             f"provider {provider.code} does not offer {currency}", field="currency"
         )
     with transaction.atomic():
-        player = Player.objects.select_for_update().get(pk=player.pk)
+        player = Player.objects.select_for_update(no_key=True).get(pk=player.pk)
         provider = Provider.objects.get(pk=provider.pk)
         if provider.status == ProviderStatus.SUSPENDED:
             raise ProviderSuspended()
@@ -603,7 +616,14 @@ def rollback(
 
     def run() -> LedgerResult | None:
         with transaction.atomic():
-            wallet, lock_wait_us = _lock_wallet(wallet_id)
+            if referenced_wallet_id is None:
+                # A tombstone is likely. The bet may be in flight in any of the player's wallets
+                # (another currency): lock them all, in primary-key order (no deadlock with
+                # anything that locks one wallet), so the in-flight bet commits first and is
+                # then found below, or arrives after the tombstone and meets it.
+                wallet, lock_wait_us = _lock_player_wallets(session.player_id, wallet_id)
+            else:
+                wallet, lock_wait_us = _lock_wallet(wallet_id)
             existing = Transaction.objects.filter(
                 provider=provider, external_id=transaction_id
             ).first()
@@ -980,7 +1000,7 @@ WITH picked AS (
       AND s.last_activity_at < %(now)s - make_interval(secs => p.idle_timeout_seconds)
     ORDER BY s.last_activity_at
     LIMIT %(batch_size)s
-    FOR UPDATE OF w, s SKIP LOCKED
+    FOR NO KEY UPDATE OF w, s SKIP LOCKED
 ),
 ended AS (
     UPDATE wallets_gamesession s

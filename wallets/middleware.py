@@ -12,7 +12,8 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-Id", "")
-        request.request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.request_id_from_caller = bool(_VALID_REQUEST_ID.fullmatch(incoming))
+        request.request_id = incoming if request.request_id_from_caller else uuid.uuid4().hex
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response

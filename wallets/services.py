@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from wallets import crypto, ledger
+from wallets import crypto, hooks, ledger
 from wallets.choices import (
+    CredentialKind,
     OpenRoundPolicy,
     PlayerStatus,
     ProviderStatus,
@@ -75,7 +76,18 @@ def _check_currencies(currencies: list[str]) -> list[str]:
     return sorted(set(currencies))
 
 
+def _default_expiry(provider: Provider):
+    """The expiry a newly issued credential gets: the compliance policy's lifetime (through
+    wallets.hooks.credential_lifetime), or none when nothing is registered."""
+    if hooks.credential_lifetime is None:
+        return None
+    lifetime = hooks.credential_lifetime(provider)
+    return timezone.now() + lifetime if lifetime else None
+
+
 def _issue_credential(provider: Provider, expires_at=None) -> str:
+    if expires_at is None:
+        expires_at = _default_expiry(provider)
     secret = crypto.new_provider_secret()
     ProviderCredential.objects.create(
         provider=provider,
@@ -122,7 +134,7 @@ def rotate_provider_secret(*, provider: Provider, actor=None, reason: str = "") 
         overlap_end = timezone.now() + timedelta(
             seconds=settings.CREDENTIAL_ROTATION_OVERLAP_SECONDS
         )
-        old = ProviderCredential.objects.select_for_update().filter(
+        old = ProviderCredential.objects.select_for_update(no_key=True).filter(
             provider=provider, revoked_at__isnull=True
         )
         retiring = [c.fingerprint for c in old]
@@ -145,6 +157,78 @@ def rotate_provider_secret(*, provider: Provider, actor=None, reason: str = "") 
     return secret
 
 
+def add_provider_credential(
+    *, provider: Provider, public_key: str, expires_at=None, actor=None, reason: str = ""
+) -> ProviderCredential:
+    """Register an Ed25519 public key for the provider (the operator stores no secret); it is
+    accepted at once, next to the provider's other unexpired, unrevoked credentials. Without
+    `expires_at` the policy's lifetime applies (wallets.hooks.credential_lifetime); an expiry
+    in the past, or a key the provider already has, is refused. Audited."""
+    try:
+        key_hex = crypto.parse_ed25519_public_key(public_key)
+    except ValueError as error:
+        raise ValidationFailed(f"public_key: {error}", field="public_key") from None
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed("expires_at must be in the future", field="expires_at")
+    if expires_at is None:
+        expires_at = _default_expiry(provider)
+    fingerprint = crypto.public_key_fingerprint(key_hex)
+    with transaction.atomic():
+        Provider.objects.select_for_update(no_key=True).get(pk=provider.pk)
+        if ProviderCredential.objects.filter(provider=provider, fingerprint=fingerprint).exists():
+            raise NotAllowed("the provider already has this key")
+        credential = ProviderCredential.objects.create(
+            provider=provider,
+            kind=CredentialKind.ED25519,
+            public_key=key_hex,
+            fingerprint=fingerprint,
+            expires_at=expires_at,
+        )
+        record_audit(
+            actor=actor,
+            action="provider.credential_add",
+            target=provider,
+            reason=reason,
+            after={
+                "kind": CredentialKind.ED25519,
+                "fingerprint": fingerprint,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+    return credential
+
+
+def revoke_provider_credential(
+    *, provider: Provider, fingerprint: str, reason: str, actor=None
+) -> ProviderCredential:
+    """Revoke one credential now: the next call signed with it is refused. A reason is
+    required; revoking an already revoked credential is refused. Audited."""
+    if not reason or not reason.strip():
+        raise ValidationFailed("a reason is required", field="reason")
+    with transaction.atomic():
+        credential = (
+            ProviderCredential.objects.select_for_update(no_key=True)
+            .filter(provider=provider, fingerprint=fingerprint)
+            .first()
+        )
+        if credential is None:
+            raise ValidationFailed("no such credential", field="fingerprint")
+        if credential.revoked_at is not None:
+            raise NotAllowed("credential is already revoked")
+        credential.revoked_at = timezone.now()
+        credential.save(update_fields=["revoked_at"])
+        record_audit(
+            actor=actor,
+            action="provider.credential_revoke",
+            target=provider,
+            reason=reason.strip(),
+            before={"fingerprint": fingerprint, "kind": credential.kind, "revoked_at": None},
+            after={"fingerprint": fingerprint, "revoked_at": credential.revoked_at.isoformat()},
+        )
+    return credential
+
+
 def change_provider_status(
     *,
     provider: Provider,
@@ -162,7 +246,7 @@ def change_provider_status(
     if not reason or not reason.strip():
         raise ValidationFailed("a reason is required", field="reason")
     with transaction.atomic():
-        provider = Provider.objects.select_for_update().get(pk=provider.pk)
+        provider = Provider.objects.select_for_update(no_key=True).get(pk=provider.pk)
         before = {"status": provider.status, "reason": provider.status_reason}
         if provider.status == status:
             raise NotAllowed(f"provider is already {status}")
@@ -226,7 +310,7 @@ def set_player_status(*, player: Player, status: str, reason: str, actor) -> Pla
     if not reason.strip():
         raise ValidationFailed("a reason is required", field="reason")
     with transaction.atomic():
-        player = Player.objects.select_for_update().get(pk=player.pk)
+        player = Player.objects.select_for_update(no_key=True).get(pk=player.pk)
         before = {"status": player.status}
         player.status = status
         player.status_reason = reason[:255]
@@ -253,7 +337,7 @@ def close_session_by_staff(*, session: GameSession, reason: str, actor) -> GameS
     with transaction.atomic():
         # Read the session under its wallet's lock (the ledger's lock order: wallet, then
         # session), so the audit states what was really released, not a stale figure.
-        Wallet.objects.select_for_update().get(pk=session.wallet_id)
+        Wallet.objects.select_for_update(no_key=True).get(pk=session.wallet_id)
         session = GameSession.objects.get(pk=session.pk)
         before = {"status": session.status, "reserved_minor": session.reserved_minor}
         ended, _ = ledger.end_session(

@@ -275,6 +275,46 @@ class TestConcurrency:
             assert wallet.reserved_minor == 0
             assert wallet.balance_minor == 100_00 - bets * 3_00
 
+    def test_launches_and_bets_of_one_player_do_not_deadlock(self):
+        """A launch locks the player and, at commit, checks its foreign key to the wallet; a bet
+        locks the wallet and checks its foreign key to the player. With FOR UPDATE locks these
+        deadlocked; FOR NO KEY UPDATE leaves the key-share locks of FK checks free."""
+        provider, _ = factories.make_provider("nodeadlock", max_sessions_per_player=1000)
+        player = factories.funded_player(10_000_00)
+        session, _ = factories.open_session(player, provider)
+
+        def launcher():
+            for _ in range(25):
+                factories.open_session(player, provider)
+
+        def bettor(n):
+            def run():
+                live = GameSession.objects.get(pk=session.pk)
+                for i in range(25):
+                    ledger.bet(
+                        provider=provider,
+                        session=live,
+                        transaction_id=f"{n}-{i}",
+                        round_id=f"{n}-{i}",
+                        amount_minor=1_00,
+                        currency="EUR",
+                    )
+                    ledger.win(
+                        provider=provider,
+                        session=live,
+                        transaction_id=f"w{n}-{i}",
+                        round_id=f"{n}-{i}",
+                        amount_minor=50,
+                        currency="EUR",
+                    )
+
+            return run
+
+        errors = self._threads([launcher, launcher, bettor(1), bettor(2)])
+        assert errors == []
+        assert GameSession.objects.filter(player=player).count() == 51
+        assert _wallet(player).balance_minor == 10_000_00 - 50 * 50
+
     def test_two_cleanups_at_once_end_each_session_once(self):
         provider, _ = factories.make_provider("twice", idle_timeout_seconds=60)
         player = factories.funded_player(1_000_00)
@@ -396,7 +436,7 @@ def test_cleanup_of_many_thousands_of_sessions_touches_each_once():
             {"players": players_count, "sessions": sessions_count, "provider": provider.pk},
         )
     assert GameSession.objects.filter(status="open").count() == sessions_count
-    run = services.run_session_cleanup(batch_size=5000)
+    run = services.run_session_cleanup(batch_size=5000, time_budget_seconds=600)
     assert run.sessions_ended == sessions_count
     assert not run.incomplete
     stat = run.stats.get()

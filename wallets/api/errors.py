@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -27,5 +27,12 @@ def staff_api_exception_handler(exc, context):
         return Response(
             {"code": "SERVICE_UNAVAILABLE", "message": "database unavailable, retry"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, DataError):
+        # A value PostgreSQL cannot take (a NUL character, a time zone offset beyond 15:59, a
+        # number out of range) reached a query: bad input, not a server fault.
+        return Response(
+            {"code": "VALIDATION_ERROR", "message": "a value in the request cannot be stored"},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     return exception_handler(exc, context)

@@ -147,6 +147,18 @@ class OptionalReasonSerializer(serializers.Serializer):
     )
 
 
+class CredentialAddSerializer(serializers.Serializer):
+    public_key = serializers.CharField(
+        max_length=1000, help_text="Ed25519 public key: 32 raw bytes as hex or base64, or PEM."
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Default: the policy's lifetime."
+    )
+    reason = serializers.CharField(
+        max_length=500, trim_whitespace=True, required=False, allow_blank=True, default=""
+    )
+
+
 class SuspendSerializer(ReasonSerializer):
     kill_open_sessions = serializers.BooleanField(required=False, default=False)
 

@@ -1,9 +1,14 @@
 """Back-office API views: validate input, call one service or ledger function, render."""
 
+import csv
+import json
+
 from django.db.models import Count, Prefetch, Q
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +27,48 @@ from wallets.models import (
 )
 from wallets.money import parse_amount
 from wallets.provider_api.auth import client_ip
+
+AUDIT_CSV_COLUMNS = [
+    "id", "at", "actor_label", "action", "target_type", "target_id", "target_label", "reason",
+    "before", "after",
+]  # fmt: skip
+
+
+def _csv_cell(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    # A cell starting with = + - @ (or a tab/CR) would be run as a formula by a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _CsvRenderer(BaseRenderer):
+    """Lets a client ask for text/csv (Accept) without a 406; errors render as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+def audit_csv_response(queryset, filename: str = "audit.csv") -> StreamingHttpResponse:
+    """Audit records as CSV, streamed row by row (iterator, no full load), formula-safe."""
+
+    class _Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(AUDIT_CSV_COLUMNS)
+        for record in queryset.values_list(*AUDIT_CSV_COLUMNS).iterator(chunk_size=2000):
+            cells = list(record)
+            cells[1] = cells[1].isoformat()
+            yield writer.writerow([_csv_cell(c) if c is not None else "" for c in cells])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def _context(request) -> ledger.CallContext:
@@ -49,6 +96,8 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         "restrict": ["wallets.change_provider_status"],
         "restore": ["wallets.change_provider_status"],
         "rotate_secret": ["wallets.rotate_provider_secret"],
+        "add_credential": ["wallets.manage_provider_credentials"],
+        "revoke_credential": ["wallets.manage_provider_credentials"],
     }
 
     @extend_schema(
@@ -109,6 +158,40 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             provider=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
         )
         return Response({"secret": secret, "fingerprint": crypto.secret_fingerprint(secret)})
+
+    @extend_schema(request=s.CredentialAddSerializer, responses={201: s.CredentialSerializer})
+    @action(detail=True, methods=["post"], url_path="credentials")
+    def add_credential(self, request, code=None):
+        """Add an Ed25519 public key; the provider signs `<ts>.<body>` with its private key and
+        sends the hex signature as X-Signature. The operator stores no secret."""
+        params = s.CredentialAddSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        credential = services.add_provider_credential(
+            provider=self.get_object(),
+            public_key=params.validated_data["public_key"],
+            expires_at=params.validated_data["expires_at"],
+            reason=params.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(s.CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.CredentialSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"credentials/(?P<fingerprint>[0-9a-f]{1,16})/revoke",
+    )
+    def revoke_credential(self, request, code=None, fingerprint=None):
+        """Revoke one credential now (by fingerprint), with a reason."""
+        params = s.ReasonSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        credential = services.revoke_provider_credential(
+            provider=self.get_object(),
+            fingerprint=fingerprint,
+            reason=params.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(s.CredentialSerializer(credential).data)
 
 
 class PlayerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -248,3 +331,15 @@ class AuditRecordViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = AuditRecord.objects.all()
     filterset_class = filters.AuditRecordFilterSet
     ordering_fields = ["at", "id"]
+    action_permissions = {"export": ["wallets.view_auditrecord"]}
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export.csv",
+        renderer_classes=[JSONRenderer, _CsvRenderer],
+    )
+    def export(self, request):
+        """The audit records matching the list's filters, as CSV, streamed (no pagination)."""
+        return audit_csv_response(self.filter_queryset(self.get_queryset()))

@@ -5,50 +5,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wallets', '0002_role_groups'),
+        ("wallets", "0002_role_groups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SessionCleanupRun',
+            name="SessionCleanupRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('sessions_ended', models.PositiveIntegerField(default=0)),
-                ('rounds_refunded', models.PositiveIntegerField(default=0)),
-                ('rounds_flagged', models.PositiveIntegerField(default=0)),
-                ('incomplete', models.BooleanField(default=False)),
-                ('triggered_by', models.CharField(default='beat', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("sessions_ended", models.PositiveIntegerField(default=0)),
+                ("rounds_refunded", models.PositiveIntegerField(default=0)),
+                ("rounds_flagged", models.PositiveIntegerField(default=0)),
+                ("incomplete", models.BooleanField(default=False)),
+                ("triggered_by", models.CharField(default="beat", max_length=64)),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.AddField(
-            model_name='round',
-            name='flagged_at',
+            model_name="round",
+            name="flagged_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.CreateModel(
-            name='SessionCleanupStat',
+            name="SessionCleanupStat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sessions_expired', models.PositiveIntegerField(default=0)),
-                ('sessions_abandoned', models.PositiveIntegerField(default=0)),
-                ('reservations_released', models.PositiveIntegerField(default=0)),
-                ('released_minor', models.JSONField(blank=True, default=dict)),
-                ('rounds_refunded', models.PositiveIntegerField(default=0)),
-                ('rounds_flagged', models.PositiveIntegerField(default=0)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.provider')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stats', to='wallets.sessioncleanuprun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sessions_expired", models.PositiveIntegerField(default=0)),
+                ("sessions_abandoned", models.PositiveIntegerField(default=0)),
+                ("reservations_released", models.PositiveIntegerField(default=0)),
+                ("released_minor", models.JSONField(blank=True, default=dict)),
+                ("rounds_refunded", models.PositiveIntegerField(default=0)),
+                ("rounds_flagged", models.PositiveIntegerField(default=0)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.provider",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stats",
+                        to="wallets.sessioncleanuprun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'provider'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'provider'), name='cleanup_stat_per_provider')],
+                "ordering": ["run", "provider"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("run", "provider"), name="cleanup_stat_per_provider"
+                    )
+                ],
             },
         ),
     ]

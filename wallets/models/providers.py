@@ -57,8 +57,12 @@ class ProviderCredential(models.Model):
     kind = models.CharField(
         max_length=16, choices=CredentialKind.choices, default=CredentialKind.HMAC
     )
-    secret_ciphertext = models.TextField(editable=False)
-    # First characters of SHA-256(secret): lets staff tell credentials apart without the secret.
+    # HMAC: the Fernet-encrypted secret. Ed25519: empty (the operator holds no secret).
+    secret_ciphertext = models.TextField(editable=False, blank=True)
+    # Ed25519: the raw 32-byte public key, hex. HMAC: empty.
+    public_key = models.CharField(max_length=64, blank=True, editable=False)
+    # First characters of SHA-256(secret or public key): tells credentials apart without the
+    # secret.
     fingerprint = models.CharField(max_length=16, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +71,7 @@ class ProviderCredential(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("manage_provider_credentials", "Can add and revoke provider credentials")]
 
     def __str__(self) -> str:
         return f"{self.provider.code} {self.kind} {self.fingerprint}"

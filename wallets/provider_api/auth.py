@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from wallets import crypto
+from wallets.choices import CredentialKind
 from wallets.errors import InvalidSignature, IpNotAllowed, SignatureExpired, ValidationFailed
 from wallets.models import Provider, ProviderCredential
 
@@ -48,8 +49,8 @@ def ip_allowed(address: str | None, allowlist: list[str]) -> bool:
 def authenticate_provider(request, *, address: str | None) -> Provider:
     """The provider whose valid signature this request carries, or a 401/403 error.
 
-    Any unexpired, unrevoked credential of the provider may have signed (rotation overlap).
-    Signatures are compared in constant time.
+    Any unexpired, unrevoked credential of the provider may have signed (rotation overlap):
+    an HMAC secret (compared in constant time) or an Ed25519 public key (verified).
     """
     code = request.headers.get("X-Provider-Code", "")
     timestamp = request.headers.get("X-Timestamp", "")
@@ -77,6 +78,11 @@ def authenticate_provider(request, *, address: str | None) -> Provider:
     offered = signature.encode("latin-1", errors="replace")
     matched = None
     for credential in credentials:
+        if credential.kind == CredentialKind.ED25519:
+            if crypto.verify_ed25519(credential.public_key, timestamp, body, offered):
+                matched = credential
+                break
+            continue
         expected = crypto.sign(crypto.decrypt_secret(credential.secret_ciphertext), timestamp, body)
         if hmac.compare_digest(expected.encode(), offered):
             matched = credential

@@ -4,6 +4,7 @@ Each view parses and authenticates, calls one ledger function and renders. Every
 or not, is reported to the monitoring hook with its outcome and wallet-side latency.
 """
 
+import dataclasses
 import json
 import logging
 import time
@@ -226,6 +227,7 @@ def _error_payload(error: WalletError, session: GameSession | None) -> dict:
 def handle(request, operation: str) -> HttpResponse:
     started = time.perf_counter()
     call: Call | None = None
+    address: str | None = None
     try:
         if request.method != "POST":
             response = _json_response(
@@ -244,6 +246,23 @@ def handle(request, operation: str) -> HttpResponse:
                 ),
             )
             call.data = parse_body(request.body)
+            if hooks.request_inspectors:
+                inspection = hooks.InspectedRequest(
+                    provider=provider,
+                    operation=operation,
+                    data=call.data,
+                    client_ip=address,
+                    is_secure=request.is_secure(),
+                    request_id=request.request_id,
+                    request_id_from_caller=request.request_id_from_caller,
+                )
+                hooks.inspect_request(inspection)
+                call.data = inspection.data
+                if inspection.request_id != request.request_id:
+                    request.request_id = inspection.request_id
+                    call.context = dataclasses.replace(
+                        call.context, request_id=inspection.request_id
+                    )
             payload = OPERATIONS[operation](call)
             response = _json_response({"status": "OK", **payload}, 200)
             outcome = "OK"
@@ -272,6 +291,8 @@ def handle(request, operation: str) -> HttpResponse:
             latency_us=int((time.perf_counter() - started) * 1_000_000),
             lock_wait_us=call.lock_wait_us if call else 0,
             duplicate=call.duplicate if call else False,
+            client_ip=address,
+            request_id=request.request_id,
         )
     )
     return response
