@@ -1,0 +1,93 @@
+"""Server-side SVG line charts for the dashboard: no JavaScript library, no CDN. Labels are
+escaped; the markup is built here and marked safe once."""
+
+from datetime import datetime
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+COLOURS = ("#1565c0", "#ef6c00", "#c62828", "#2e7d32", "#6a1b9a")
+
+
+def _fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def line_chart(
+    *,
+    times: list[datetime],
+    series: list[tuple[str, list[float | None]]],
+    unit: str = "",
+    width: int = 720,
+    height: int = 200,
+    threshold: float | None = None,
+) -> SafeString | None:
+    """An SVG line chart, or None when no series has a value (the page shows an empty state).
+    Gaps (None) break the line rather than drawing zero."""
+    values = [v for _, points in series for v in points if v is not None]
+    if not values or len(times) < 2:
+        return None
+    left, right, top, bottom = 56, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    ceiling = max([*values, threshold or 0]) * 1.1 or 1.0
+    n = len(times)
+
+    def x(i: int) -> float:
+        return left + plot_w * i / (n - 1)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v / ceiling)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="pitboss-chart" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
+        'stroke="#ccc"/>',
+    ]
+    for fraction in (0, 0.5, 1):
+        v = ceiling * fraction
+        parts.append(
+            f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end" '
+            f'fill="#555">{escape(_fmt(v))}{escape(unit)}</text>'
+        )
+    for i, anchor in ((0, "start"), (n - 1, "end")):
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}" '
+            f'fill="#555">{times[i]:%Y-%m-%d %H:%M}</text>'
+        )
+    if threshold is not None:
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(threshold):.1f}" '
+            f'y2="{y(threshold):.1f}" stroke="#c62828" stroke-dasharray="4 3"/>'
+        )
+    for index, (label, points) in enumerate(series):
+        colour = COLOURS[index % len(COLOURS)]
+        segments, current = [], []
+        for i, v in enumerate(points):
+            if v is None:
+                if current:
+                    segments.append(current)
+                current = []
+            else:
+                current.append(f"{x(i):.1f},{y(v):.1f}")
+        if current:
+            segments.append(current)
+        for segment in segments:
+            if len(segment) == 1:
+                cx, cy = segment[0].split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
+            else:
+                parts.append(
+                    f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+                    f'points="{" ".join(segment)}"/>'
+                )
+        parts.append(
+            f'<text x="{left + 8 + index * 110}" y="{top + 12}" font-size="11" '
+            f'fill="{colour}">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated label is escaped above

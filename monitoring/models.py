@@ -1,0 +1,295 @@
+"""Monitoring: per-minute roll-ups of wallet calls, gauges, per-provider profiles, alerts,
+silences and notification deliveries."""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from monitoring.choices import (
+    OPEN_STATES,
+    AlertRule,
+    AlertState,
+    DeliveryChannel,
+    DeliveryEvent,
+    DeliveryStatus,
+    ProfileTemplate,
+    ProtectionAction,
+)
+
+
+def _empty_thresholds() -> dict:
+    return {"drift_open_discrepancies": 0, "security_violations": 0}
+
+
+class MetricMinute(models.Model):
+    """Wallet calls of one provider and operation in one minute, moved here from Redis by the
+    flush job. `provider` is empty for calls naming an unknown provider code."""
+
+    provider = models.ForeignKey(
+        "wallets.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    minute = models.DateTimeField()
+    operation = models.CharField(max_length=32)
+    calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    outcomes = models.JSONField(default=dict)  # {code: count}
+    latency_buckets = ArrayField(models.BigIntegerField())  # monitoring.histogram.BOUNDS_US
+    latency_sum_us = models.BigIntegerField(default=0)
+    lock_wait_buckets = ArrayField(models.BigIntegerField())
+    lock_wait_sum_us = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "minute", "operation"],
+                nulls_distinct=False,
+                name="metricminute_one_row_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["minute"]), models.Index(fields=["provider", "minute"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id or '?'} {self.operation} {self.minute:%Y-%m-%d %H:%M}"
+
+
+class MetricTotal(models.Model):
+    """Running totals since the start (Prometheus counters for /metrics), kept by the flush job
+    in the same transaction as the minute rows, so they never disagree."""
+
+    provider = models.ForeignKey(
+        "wallets.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    operation = models.CharField(max_length=32)
+    calls = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    outcomes = models.JSONField(default=dict)
+    latency_buckets = ArrayField(models.BigIntegerField())
+    latency_sum_us = models.BigIntegerField(default=0)
+    lock_wait_buckets = ArrayField(models.BigIntegerField())
+    lock_wait_sum_us = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "operation"],
+                nulls_distinct=False,
+                name="metrictotal_one_row_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id or '?'} {self.operation} totals"
+
+
+class FlushedBatch(models.Model):
+    """One Redis batch moved into PostgreSQL. Written in the same transaction as the roll-ups:
+    a batch seen again (the job died before deleting it from Redis) is skipped, not counted
+    twice."""
+
+    batch_key = models.CharField(max_length=200, unique=True)
+    minute = models.DateTimeField()
+    calls = models.BigIntegerField(default=0)
+    lost = models.BigIntegerField(default=0)  # observations processes could not record
+    flushed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["minute"])]
+
+    def __str__(self) -> str:
+        return self.batch_key
+
+
+class GaugeMinute(models.Model):
+    """A point-in-time figure per provider and minute (open sessions, drift, published
+    figures), written by the alert job so the dashboard can chart it."""
+
+    provider = models.ForeignKey("wallets.Provider", on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    name = models.CharField(max_length=64)
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "name", "minute"], name="gaugeminute_one_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.name} {self.minute:%Y-%m-%d %H:%M} = {self.value:g}"
+
+
+class MonitoringProfile(models.Model):
+    """Alert thresholds and policies of one provider. Defaults are DESIGN.md's table (the
+    `conservative` template every new provider starts on)."""
+
+    provider = models.OneToOneField(
+        "wallets.Provider", on_delete=models.CASCADE, related_name="monitoring_profile"
+    )
+    template = models.CharField(
+        max_length=16, choices=ProfileTemplate.choices, default=ProfileTemplate.CONSERVATIVE
+    )
+    latency_p95_ms = models.PositiveIntegerField(
+        default=500, help_text="Alert when p95 wallet latency exceeds this."
+    )
+    error_rate_percent = models.DecimalField(
+        max_digits=6, decimal_places=2, default=1, help_text="Alert when failed calls exceed this."
+    )
+    lock_wait_p95_ms = models.PositiveIntegerField(
+        default=50, help_text="Alert when p95 wallet row lock wait exceeds this."
+    )
+    drift_minor = models.BigIntegerField(
+        default=1, help_text="Alert when the largest balance drift (minor units) exceeds this."
+    )
+    open_sessions_per_player = models.PositiveIntegerField(
+        default=5, help_text="Alert when a player has more open sessions than this."
+    )
+    orphaned_sessions_per_hour = models.PositiveIntegerField(
+        default=10, help_text="Alert when more sessions than this were orphaned in the last hour."
+    )
+    source_thresholds = models.JSONField(
+        default=_empty_thresholds,
+        blank=True,
+        help_text="Other published figures (wallets.hooks.metric_sources): {name: threshold}; "
+        "alert when the figure exceeds it.",
+    )
+    window_minutes = models.PositiveIntegerField(
+        default=5, help_text="Latency, error-rate and lock rules look at this many minutes."
+    )
+    min_calls = models.PositiveIntegerField(
+        default=20, help_text="Fewer calls in the window than this: no latency/error verdict."
+    )
+    pending_seconds = models.PositiveIntegerField(
+        default=300, help_text="A condition must hold this long before the alert fires."
+    )
+    resolve_after_seconds = models.PositiveIntegerField(
+        default=600, help_text="A firing alert resolves once its condition stayed clear so long."
+    )
+    auto_protection_enabled = models.BooleanField(default=False)
+    auto_protection_action = models.CharField(
+        max_length=16, choices=ProtectionAction.choices, default=ProtectionAction.RESTRICT
+    )
+    auto_protection_after_minutes = models.PositiveIntegerField(
+        default=15,
+        help_text="Restrict/suspend once latency or error rate stayed above threshold so long.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"monitoring profile of {self.provider}"
+
+
+class Alert(models.Model):
+    """One incident: a rule's condition for one fingerprint (rule + provider [+ player]).
+    At most one open (pending, firing or acknowledged) alert per fingerprint."""
+
+    rule = models.CharField(max_length=32, choices=AlertRule.choices)
+    fingerprint = models.CharField(max_length=200)
+    provider = models.ForeignKey(
+        "wallets.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    player = models.ForeignKey(
+        "wallets.Player", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(max_length=64, blank=True, help_text="Published figure's name.")
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.PENDING)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    summary = models.CharField(max_length=300)
+    started_at = models.DateTimeField(help_text="When the condition was first seen.")
+    fired_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(help_text="Last evaluation that saw the condition.")
+    clear_since = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=500, blank=True)
+    protection_applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=Q(state__in=OPEN_STATES),
+                name="alert_one_open_per_fingerprint",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "provider"])]
+        permissions = [("manage_alert", "Acknowledge and resolve alerts")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.fingerprint} ({self.state})"
+
+
+class Silence(models.Model):
+    """While active, alerts it matches change state as usual but notify nobody (maintenance
+    windows). Empty matchers match everything."""
+
+    rule = models.CharField(max_length=32, choices=AlertRule.choices, blank=True)
+    provider = models.ForeignKey(
+        "wallets.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = " ".join(filter(None, [self.rule, self.provider and self.provider.code])) or "all"
+        return f"silence {what} {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M}"
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "A silence must end after it starts."})
+
+    def matches(self, alert: Alert, now) -> bool:
+        return (
+            self.starts_at <= now < self.ends_at
+            and (not self.rule or self.rule == alert.rule)
+            and (self.provider_id is None or self.provider_id == alert.provider_id)
+        )
+
+
+class NotificationDelivery(models.Model):
+    """One notification of one alert event to one channel, with every attempt's outcome."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=16, choices=DeliveryEvent.choices)
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices)
+    target = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} alert #{self.alert_id} via {self.channel}: {self.status}"

@@ -1,0 +1,18 @@
+"""Celery tasks of the monitoring app: thin wrappers around service functions."""
+
+from celery import shared_task
+
+from monitoring import services
+
+
+@shared_task(name="monitoring.flush_metrics", ignore_result=True)
+def flush_metrics() -> int:
+    """Beat job (default every minute): move closed minutes from Redis into PostgreSQL."""
+    return services.flush_metrics().calls
+
+
+@shared_task(name="monitoring.evaluate_alerts", ignore_result=True)
+def evaluate_alerts() -> int:
+    """Beat job (default every 30 s): run the alert rules, auto-protection, and send due
+    notifications (retries included). Returns the number of alerts that fired."""
+    return len(services.evaluate_alerts().fired)
