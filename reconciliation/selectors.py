@@ -1,0 +1,56 @@
+"""Reads of the reconciliation app: drift figures for monitoring, queues for staff."""
+
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import Coalesce
+
+from reconciliation.choices import DiscrepancyStatus
+from reconciliation.models import Discrepancy
+from wallets.models import Provider
+
+# Wallet-level (internal) drift has no provider: its figures are published under this key.
+WALLET_DRIFT_KEY = 0
+
+
+def _drift_by_provider() -> dict[int, dict[str, int]]:
+    """Open discrepancies per provider (every provider listed, zero when none, so an alert
+    can resolve): count, total and largest drift in minor units. Minor units of different
+    currencies are added as they are: the figure is a size of drift, not an amount of money."""
+    figures = {
+        pk: {"count": 0, "total": 0, "largest": 0}
+        for pk in Provider.objects.values_list("pk", flat=True)
+    }
+    rows = (
+        Discrepancy.objects.filter(status=DiscrepancyStatus.OPEN)
+        .annotate(key=Coalesce("provider_id", WALLET_DRIFT_KEY))
+        .values("key")
+        .annotate(count=Count("id"), total=Sum("drift_minor"), largest=Max("drift_minor"))
+        .order_by()
+    )
+    for row in rows:
+        figures[row["key"]] = {
+            "count": row["count"],
+            "total": row["total"] or 0,
+            "largest": row["largest"] or 0,
+        }
+    return figures
+
+
+def drift_open_discrepancies() -> dict[int, float]:
+    return {pk: f["count"] for pk, f in _drift_by_provider().items()}
+
+
+def drift_total_minor() -> dict[int, float]:
+    return {pk: f["total"] for pk, f in _drift_by_provider().items()}
+
+
+def drift_largest_minor() -> dict[int, float]:
+    return {pk: f["largest"] for pk, f in _drift_by_provider().items()}
+
+
+def open_queue():
+    """Open discrepancies, oldest first: what staff work through."""
+    return (
+        Discrepancy.objects.filter(status=DiscrepancyStatus.OPEN)
+        .select_related("provider", "wallet")
+        .order_by("occurred_at")
+    )
