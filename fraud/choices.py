@@ -1,0 +1,78 @@
+"""Enumerations behind the fraud app's choice fields, in one place."""
+
+from django.db import models
+
+from wallets import hooks
+
+
+class RuleKind(models.TextChoices):
+    """What a rule looks at. One seeded rule per kind; the kind decides how it is evaluated."""
+
+    RAPID_DEPOSITS_WITHDRAWAL = (
+        "rapid_deposits_withdrawal",
+        "Rapid small deposits, then a large withdrawal",
+    )
+    HIGH_STAKE_AFTER_LOGIN = (
+        "high_stake_after_login",
+        "High-value bet soon after login, far above the player's typical stake",
+    )
+    WITHDRAWAL_VELOCITY = "withdrawal_velocity", "Withdrawal velocity"
+    MULTI_ACCOUNT_IP = "multi_account_ip", "Many accounts from one IP (pattern job)"
+    BONUS_FARMING = "bonus_farming", "Repeated minimum deposits: bonus farming (pattern job)"
+
+
+# Rules evaluated in the money path (the screener) and by the pattern jobs.
+REALTIME_KINDS = frozenset(
+    {
+        RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
+        RuleKind.HIGH_STAKE_AFTER_LOGIN,
+        RuleKind.WITHDRAWAL_VELOCITY,
+    }
+)
+PATTERN_KINDS = frozenset({RuleKind.MULTI_ACCOUNT_IP, RuleKind.BONUS_FARMING})
+
+
+class RuleAction(models.TextChoices):
+    ALLOW = hooks.ALLOW, "Allow (record the hit and the risk only)"
+    FLAG = hooks.FLAG, "Flag (open a case, let the call through)"
+    HOLD = hooks.HOLD, "Hold (keep the funds reserved until reviewed)"
+    DECLINE = hooks.DECLINE, "Decline (refuse a bet; payments are held instead)"
+
+
+# The strongest action of several hits wins.
+ACTION_STRENGTH = {
+    RuleAction.ALLOW: 0,
+    RuleAction.FLAG: 1,
+    RuleAction.HOLD: 2,
+    RuleAction.DECLINE: 3,
+}
+
+
+class CaseKind(models.TextChoices):
+    HOLD = "hold", "Held transaction"
+    DECLINE = "decline", "Declined bet"
+    FLAG = "flag", "Flag"
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    AWAITING_SECOND = "awaiting_second", "Approved once, awaiting a second approver"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+UNDECIDED_STATUSES = (CaseStatus.OPEN, CaseStatus.AWAITING_SECOND)
+
+
+class DecisionReason(models.TextChoices):
+    """Why staff decided a case the way they did (required with every decision)."""
+
+    VERIFIED_PLAYER = "verified_player", "Player verified (documents, contact)"
+    LEGITIMATE_PATTERN = "legitimate_pattern", "Legitimate pattern, false positive"
+    PAYMENT_VERIFIED = "payment_verified", "Payment method verified"
+    SUSPECTED_FRAUD = "suspected_fraud", "Suspected fraud"
+    STOLEN_PAYMENT = "stolen_payment", "Stolen payment method"
+    ACCOUNT_TAKEOVER = "account_takeover", "Account takeover"
+    BONUS_ABUSE = "bonus_abuse", "Bonus abuse"
+    MULTI_ACCOUNTING = "multi_accounting", "Multi-accounting"
+    OTHER = "other", "Other (see note)"

@@ -1,0 +1,217 @@
+"""Fraud rules, per-player baselines and risk, and the review queue (cases).
+
+The money path reads only PlayerBaseline (one row per wallet) and PlayerRisk (one row per
+player), in one primary-key query, plus the enabled rules from an in-process cache. Everything
+else here is written after commit or by staff.
+"""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from fraud.choices import CaseKind, CaseStatus, DecisionReason, RuleAction, RuleKind
+from wallets.models import GameSession, Player, Provider, Transaction, Wallet
+
+
+class FraudRule(models.Model):
+    """One rule: its kind decides what is evaluated, `parameters` the thresholds, `action`
+    what happens on a hit. Edited in the admin (audited); never deleted, disable it instead."""
+
+    key = models.CharField(max_length=64, unique=True, choices=RuleKind.choices)
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    action = models.CharField(max_length=16, choices=RuleAction.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+    risk_points = models.PositiveIntegerField(
+        default=10, help_text="Added to the player's risk score on each hit."
+    )
+    four_eyes_minor = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Held amounts (minor units) from this figure need two approvers; "
+        "empty: the FRAUD_FOUR_EYES_MINOR setting.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+    def clean(self) -> None:
+        from fraud.rules import validate_parameters
+
+        if self.key not in RuleKind.values:
+            raise ValidationError({"key": f"unknown rule kind {self.key!r}"})
+        try:
+            self.parameters = validate_parameters(self.key, self.parameters)
+        except ValueError as error:
+            raise ValidationError({"parameters": str(error)}) from None
+        if self.four_eyes_minor is not None and self.four_eyes_minor < 0:
+            raise ValidationError({"four_eyes_minor": "must not be negative"})
+
+
+class PlayerBaseline(models.Model):
+    """Precomputed figures of one wallet, updated incrementally after each ledger row (one
+    UPSERT) and read by the screener with one primary-key lookup. Never a history scan.
+
+    Times are Unix epoch seconds. The arrays keep the most recent entries first, at most
+    RECENT_LIMIT of them, which bounds every count a rule can ask for.
+    """
+
+    RECENT_LIMIT = 20
+
+    wallet = models.OneToOneField(
+        Wallet, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="+")
+    bet_count = models.BigIntegerField(default=0)
+    # Rolling typical stake: the running mean of the first 10 bets, then an EWMA (alpha 1/10),
+    # in integer minor units.
+    stake_ewma_minor = models.BigIntegerField(default=0)
+    last_bet_at = models.BigIntegerField(null=True, blank=True)
+    deposit_times = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    deposit_amounts = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    withdrawal_times = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["player"], name="fraud_baseline_player")]
+
+    def __str__(self) -> str:
+        return f"baseline of wallet {self.wallet_id}"
+
+
+class PlayerRisk(models.Model):
+    """A player's risk record: accumulated rule hits, and what staff decided about the player.
+
+    trusted: the real-time rules relax (see fraud.rules.evaluate): only withdrawal velocity
+    still holds; the pattern jobs skip the player. hold_next_withdrawal: set by the bonus
+    farming job; the player's next withdrawal is held, which clears it.
+    """
+
+    player = models.OneToOneField(
+        Player, primary_key=True, on_delete=models.CASCADE, related_name="risk"
+    )
+    score = models.BigIntegerField(default=0)
+    hit_count = models.BigIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    trusted = models.BooleanField(default=False)
+    trusted_reason = models.CharField(max_length=500, blank=True)
+    trusted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    trusted_at = models.DateTimeField(null=True, blank=True)
+    hold_next_withdrawal = models.BooleanField(default=False)
+    hold_next_withdrawal_reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-score"]
+        verbose_name = "player risk"
+        verbose_name_plural = "player risk"
+        permissions = [("trust_player", "Can mark players trusted")]
+
+    def __str__(self) -> str:
+        return f"risk of {self.player_id}: {self.score}"
+
+
+class Case(models.Model):
+    """One item of the review queue: a held transaction, a declined bet (no transaction: the
+    request's figures are kept here) or a flag, with the rule hits that opened it.
+
+    Deciding: approve posts a held transaction, reject releases it (wallets.ledger.decide_hold).
+    A declined bet or a flag has no money to move: approve clears it, reject confirms it.
+    Held amounts from the four-eyes threshold need two different approvers.
+    """
+
+    kind = models.CharField(max_length=16, choices=CaseKind.choices)
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="fraud_cases")
+    wallet = models.ForeignKey(
+        Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_case"
+    )
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    session = models.ForeignKey(
+        GameSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    request_kind = models.CharField(max_length=16, blank=True)  # bet, deposit, withdrawal, win
+    currency = models.CharField(max_length=3, blank=True)
+    amount_minor = models.BigIntegerField(default=0)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    rule_keys = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # [{"rule": key, "action": ..., "figures": {...}}, ...]: what fired, and on which figures.
+    hits = models.JSONField(default=list, blank=True)
+    # Pattern jobs open one case per (rule, subject): a rerun does not open it again.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+    first_reason_code = models.CharField(max_length=32, blank=True, choices=DecisionReason.choices)
+    first_note = models.CharField(max_length=1000, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason_code = models.CharField(max_length=32, blank=True, choices=DecisionReason.choices)
+    decision_note = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        permissions = [
+            ("decide_case", "Can approve and reject fraud cases and holds"),
+            ("assign_case", "Can assign fraud cases to reviewers"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["open", "awaiting_second"]),
+                name="fraud_case_undecided",
+            ),
+            models.Index(fields=["player", "-created_at"], name="fraud_case_player"),
+            models.Index(fields=["status", "created_at"], name="fraud_case_status"),
+            GinIndex(fields=["rule_keys"], name="fraud_case_rules"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def undecided(self) -> bool:
+        return self.status in (CaseStatus.OPEN, CaseStatus.AWAITING_SECOND)
+
+
+class RuleHit(models.Model):
+    """One rule firing for a player, with the figures that triggered it (append-only)."""
+
+    player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="+")
+    rule_key = models.CharField(max_length=64)
+    action = models.CharField(max_length=16)
+    figures = models.JSONField(default=dict, blank=True)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="rule_hits"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["player", "-created_at"], name="fraud_hit_player")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} on {self.player_id}"

@@ -1,0 +1,304 @@
+"""What each rule kind means: its parameters (validated, with defaults) and, for the real-time
+kinds, its evaluation against one player's precomputed baseline.
+
+Amounts are minor units of the wallet's currency (one threshold for every currency: tune the
+seeded figures for the currencies you run). Times are seconds.
+
+Real-time evaluation (`evaluate`) is pure: it gets the request, the enabled rules and the
+baseline row, and returns a Screening. It never reads the database.
+
+Trusted players (PlayerRisk.trusted): the rapid-deposit and high-stake rules are skipped for
+them; withdrawal velocity still applies (a compromised trusted account is drained the same way);
+the pattern jobs skip them and never set "hold the next withdrawal".
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraud.choices import ACTION_STRENGTH, RuleAction, RuleKind
+from wallets import hooks
+
+HOUR = 3600
+DAY = 24 * HOUR
+RECENT_LIMIT = 20  # PlayerBaseline.RECENT_LIMIT: the longest count a rule may ask for
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    help: str = ""
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+            return value
+        # Integers only: thresholds are counts, seconds and minor units, never floats.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{name} must be at least {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{name} must be at most {self.maximum}")
+        return value
+
+
+PARAMETERS: dict[str, dict[str, Param]] = {
+    RuleKind.RAPID_DEPOSITS_WITHDRAWAL: {
+        "min_small_deposits": Param(3, 1, RECENT_LIMIT - 1, "N: small deposits within the window"),
+        "small_deposit_max_minor": Param(20_00, 1, None, "X: a deposit up to this is small"),
+        "window_seconds": Param(HOUR, 60, 30 * DAY, "T: how far back deposits count"),
+        "withdrawal_min_minor": Param(100_00, 1, None, "Y: a withdrawal from this is large"),
+    },
+    RuleKind.HIGH_STAKE_AFTER_LOGIN: {
+        "within_seconds": Param(60, 1, DAY, "bets this soon after authentication"),
+        "min_stake_minor": Param(200_00, 1, None, "only stakes from this amount"),
+        "stake_multiple": Param(10, 2, 100_000, "stake at least this many typical stakes"),
+        "min_history_bets": Param(20, 1, None, "no decision before this many bets"),
+    },
+    RuleKind.WITHDRAWAL_VELOCITY: {
+        "max_withdrawals": Param(5, 1, RECENT_LIMIT - 1, "withdrawals allowed in the window"),
+        "window_seconds": Param(HOUR, 60, 30 * DAY, "the window"),
+    },
+    RuleKind.MULTI_ACCOUNT_IP: {
+        "min_accounts": Param(5, 2, 100_000, "accounts on one IP that raise a flag"),
+        "window_seconds": Param(DAY, 60, 90 * DAY, "registrations and deposits this recent"),
+    },
+    RuleKind.BONUS_FARMING: {
+        "min_deposit_max_minor": Param(10_00, 1, None, "a deposit up to this is a minimum one"),
+        "min_count": Param(3, 2, 100_000, "minimum deposits in the window that raise a flag"),
+        "window_seconds": Param(7 * DAY, 60, 90 * DAY, "the window"),
+        "hold_next_withdrawal": Param(True, help="hold the flagged player's next withdrawal"),
+    },
+}
+
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {
+        "key": RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
+        "name": "Rapid small deposits, then a large withdrawal",
+        "action": RuleAction.HOLD,
+        "risk_points": 20,
+        "description": "At least N deposits of at most X within T seconds, then a withdrawal of "
+        "at least Y: typical of testing a stolen card, then cashing out. Holds the withdrawal.",
+    },
+    {
+        "key": RuleKind.HIGH_STAKE_AFTER_LOGIN,
+        "name": "High-value bet right after login",
+        "action": RuleAction.DECLINE,
+        "risk_points": 30,
+        "description": "A stake of at least min_stake and at least stake_multiple times the "
+        "player's typical stake, within within_seconds of the session's authentication (account "
+        "takeover, scripts). Needs min_history_bets of history: a new player is never declined. "
+        "Declines the bet (BET_DECLINED) and opens a case.",
+    },
+    {
+        "key": RuleKind.WITHDRAWAL_VELOCITY,
+        "name": "Withdrawal velocity",
+        "action": RuleAction.HOLD,
+        "risk_points": 10,
+        "description": "More than max_withdrawals withdrawals within window_seconds: the next "
+        "ones are held. Applies to trusted players too.",
+    },
+    {
+        "key": RuleKind.MULTI_ACCOUNT_IP,
+        "name": "Many accounts from one IP",
+        "action": RuleAction.FLAG,
+        "risk_points": 10,
+        "description": "Pattern job: at least min_accounts players registered, or deposited, "
+        "from one IP address within window_seconds. Flags each account (one case per player "
+        "and address).",
+    },
+    {
+        "key": RuleKind.BONUS_FARMING,
+        "name": "Repeated minimum deposits (welcome-bonus farming)",
+        "action": RuleAction.FLAG,
+        "risk_points": 15,
+        "description": "Pattern job: at least min_count deposits of at most min_deposit within "
+        "window_seconds. Flags the player and, with hold_next_withdrawal, holds their next "
+        "withdrawal for review.",
+    },
+]
+
+
+def default_parameters(kind: str) -> dict[str, Any]:
+    return {name: param.default for name, param in PARAMETERS[kind].items()}
+
+
+def validate_parameters(kind: str, parameters: Any) -> dict[str, Any]:
+    """The parameters of a rule of `kind`, checked and completed with defaults.
+    Raises ValueError naming the first problem."""
+    if kind not in PARAMETERS:
+        raise ValueError(f"unknown rule kind {kind!r}")
+    if parameters in (None, ""):
+        parameters = {}
+    if not isinstance(parameters, dict):
+        raise ValueError("parameters must be a JSON object")
+    schema = PARAMETERS[kind]
+    unknown = sorted(set(parameters) - set(schema))
+    if unknown:
+        raise ValueError(f"unknown parameters: {', '.join(unknown)}; known: {', '.join(schema)}")
+    return {
+        name: param.check(name, parameters[name]) if name in parameters else param.default
+        for name, param in schema.items()
+    }
+
+
+# --- real-time evaluation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    key: str
+    action: str
+    parameters: dict[str, Any]
+    four_eyes_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The enabled rules, as the screener needs them."""
+
+    by_key: dict[str, ActiveRule] = field(default_factory=dict)
+
+    def get(self, key: str) -> ActiveRule | None:
+        return self.by_key.get(key)
+
+    def needs_baseline(self, request: hooks.ScreeningRequest) -> bool:
+        """Whether any rule could fire on this request; if not, the baseline is not read."""
+        if request.kind == "withdrawal":
+            return any(
+                key in self.by_key
+                for key in (
+                    RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
+                    RuleKind.WITHDRAWAL_VELOCITY,
+                    RuleKind.BONUS_FARMING,
+                )
+            )
+        if request.kind == "bet":
+            rule = self.by_key.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+            if rule is None or request.seconds_since_authentication is None:
+                return False
+            p = rule.parameters
+            return (
+                request.seconds_since_authentication <= p["within_seconds"]
+                and request.amount_minor >= p["min_stake_minor"]
+            )
+        return False
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One wallet's precomputed figures and the player's standing, as read under the lock."""
+
+    bet_count: int = 0
+    stake_ewma_minor: int = 0
+    deposit_times: tuple[int, ...] = ()
+    deposit_amounts: tuple[int, ...] = ()
+    withdrawal_times: tuple[int, ...] = ()
+    trusted: bool = False
+    hold_next_withdrawal: bool = False
+
+
+def _hit(rule: ActiveRule, **figures) -> dict[str, Any]:
+    return {"rule": rule.key, "action": rule.action, "figures": figures}
+
+
+def evaluate(
+    request: hooks.ScreeningRequest, rules: RuleSet, baseline: Baseline, now: int
+) -> hooks.Screening:
+    """Apply the enabled real-time rules to one request; `now` is epoch seconds."""
+    hits: list[dict[str, Any]] = []
+    if request.kind == "bet":
+        rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+        if rule is not None and not baseline.trusted:
+            hit = _high_stake(rule, request, baseline)
+            if hit:
+                hits.append(hit)
+    elif request.kind == "withdrawal":
+        rule = rules.get(RuleKind.RAPID_DEPOSITS_WITHDRAWAL)
+        if rule is not None and not baseline.trusted:
+            hit = _rapid_deposits(rule, request, baseline, now)
+            if hit:
+                hits.append(hit)
+        rule = rules.get(RuleKind.WITHDRAWAL_VELOCITY)
+        if rule is not None:
+            hit = _velocity(rule, baseline, now)
+            if hit:
+                hits.append(hit)
+        rule = rules.get(RuleKind.BONUS_FARMING)
+        if (
+            rule is not None
+            and baseline.hold_next_withdrawal
+            and rule.parameters["hold_next_withdrawal"]
+        ):
+            hits.append(
+                {
+                    "rule": rule.key,
+                    "action": RuleAction.HOLD,
+                    "figures": {"hold_next_withdrawal": True, "amount_minor": request.amount_minor},
+                }
+            )
+    if not hits:
+        return hooks.ALLOW_ALL
+    action = max((hit["action"] for hit in hits), key=lambda a: ACTION_STRENGTH[a])
+    return hooks.Screening(action=action, hits=tuple(hits))
+
+
+def _high_stake(rule, request, baseline) -> dict | None:
+    p = rule.parameters
+    since_auth = request.seconds_since_authentication
+    if since_auth is None or since_auth > p["within_seconds"]:
+        return None
+    if request.amount_minor < p["min_stake_minor"]:
+        return None
+    # No history, no judgement: a player's first bets are never declined.
+    if baseline.bet_count < p["min_history_bets"] or baseline.stake_ewma_minor <= 0:
+        return None
+    if request.amount_minor < p["stake_multiple"] * baseline.stake_ewma_minor:
+        return None
+    return _hit(
+        rule,
+        stake_minor=request.amount_minor,
+        typical_stake_minor=baseline.stake_ewma_minor,
+        bets_in_history=baseline.bet_count,
+        seconds_since_authentication=round(since_auth, 3),
+        currency=request.currency,
+    )
+
+
+def _rapid_deposits(rule, request, baseline, now) -> dict | None:
+    p = rule.parameters
+    if request.amount_minor < p["withdrawal_min_minor"]:
+        return None
+    since = now - p["window_seconds"]
+    small = [
+        amount
+        for at, amount in zip(baseline.deposit_times, baseline.deposit_amounts, strict=False)
+        if at >= since and amount <= p["small_deposit_max_minor"]
+    ]
+    if len(small) < p["min_small_deposits"]:
+        return None
+    return _hit(
+        rule,
+        small_deposits=len(small),
+        small_deposits_total_minor=sum(small),
+        window_seconds=p["window_seconds"],
+        withdrawal_minor=request.amount_minor,
+        currency=request.currency,
+    )
+
+
+def _velocity(rule, baseline, now) -> dict | None:
+    p = rule.parameters
+    since = now - p["window_seconds"]
+    recent = sum(1 for at in baseline.withdrawal_times if at >= since)
+    if recent < p["max_withdrawals"]:
+        return None
+    return _hit(
+        rule,
+        withdrawals_in_window=recent,
+        max_withdrawals=p["max_withdrawals"],
+        window_seconds=p["window_seconds"],
+    )

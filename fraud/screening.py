@@ -1,0 +1,192 @@
+"""The fraud app in the money path: the screener (wallets.hooks.screener) and the baseline
+updater (a wallets.hooks.ledger_listeners entry).
+
+The screener runs under the wallet row lock. Its cost is bounded: the enabled rules come from an
+in-process cache (refreshed every RULE_CACHE_SECONDS, and at once in this process when a rule is
+saved); when a rule could fire at all, ONE primary-key query reads the wallet's PlayerBaseline
+and the player's PlayerRisk. It never scans history. A bet that no rule could touch (too small,
+or long after authentication) costs no query at all.
+
+The baseline is updated after commit, outside the lock, with one UPSERT per ledger row. Rule
+hits (rare) are recorded by fraud.services after that.
+"""
+
+import logging
+import threading
+import time
+
+from django.db import connection
+
+from fraud import rules as rule_kinds
+from wallets import hooks
+
+logger = logging.getLogger(__name__)
+
+RULE_CACHE_SECONDS = 5.0
+
+_cache_lock = threading.Lock()
+_cache: dict = {"rules": None, "loaded_at": 0.0}
+
+
+def invalidate_rule_cache(**kwargs) -> None:
+    """Drop the cached rules (connected to FraudRule saves); the next screening reloads them."""
+    _cache["loaded_at"] = 0.0
+    _cache["rules"] = None
+
+
+def active_rules() -> rule_kinds.RuleSet:
+    rules = _cache["rules"]
+    if rules is not None and time.monotonic() - _cache["loaded_at"] < RULE_CACHE_SECONDS:
+        return rules
+    with _cache_lock:
+        from fraud.models import FraudRule
+
+        loaded = rule_kinds.RuleSet(
+            by_key={
+                rule.key: rule_kinds.ActiveRule(
+                    key=rule.key,
+                    action=rule.action,
+                    # Stored parameters were validated on save; defaults fill what is missing.
+                    parameters={
+                        **rule_kinds.default_parameters(rule.key),
+                        **(rule.parameters or {}),
+                    },
+                    four_eyes_minor=rule.four_eyes_minor,
+                )
+                for rule in FraudRule.objects.filter(enabled=True)
+                if rule.key in rule_kinds.PARAMETERS
+            }
+        )
+        _cache["rules"] = loaded
+        _cache["loaded_at"] = time.monotonic()
+        return loaded
+
+
+# One round trip, two primary-key lookups: the wallet's baseline and the player's risk record.
+_BASELINE_SQL = """
+SELECT b.bet_count, b.stake_ewma_minor, b.deposit_times, b.deposit_amounts,
+       b.withdrawal_times, r.trusted, r.hold_next_withdrawal
+FROM (SELECT 1) AS one
+LEFT JOIN fraud_playerbaseline b ON b.wallet_id = %s
+LEFT JOIN fraud_playerrisk r ON r.player_id = %s
+"""
+
+
+def read_baseline(wallet_id: int, player_id: int) -> rule_kinds.Baseline:
+    with connection.cursor() as cursor:
+        cursor.execute(_BASELINE_SQL, [wallet_id, player_id])
+        row = cursor.fetchone()
+    bets, ewma, deposit_times, deposit_amounts, withdrawal_times, trusted, hold_next = row
+    return rule_kinds.Baseline(
+        bet_count=bets or 0,
+        stake_ewma_minor=ewma or 0,
+        deposit_times=tuple(deposit_times or ()),
+        deposit_amounts=tuple(deposit_amounts or ()),
+        withdrawal_times=tuple(withdrawal_times or ()),
+        trusted=bool(trusted),
+        hold_next_withdrawal=bool(hold_next),
+    )
+
+
+def screen(request: hooks.ScreeningRequest) -> hooks.Screening:
+    """wallets.hooks.screener: allow, flag, hold or decline one money call."""
+    rules = active_rules()
+    if not rules.needs_baseline(request):
+        return hooks.ALLOW_ALL
+    baseline = read_baseline(request.wallet_id, request.player_id)
+    return rule_kinds.evaluate(request, rules, baseline, int(time.time()))
+
+
+# --- after commit: the baseline -------------------------------------------------------------
+
+# Every UPSERT runs as its own implicit transaction (after commit, outside any atomic block) and
+# commits without waiting for the WAL flush: set_config(..., is_local => true) in the statement
+# applies to that transaction only, in the same round trip. The baseline is derived data; a
+# crash can lose its last few updates (rules briefly less sensitive), never a ledger row. This
+# spares each bet a second fsync. Inside an atomic block (tests) the setting is left as it is.
+_COMMIT_MODE = """
+FROM (SELECT set_config('synchronous_commit',
+                        CASE WHEN %(async)s THEN 'off'
+                             ELSE current_setting('synchronous_commit') END,
+                        true)) AS commit_mode
+"""
+
+# Running mean over the first 10 bets, then an EWMA with alpha 1/10 (integer minor units).
+_BET_UPSERT = f"""
+INSERT INTO fraud_playerbaseline AS b
+    (wallet_id, player_id, bet_count, stake_ewma_minor, last_bet_at,
+     deposit_times, deposit_amounts, withdrawal_times, updated_at)
+SELECT %(wallet)s, %(player)s, 1, %(amount)s, %(at)s, '{{}}', '{{}}', '{{}}', now()
+{_COMMIT_MODE}
+ON CONFLICT (wallet_id) DO UPDATE SET
+    bet_count = b.bet_count + 1,
+    stake_ewma_minor = b.stake_ewma_minor
+        + (EXCLUDED.stake_ewma_minor - b.stake_ewma_minor) / LEAST(b.bet_count + 1, 10),
+    last_bet_at = EXCLUDED.last_bet_at,
+    updated_at = now()
+"""
+
+# The newest first, at most RECENT_LIMIT entries.
+_DEPOSIT_UPSERT = f"""
+INSERT INTO fraud_playerbaseline AS b
+    (wallet_id, player_id, bet_count, stake_ewma_minor,
+     deposit_times, deposit_amounts, withdrawal_times, updated_at)
+SELECT %(wallet)s, %(player)s, 0, 0, ARRAY[%(at)s]::bigint[], ARRAY[%(amount)s]::bigint[],
+       '{{}}', now()
+{_COMMIT_MODE}
+ON CONFLICT (wallet_id) DO UPDATE SET
+    deposit_times = (EXCLUDED.deposit_times || b.deposit_times)[1:%(limit)s],
+    deposit_amounts = (EXCLUDED.deposit_amounts || b.deposit_amounts)[1:%(limit)s],
+    updated_at = now()
+"""
+
+_WITHDRAWAL_UPSERT = f"""
+INSERT INTO fraud_playerbaseline AS b
+    (wallet_id, player_id, bet_count, stake_ewma_minor,
+     deposit_times, deposit_amounts, withdrawal_times, updated_at)
+SELECT %(wallet)s, %(player)s, 0, 0, '{{}}', '{{}}', ARRAY[%(at)s]::bigint[], now()
+{_COMMIT_MODE}
+ON CONFLICT (wallet_id) DO UPDATE SET
+    withdrawal_times = (EXCLUDED.withdrawal_times || b.withdrawal_times)[1:%(limit)s],
+    updated_at = now()
+"""
+
+_UPSERTS = {"bet": _BET_UPSERT, "deposit": _DEPOSIT_UPSERT, "withdrawal": _WITHDRAWAL_UPSERT}
+
+
+def update_baseline(txn) -> None:
+    """Fold one ledger row into its wallet's baseline: one UPSERT, atomic per row, so
+    concurrent rows of one wallet never lose an update."""
+    sql = _UPSERTS.get(txn.kind)
+    if sql is None:
+        return
+    at = int(txn.created_at.timestamp()) if txn.created_at else int(time.time())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "wallet": txn.wallet_id,
+                "player": txn.player_id,
+                "amount": txn.amount_minor,
+                "at": at,
+                "limit": rule_kinds.RECENT_LIMIT,
+                "async": not connection.in_atomic_block,
+            },
+        )
+
+
+def on_ledger_row(event) -> None:
+    """wallets.hooks.ledger_listeners entry: (transaction, screening) after commit."""
+    txn, screening = event if isinstance(event, tuple) else (event, hooks.ALLOW_ALL)
+    update_baseline(txn)
+    if screening.hits or getattr(txn, "status", None) == "held":
+        from fraud import services
+
+        services.record_screening(transaction=txn, screening=screening)
+
+
+def on_decline(request: hooks.ScreeningRequest, screening: hooks.Screening) -> None:
+    """wallets.hooks.decline_recorders entry: a refused bet opens a case (no transaction)."""
+    from fraud import services
+
+    services.record_declined_bet(request=request, screening=screening)
