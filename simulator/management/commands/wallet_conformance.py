@@ -1,0 +1,89 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from simulator.clients import StaffClient, WalletClient
+from simulator.conformance import FAIL, PASS, SKIP, Abort, ConformanceKit, launch_sessions
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the wallet API contract's edge cases (shared/wallet-api.md) against a wallet over "
+        "HTTP and print PASS/FAIL per rule; exits non-zero on any failure. Needs a provider "
+        "code and secret, and session tokens (--session-token T1,T2) or --launch with a staff "
+        "token. In development, missing credentials are taken from this project's database."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", required=True)
+        parser.add_argument("--provider", default="stellar-slots", help="X-Provider-Code")
+        parser.add_argument("--secret", default="", help="the provider's HMAC secret")
+        parser.add_argument(
+            "--session-token",
+            default="",
+            help="launched session tokens, comma-separated (two: the second gets closed)",
+        )
+        parser.add_argument(
+            "--launch", action="store_true", help="launch two sessions via the back-office API"
+        )
+        parser.add_argument("--token", default="", help="staff API token, for --launch")
+        parser.add_argument("--player", type=int, default=None, help="player id for --launch")
+        parser.add_argument("--currency", default="EUR", help="currency for --launch")
+        parser.add_argument(
+            "--rounding-mode",
+            action="store_true",
+            help="the provider's profile names a rounding mode (skips the too-many-decimals rule)",
+        )
+        parser.add_argument(
+            "--only",
+            default="",
+            help="comma-separated rule-name prefixes to run, e.g. timestamp,rollback",
+        )
+        parser.add_argument("--timeout", type=float, default=30.0)
+
+    def handle(self, *args, **o):
+        secret = o["secret"] or self._from_database("secret", o)
+        tokens = [t.strip() for t in o["session_token"].split(",") if t.strip()]
+        if not tokens:
+            if not o["launch"]:
+                raise CommandError("give --session-token T1[,T2] or --launch")
+            staff = StaffClient(o["base_url"], o["token"] or self._from_database("token", o))
+            try:
+                tokens = launch_sessions(
+                    staff, provider=o["provider"], currency=o["currency"], player_id=o["player"]
+                )
+            except Abort as error:
+                raise CommandError(str(error)) from None
+            finally:
+                staff.close()
+        client = WalletClient(o["base_url"], o["provider"], secret, timeout=o["timeout"])
+        style = {PASS: self.style.SUCCESS, FAIL: self.style.ERROR, SKIP: self.style.WARNING}
+
+        def report(result):
+            verdict = style[result.verdict](f"{result.verdict:<4}")
+            self.stdout.write(f"{verdict}  {result.rule:<36} {result.detail}")
+
+        only = [p.strip() for p in o["only"].split(",") if p.strip()]
+        kit = ConformanceKit(
+            client, tokens, rounding_mode=o["rounding_mode"], report=report, only=only
+        )
+        try:
+            results = kit.run()
+        finally:
+            client.close()
+        counts = {v: sum(1 for r in results if r.verdict == v) for v in (PASS, FAIL, SKIP)}
+        self.stdout.write(
+            f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
+            f"({len(results)} rules) against {o['base_url']} as {o['provider']}"
+        )
+        if counts[FAIL]:
+            raise CommandError(f"{counts[FAIL]} rule(s) failed", returncode=1)
+
+    def _from_database(self, what: str, o: dict) -> str:
+        from simulator import services
+
+        try:
+            if what == "secret":
+                return services.demo_secrets([o["provider"]])[o["provider"]]
+            return services.demo_token()
+        except services.NotConfigured as error:
+            flag = "--secret" if what == "secret" else "--token"
+            raise CommandError(f"{flag} is required: {error}") from None

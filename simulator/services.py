@@ -1,0 +1,126 @@
+"""Running the simulator from inside the project: credentials from the project's own database
+(development only), then the HTTP-only engine (simulator.engine).
+"""
+
+import os
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from simulator.engine import DEFAULT_PROVIDERS, Faults, SimulationConfig, Simulator, Summary
+
+DEMO_STAFF_USER = "integrator"
+
+
+class NotConfigured(Exception):
+    """Credentials are missing and cannot be taken from the database outside development."""
+
+
+def default_base_url() -> str:
+    """Where the Celery task points the simulator: PITBOSS_SIMULATOR_URL, else the local web."""
+    return os.environ.get("PITBOSS_SIMULATOR_URL") or "http://127.0.0.1:8000"
+
+
+def demo_token(username: str = DEMO_STAFF_USER) -> str:
+    """The DRF token of the demo integrator (created if needed). Development only: it gives
+    whoever runs the simulator that user's API access without a password."""
+    if not settings.DEVELOPMENT:
+        raise NotConfigured("outside development, pass a staff API token (--token)")
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotConfigured(
+            f"no user {username!r}: run `manage.py seed_demo` first, or pass --token"
+        )
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def demo_secrets(codes: list[str]) -> dict[str, str]:
+    """Each provider's newest usable HMAC secret, decrypted from the database, as
+    seed_demo prints them. Development only: secrets never leave the database otherwise."""
+    if not settings.DEVELOPMENT:
+        raise NotConfigured("outside development, pass the provider secrets (--secrets)")
+    from wallets import crypto
+    from wallets.choices import CredentialKind
+    from wallets.models import ProviderCredential
+
+    now = timezone.now()
+    secrets = {}
+    for code in codes:
+        credential = (
+            ProviderCredential.objects.filter(
+                provider__code=code, kind=CredentialKind.HMAC, revoked_at__isnull=True
+            )
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if credential is None:
+            raise NotConfigured(f"provider {code!r} has no usable secret: run seed_demo first")
+        secrets[code] = crypto.decrypt_secret(credential.secret_ciphertext).decode()
+    return secrets
+
+
+def parse_secrets(text: str) -> dict[str, str]:
+    """`code=secret,code2=secret2` -> {code: secret}."""
+    secrets = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        code, sep, secret = item.partition("=")
+        if not sep or not code or not secret:
+            raise ValueError(f"--secrets item {item!r}: expected code=secret")
+        secrets[code.strip()] = secret.strip()
+    return secrets
+
+
+def build_config(
+    *,
+    base_url: str,
+    token: str | None = None,
+    secrets: dict[str, str] | None = None,
+    providers: list[str] | None = None,
+    **options,
+) -> SimulationConfig:
+    """A complete configuration: missing credentials are taken from the database
+    (development only; NotConfigured otherwise)."""
+    providers = providers or list(DEFAULT_PROVIDERS)
+    secrets = dict(secrets or {})
+    missing = [code for code in providers if code not in secrets]
+    if missing:
+        secrets.update(demo_secrets(missing))
+    return SimulationConfig(
+        base_url=base_url,
+        token=token or demo_token(),
+        secrets=secrets,
+        providers=providers,
+        **options,
+    )
+
+
+def run_simulation(config: SimulationConfig, out=None) -> Summary:
+    """Drive the wallet at `config.base_url` for the configured duration and return what
+    happened. Moves money only through the wallet's HTTP APIs."""
+    return Simulator(config, out=out).run()
+
+
+def run_burst(
+    *,
+    duration: float = 60.0,
+    rate: float = 2.0,
+    base_url: str | None = None,
+    faults: Faults | None = None,
+    seed: int | None = None,
+) -> Summary:
+    """A bounded burst with the database's demo credentials (the Celery task)."""
+    config = build_config(
+        base_url=base_url or default_base_url(),
+        rate=rate,
+        duration=max(1.0, float(duration)),
+        faults=faults or Faults(),
+        seed=seed,
+        progress=False,
+    )
+    return run_simulation(config)
