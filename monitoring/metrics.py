@@ -60,8 +60,9 @@ class _Writer:
         self.lines.append(f"# HELP {name} {help_text}")
         self.lines.append(f"# TYPE {name} {kind}")
 
-    def sample(self, name: str, value, **labels) -> None:
-        self.lines.append(f"{name}{_labels(**labels)} {_number(value)}")
+    def sample(self, metric: str, value, /, **labels) -> None:
+        # Positional-only: `name` is a label too (of published figures).
+        self.lines.append(f"{metric}{_labels(**labels)} {_number(value)}")
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"

@@ -47,6 +47,15 @@ _group_alive() { kill -0 -- "-$1" 2>/dev/null; }
 stop_children() {
     local i pid any deadline
     ((${#CHILD_PIDS[@]})) || return 0
+    # The simulator first, while the web server still answers its last session closes.
+    for i in "${!CHILD_NAMES[@]}"; do
+        [[ "${CHILD_NAMES[$i]}" == sim ]] || continue
+        kill -TERM "${CHILD_PIDS[$i]}" 2>/dev/null || true
+        deadline=$((SECONDS + 10))
+        while ((SECONDS < deadline && !FORCE)) && kill -0 "${CHILD_PIDS[$i]}" 2>/dev/null; do
+            sleep 0.2
+        done
+    done
     for pid in "${CHILD_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done

@@ -39,11 +39,13 @@ def parse(text: str):
     return types, samples
 
 
-def _value(samples, name, **labels):
+def _value(samples, metric, /, **labels):
     found = [
-        v for n, lab, v in samples if n == name and all(lab.get(k) == w for k, w in labels.items())
+        v
+        for n, lab, v in samples
+        if n == metric and all(lab.get(k) == w for k, w in labels.items())
     ]
-    assert len(found) == 1, (name, labels, found)
+    assert len(found) == 1, (metric, labels, found)
     return found[0]
 
 
@@ -119,3 +121,21 @@ def test_without_a_token_only_loopback_and_staff(settings):
     settings.METRICS_TOKEN = ""
     assert Client().get("/metrics", REMOTE_ADDR="10.0.0.9").status_code == 403
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
+def test_published_figures_are_exposed_with_their_name(provider):
+    """Figures other apps publish (drift, violations, ...) carry a `name` label."""
+    from django.utils import timezone
+
+    from monitoring.models import GaugeMinute
+
+    GaugeMinute.objects.create(
+        provider=provider,
+        name="drift_total_minor",
+        minute=timezone.now().replace(second=0, microsecond=0),
+        value=7,
+    )
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    _, samples = parse(response.content.decode())
+    assert _value(samples, "pitboss_figure", provider=provider.code, name="drift_total_minor") == 7
