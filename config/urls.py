@@ -5,6 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from monitoring.health import healthz
 from monitoring.metrics import metrics_view
 
+admin.site.site_header = "Pitboss back office"
+admin.site.site_title = "Pitboss"
+admin.site.index_title = "Casino wallet operations"
+
 urlpatterns = [
     # The monitoring dashboard lives under the admin (staff only); before admin.site.urls, whose
     # catch-all would 404 it.

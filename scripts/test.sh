@@ -21,5 +21,14 @@ if [[ -n "${PYTEST_ARGS:-}" ]]; then
     # Split like a shell would, so quoted arguments survive (it is the caller's own command line).
     eval "extra=($PYTEST_ARGS)"
 fi
+# The browser tests (tests/e2e) drive Debian's Chromium; Playwright never downloads a browser.
+# As root (CI) install the package when it is missing; otherwise those tests skip and say why.
+if [[ ! -x /usr/bin/chromium ]]; then
+    if is_root; then
+        apt_install chromium
+    else
+        warn "/usr/bin/chromium is missing: the browser tests will skip (sudo apt-get install chromium)"
+    fi
+fi
 log "running pytest ${extra[*]} $*"
 exec python -m pytest "${extra[@]}" "$@"
