@@ -17,22 +17,10 @@ from django.utils.html import format_html, format_html_join
 from fraud import selectors, services
 from fraud.choices import DecisionReason, RuleKind
 from fraud.models import Case, FraudRule, PlayerBaseline, PlayerRisk, RuleHit
-from wallets.admin_actions import reason_action
+from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 from wallets.errors import WalletError
 from wallets.models import Player
 from wallets.money import format_amount
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 # --- rules ----------------------------------------------------------------------------------
 

@@ -8,18 +8,7 @@ from django.utils.html import format_html
 from monitoring import services
 from monitoring.choices import ProfileTemplate
 from monitoring.models import Alert, MetricMinute, MonitoringProfile, NotificationDelivery, Silence
-from wallets.admin_actions import reason_action
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 
 
 def _apply_template(template):

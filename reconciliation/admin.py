@@ -16,20 +16,9 @@ from reconciliation.models import (
     ReconciliationRun,
     ReportRow,
 )
-from wallets.admin_actions import reason_action
+from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 from wallets.errors import WalletError
 from wallets.money import format_amount
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _counts(counts: dict) -> str:

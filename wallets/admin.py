@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from wallets import crypto, services
-from wallets.admin_actions import reason_action
+from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 from wallets.choices import PlayerStatus, ProviderStatus
 from wallets.models import (
     AuditRecord,
@@ -28,19 +28,6 @@ from wallets.models import (
     Wallet,
 )
 from wallets.money import format_amount
-
-
-class ReadOnlyAdminMixin:
-    """No add, change or delete: the rows are written by services only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _money(minor, currency):

@@ -1,6 +1,6 @@
-"""Admin actions that need a reason: a confirmation page with a reason field, then one service
-call per selected object. Refusals (WalletError) are reported per object; nothing is skipped
-silently."""
+"""Admin helpers shared by every app: read-only record admins, and actions that need a reason (a
+confirmation page with a reason field, then one service call per selected object; refusals
+(WalletError) are reported per object, nothing is skipped silently)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -8,6 +8,19 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from wallets.errors import WalletError
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete in the admin: the rows are records, written by services only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ReasonForm(forms.Form):
