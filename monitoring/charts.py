@@ -28,6 +28,11 @@ def line_chart(
 ) -> SafeString | None:
     """An SVG line chart, or None when no series has a value (the page shows an empty state).
     Gaps (None) break the line rather than drawing zero."""
+    # Pixel geometry only: figures arrive exact (Decimal for stored gauges) and are scaled here.
+    series = [
+        (label, [None if v is None else float(v) for v in points]) for label, points in series
+    ]
+    threshold = None if threshold is None else float(threshold)
     values = [v for _, points in series for v in points if v is not None]
     if not values or len(times) < 2:
         return None

@@ -189,7 +189,7 @@ def render_metrics() -> str:
     with connection.cursor() as cursor:
         cursor.execute(_LATEST_GAUGES_SQL)
         for code, name, value in cursor.fetchall():
-            out.sample("pitboss_figure", float(value), provider=code, name=name)
+            out.sample("pitboss_figure", value, provider=code, name=name)  # exact Decimal
     out.family("pitboss_metrics_lost_total", "counter",
                "Wallet calls whose metrics could not be recorded (Redis unavailable).")  # fmt: skip
     out.sample("pitboss_metrics_lost_total", lost + capture.state.lost_unreported)

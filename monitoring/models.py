@@ -110,7 +110,8 @@ class GaugeMinute(models.Model):
     provider = models.ForeignKey("wallets.Provider", on_delete=models.CASCADE, related_name="+")
     minute = models.DateTimeField()
     name = models.CharField(max_length=64)
-    value = models.FloatField()
+    # Exact decimal, never float: figures such as drift are amounts in minor units.
+    value = models.DecimalField(max_digits=30, decimal_places=6)
 
     class Meta:
         constraints = [
@@ -197,8 +198,9 @@ class Alert(models.Model):
     )
     source = models.CharField(max_length=64, blank=True, help_text="Published figure's name.")
     state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.PENDING)
-    value = models.FloatField(null=True, blank=True)
-    threshold = models.FloatField(null=True, blank=True)
+    # Exact decimals, never float: the drift rule's value and threshold are minor units.
+    value = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    threshold = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
     summary = models.CharField(max_length=300)
     started_at = models.DateTimeField(help_text="When the condition was first seen.")
     fired_at = models.DateTimeField(null=True, blank=True)

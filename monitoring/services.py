@@ -733,8 +733,9 @@ def alert_payload(alert: Alert, event: str) -> dict:
             "provider": alert.provider.code if alert.provider_id else None,
             "player_id": alert.player_id,
             "state": alert.state,
-            "value": alert.value,
-            "threshold": alert.threshold,
+            # Decimal strings, as every amount leaving Pitboss (drift is in minor units).
+            "value": None if alert.value is None else str(alert.value),
+            "threshold": None if alert.threshold is None else str(alert.threshold),
             "summary": alert.summary,
             "started_at": iso(alert.started_at),
             "fired_at": iso(alert.fired_at),

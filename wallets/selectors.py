@@ -33,7 +33,7 @@ SELECT p.id, p.code,
        (SELECT COUNT(*) FROM ended e WHERE e.provider_id = p.id AND e.status = 'abandoned'),
        (SELECT COUNT(*) FROM ended e WHERE e.provider_id = p.id AND e.status = 'abandoned'
           AND e.ended_at >= %(hour_start)s),
-       (SELECT COALESCE(EXTRACT(EPOCH FROM AVG(e.ended_at - e.created_at)), 0)
+       (SELECT COALESCE(ROUND(EXTRACT(EPOCH FROM AVG(e.ended_at - e.created_at))), 0)::bigint
           FROM ended e WHERE e.provider_id = p.id)
 FROM wallets_provider p
 ORDER BY p.code
@@ -55,7 +55,7 @@ class ProviderSessionFigures:
     closed_gracefully: int
     abandoned: int
     abandoned_last_hour: int
-    average_duration_seconds: float
+    average_duration_seconds: int
 
     @property
     def graceful_ratio(self) -> float | None:
@@ -80,10 +80,7 @@ def session_figures(*, window_hours: int = 24, now=None) -> list[ProviderSession
                 "hour_start": now - timedelta(hours=1),
             },
         )
-        return [
-            ProviderSessionFigures(*row[:10], average_duration_seconds=float(row[10]))
-            for row in cursor.fetchall()
-        ]
+        return [ProviderSessionFigures(*row) for row in cursor.fetchall()]
 
 
 def open_sessions_per_player(*, limit: int = 20) -> list[dict]:
