@@ -175,9 +175,8 @@ def update_baseline(txn) -> None:
         )
 
 
-def on_ledger_row(event) -> None:
+def on_ledger_row(txn, screening: hooks.Screening) -> None:
     """wallets.hooks.ledger_listeners entry: (transaction, screening) after commit."""
-    txn, screening = event if isinstance(event, tuple) else (event, hooks.ALLOW_ALL)
     update_baseline(txn)
     if screening.hits or getattr(txn, "status", None) == "held":
         from fraud import services

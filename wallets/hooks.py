@@ -83,7 +83,8 @@ class InspectedRequest:
 
 
 call_observers: list[Callable[[CallObservation], None]] = []
-ledger_listeners: list[Callable[[Any], None]] = []
+# (transaction, screening) of each posted or held row, after commit.
+ledger_listeners: list[Callable[[Any, Screening], None]] = []
 # Screener: (ScreeningRequest) -> Screening. Declines are reported to `decline_recorders`
 # after the refused call's transaction is rolled back, so the case survives the refusal.
 screener: Callable[[ScreeningRequest], Screening] | None = None
@@ -125,10 +126,10 @@ def observe_call(observation: CallObservation) -> None:
             logger.exception("wallet call observer %r failed", observer)
 
 
-def notify_ledger(transaction: Any) -> None:
+def notify_ledger(transaction: Any, screening: Screening) -> None:
     for listener in ledger_listeners:
         try:
-            listener(transaction)
+            listener(transaction, screening)
         except Exception:
             logger.exception("ledger listener %r failed", listener)
 

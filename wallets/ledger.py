@@ -173,7 +173,7 @@ def _screen(request: ScreeningRequest) -> hooks.Screening:
 
 def _after_commit(txn: Transaction, screening) -> None:
     if hooks.ledger_listeners:
-        transaction.on_commit(lambda: hooks.notify_ledger((txn, screening)))
+        transaction.on_commit(lambda: hooks.notify_ledger(txn, screening))
 
 
 # --- sessions -------------------------------------------------------------------------------
