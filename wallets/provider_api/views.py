@@ -100,7 +100,7 @@ def _transaction_fields(call: Call, result: ledger.LedgerResult) -> dict:
 
 def op_authenticate(call: Call) -> dict:
     session = ledger.authenticate(provider=call.provider, session=call.resolve_session())
-    wallet = Wallet.objects.get(pk=session.wallet_id)
+    wallet = session.wallet  # read with the session a moment ago; authenticate moves no money
     return {
         "player_id": session.player.external_id,
         "currency": session.currency,
@@ -112,7 +112,7 @@ def op_authenticate(call: Call) -> dict:
 def op_balance(call: Call) -> dict:
     session = call.resolve_session()
     ledger.touch_session(session)
-    wallet = Wallet.objects.get(pk=session.wallet_id)
+    wallet = session.wallet  # read with the session: no second query for a read-only call
     return {
         "balance": format_amount(wallet.available_minor, wallet.currency),
         "currency": wallet.currency,
