@@ -203,6 +203,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # Wallet API
 WALLET_SIGNATURE_WINDOW_SECONDS = env_int("WALLET_SIGNATURE_WINDOW_SECONDS", 300)
+# How long a process keeps a provider's credentials (decrypted) between reloads. Changes made
+# in the same process apply at once; other processes see them within this many seconds.
+WALLET_PROVIDER_CACHE_SECONDS = env_int("WALLET_PROVIDER_CACHE_SECONDS", 1)
 # How long an old credential keeps working after a rotation, so providers can roll over.
 CREDENTIAL_ROTATION_OVERLAP_SECONDS = env_int("CREDENTIAL_ROTATION_OVERLAP_SECONDS", 3600)
 # Trust X-Forwarded-For / X-Forwarded-Proto only behind a proxy that sets them.

@@ -327,6 +327,113 @@ def close_session_by_provider(*, provider: Provider, session: GameSession) -> Le
 # --- provider money calls -------------------------------------------------------------------
 
 
+# The bet and the win are database functions (migration 0006_ledger_functions): lock, checks,
+# writes and commit in one round trip. They answer with an outcome code; this maps it to the
+# contract's errors. Every outcome carries the wallet's figures, so no error needs a re-read.
+_BET_SQL = """
+SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
+FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+"""
+
+_WIN_SQL = """
+SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
+FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+"""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    code: str
+    detail: str | None
+    txn_id: int | None
+    txn_status: str | None
+    created_at: object
+    balance_minor: int
+    reserved_minor: int
+    currency: str
+    lock_wait_us: int
+    player_id: int
+    round_id: int | None
+    reserved_used_minor: int | None
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.reserved_minor
+
+
+def _call_money_function(sql: str, params: list) -> _Outcome:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _Outcome(*cursor.fetchone())
+
+
+_REFUSALS = {
+    "ROLLED_BACK": TransactionRolledBack,
+    "SESSION_EXPIRED": SessionExpired,
+    "PROVIDER_SUSPENDED": ProviderSuspended,
+    "PLAYER_BLOCKED": PlayerBlocked,
+    "CURRENCY_MISMATCH": CurrencyMismatch,
+    "ROUND_CLOSED": RoundClosed,
+    "INSUFFICIENT_FUNDS": InsufficientFunds,
+    "DECLINED": BetDeclined,
+}
+
+
+def _raise_refusal(outcome: _Outcome) -> None:
+    """Raise the contract error for a refused call (nothing was written)."""
+    if outcome.code == "DUPLICATE_MISMATCH":
+        raise DuplicateMismatch(
+            f"transaction id already used with a different {outcome.detail}",
+            field="transaction_id",
+            balance_minor=outcome.available_minor,
+            currency=outcome.currency,
+        )
+    error = _REFUSALS[outcome.code]
+    raise error(
+        outcome.detail,
+        field="currency" if error is CurrencyMismatch else None,
+        balance_minor=outcome.available_minor,
+        currency=outcome.currency,
+    )
+
+
+def _money_result(outcome: _Outcome, row: Transaction) -> LedgerResult:
+    return LedgerResult(
+        transaction=row,
+        balance_minor=outcome.balance_minor,
+        reserved_minor=outcome.reserved_minor,
+        currency=outcome.currency,
+        duplicate=outcome.code == "DUPLICATE",
+        lock_wait_us=outcome.lock_wait_us,
+    )
+
+
+def _written_row(outcome: _Outcome, **fields) -> Transaction:
+    """The ledger row the function wrote, as a model instance without reading it back."""
+    row = Transaction(
+        id=outcome.txn_id,
+        status=outcome.txn_status,
+        created_at=outcome.created_at,
+        player_id=outcome.player_id,
+        round_id=outcome.round_id,
+        reserved_used_minor=outcome.reserved_used_minor,
+        balance_after_minor=outcome.balance_minor,
+        lock_wait_us=outcome.lock_wait_us,
+        **fields,
+    )
+    row._state.adding = False
+    row._state.db = "default"
+    return row
+
+
+def _seconds_since_authentication(session: GameSession) -> float | None:
+    if session.authenticated_at is None:
+        return None
+    return (timezone.now() - session.authenticated_at).total_seconds()
+
+
 def bet(
     *,
     provider: Provider,
@@ -343,134 +450,64 @@ def bet(
 
     Refused: a replay with another payload, an id already rolled back (tombstone), a session not
     open, a suspended provider, a blocked player, another currency, a closed round, missing
-    funds, a fraud decline. Nothing is written when refused.
+    funds, a fraud decline. Nothing is written when refused. The screener decides before the
+    call, from the session as read; its decline applies only to a new bet that passed every
+    other check (a replay of an accepted bet is still a duplicate).
     """
     if amount_minor <= 0:
         raise InvalidAmount("a bet must be greater than zero", field="amount")
-
-    def run() -> LedgerResult:
-        with transaction.atomic():
-            wallet, lock_wait_us = _lock_wallet(session.wallet_id)
-            earlier = list(
-                Transaction.objects.filter(provider=provider).filter(
-                    Q(external_id=transaction_id)
-                    | Q(kind=TransactionKind.ROLLBACK, reference_external_id=transaction_id)
-                )
-            )
-            for row in earlier:
-                if row.external_id == transaction_id:
-                    _check_replay(
-                        row,
-                        kind=TransactionKind.BET,
-                        player_id=session.player_id,
-                        amount_minor=amount_minor,
-                        currency=currency,
-                        round_external_id=round_id,
-                    )
-                    if row.status == TransactionStatus.ROLLED_BACK:
-                        # Not "duplicate: OK": the provider must not go on to settle a bet
-                        # that no longer stands.
-                        raise TransactionRolledBack(
-                            balance_minor=wallet.available_minor, currency=wallet.currency
-                        )
-                    return _result(wallet, row, lock_wait_us, duplicate=True)
-            if earlier:
-                raise TransactionRolledBack(
-                    balance_minor=wallet.available_minor, currency=wallet.currency
-                )
-            live = GameSession.objects.select_related("player").get(pk=session.pk)
-            if live.status != SessionStatus.OPEN:
-                raise SessionExpired()
-            if provider.status == ProviderStatus.SUSPENDED:
-                raise ProviderSuspended()
-            if live.player.status != PlayerStatus.ACTIVE:
-                raise PlayerBlocked()
-            if currency != live.currency:
-                raise CurrencyMismatch(field="currency")
-            round_ = Round.objects.filter(
-                provider=provider, player_id=live.player_id, external_id=round_id
-            ).first()
-            if round_ is not None and round_.status != RoundStatus.OPEN:
-                raise RoundClosed()
-            from_reservation = min(live.reserved_minor, amount_minor)
-            if wallet.available_minor < amount_minor - from_reservation:
-                raise _funds_error(wallet)
-            screening = _screen(
-                ScreeningRequest(
-                    kind=TransactionKind.BET,
-                    player_id=live.player_id,
-                    wallet_id=wallet.pk,
-                    currency=currency,
-                    amount_minor=amount_minor,
-                    provider_id=provider.pk,
-                    session_id=live.pk,
-                    client_ip=context.client_ip,
-                    seconds_since_authentication=(
-                        (timezone.now() - live.authenticated_at).total_seconds()
-                        if live.authenticated_at
-                        else None
-                    ),
-                )
-            )
-            if screening.action == DECLINE:
-                return screening  # refused below, once this transaction is rolled back
-            now = timezone.now()
-            if round_ is None:
-                round_ = Round.objects.create(
-                    provider=provider,
-                    player_id=live.player_id,
-                    session=live,
-                    external_id=round_id,
-                    has_bet=True,
-                )
-            elif not round_.has_bet:
-                Round.objects.filter(pk=round_.pk).update(has_bet=True)
-            wallet.balance_minor -= amount_minor
-            wallet.reserved_minor -= from_reservation
-            txn = _insert(
-                wallet=wallet,
-                player_id=live.player_id,
-                provider=provider,
-                session=live,
-                round=round_,
-                round_external_id=round_id,
-                kind=TransactionKind.BET,
-                status=TransactionStatus.POSTED,
-                currency=currency,
-                amount_minor=amount_minor,
-                delta_minor=-amount_minor,
-                reserved_used_minor=from_reservation,
-                balance_after_minor=wallet.balance_minor,
-                rounding_residue=rounding_residue,
-                external_id=transaction_id,
-                game_id=game_id or live.game_id,
-                client_ip=context.client_ip,
-                request_id=context.request_id,
-                processing_us=context.elapsed_us(),
-                lock_wait_us=lock_wait_us,
-            )
-            _save_wallet(wallet)
-            changes = {"reserved_minor": live.reserved_minor - from_reservation}
-            _touch_session(live, now, **changes)
-            _after_commit(txn, screening)
-            return _result(wallet, txn, lock_wait_us)
-
-    outcome = _retry_once_on_unique_race(run)
-    if isinstance(outcome, hooks.Screening):
-        request = ScreeningRequest(
-            kind=TransactionKind.BET,
-            player_id=session.player_id,
-            wallet_id=session.wallet_id,
-            currency=currency,
-            amount_minor=amount_minor,
-            provider_id=provider.pk,
-            session_id=session.pk,
-            client_ip=context.client_ip,
-        )
-        hooks.record_decline(request, outcome)
-        wallet = Wallet.objects.get(pk=session.wallet_id)
-        raise BetDeclined(balance_minor=wallet.available_minor, currency=wallet.currency)
-    return outcome
+    screening_request = ScreeningRequest(
+        kind=TransactionKind.BET,
+        player_id=session.player_id,
+        wallet_id=session.wallet_id,
+        currency=currency,
+        amount_minor=amount_minor,
+        provider_id=provider.pk,
+        session_id=session.pk,
+        client_ip=context.client_ip,
+        seconds_since_authentication=_seconds_since_authentication(session),
+    )
+    screening = _screen(screening_request)
+    params = [
+        provider.pk,
+        session.pk,
+        session.wallet_id,
+        transaction_id,
+        round_id,
+        amount_minor,
+        currency,
+        game_id,
+        rounding_residue,
+        screening.action == DECLINE,
+        context.client_ip,
+        context.request_id,
+        context.elapsed_us(),
+    ]
+    outcome = _retry_once_on_unique_race(lambda: _call_money_function(_BET_SQL, params))
+    if outcome.code == "DECLINED":
+        hooks.record_decline(screening_request, screening)
+    if outcome.code == "DUPLICATE":
+        return _money_result(outcome, Transaction.objects.get(pk=outcome.txn_id))
+    if outcome.code != "OK":
+        _raise_refusal(outcome)
+    row = _written_row(
+        outcome,
+        wallet_id=session.wallet_id,
+        provider_id=provider.pk,
+        session_id=session.pk,
+        round_external_id=round_id,
+        kind=TransactionKind.BET,
+        currency=currency,
+        amount_minor=amount_minor,
+        delta_minor=-amount_minor,
+        rounding_residue=rounding_residue,
+        external_id=transaction_id,
+        game_id=game_id or session.game_id,
+        client_ip=context.client_ip,
+        request_id=context.request_id,
+    )
+    _after_commit(row, screening)
+    return _money_result(outcome, row)
 
 
 def win(
@@ -489,97 +526,66 @@ def win(
     """Credit a win (zero allowed). Always accepted when it settles a round opened by an
     accepted bet, whatever the session, provider or player status now is: players are paid what
     they won. A win with no bet in its round (free spins) opens and settles the round, and needs
-    an open session. A screener may hold the win: credited to the balance and to `reserved`
-    until staff decide. `round_closed` settles the round.
+    an open session. A screener may hold the win (decided before the call, applied to a new
+    win only): credited to the balance and to `reserved` until staff decide. `round_closed`
+    settles the round.
     """
     if amount_minor < 0:
         raise InvalidAmount("a win must not be negative", field="amount")
-
-    def run() -> LedgerResult:
-        with transaction.atomic():
-            wallet, lock_wait_us = _lock_wallet(session.wallet_id)
-            existing = Transaction.objects.filter(
-                provider=provider, external_id=transaction_id
-            ).first()
-            if existing is not None:
-                _check_replay(
-                    existing,
-                    kind=TransactionKind.WIN,
-                    player_id=session.player_id,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    round_external_id=round_id,
-                )
-                return _result(wallet, existing, lock_wait_us, duplicate=True)
-            live = GameSession.objects.get(pk=session.pk)
-            if currency != live.currency:
-                raise CurrencyMismatch(field="currency")
-            round_ = Round.objects.filter(
-                provider=provider, player_id=live.player_id, external_id=round_id
-            ).first()
-            if (round_ is None or not round_.has_bet) and live.status != SessionStatus.OPEN:
-                raise SessionExpired("a win without a bet in its round needs an open session")
-            now = timezone.now()
-            if round_ is None:
-                # No bet in this round (free spins, promotions): the win opens and settles it.
-                round_ = Round.objects.create(
-                    provider=provider,
-                    player_id=live.player_id,
-                    session=live,
-                    external_id=round_id,
-                    status=RoundStatus.SETTLED,
-                    closed_at=now,
-                )
-            elif round_closed and round_.status == RoundStatus.OPEN:
-                Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)
-            screening = (
-                _screen(
-                    ScreeningRequest(
-                        kind=TransactionKind.WIN,
-                        player_id=live.player_id,
-                        wallet_id=wallet.pk,
-                        currency=currency,
-                        amount_minor=amount_minor,
-                        provider_id=provider.pk,
-                        session_id=live.pk,
-                        client_ip=context.client_ip,
-                    )
-                )
-                if amount_minor
-                else hooks.ALLOW_ALL
-            )
-            held = screening.action == HOLD
-            wallet.balance_minor += amount_minor
-            if held:
-                wallet.reserved_minor += amount_minor
-            txn = _insert(
-                wallet=wallet,
-                player_id=live.player_id,
-                provider=provider,
-                session=live,
-                round=round_,
-                round_external_id=round_id,
+    screening = hooks.ALLOW_ALL
+    if amount_minor:
+        screening = _screen(
+            ScreeningRequest(
                 kind=TransactionKind.WIN,
-                status=TransactionStatus.HELD if held else TransactionStatus.POSTED,
+                player_id=session.player_id,
+                wallet_id=session.wallet_id,
                 currency=currency,
                 amount_minor=amount_minor,
-                delta_minor=amount_minor,
-                balance_after_minor=wallet.balance_minor,
-                rounding_residue=rounding_residue,
-                external_id=transaction_id,
-                reference_external_id=reference_transaction_id,
-                game_id=live.game_id,
+                provider_id=provider.pk,
+                session_id=session.pk,
                 client_ip=context.client_ip,
-                request_id=context.request_id,
-                processing_us=context.elapsed_us(),
-                lock_wait_us=lock_wait_us,
             )
-            _save_wallet(wallet)
-            _touch_session(live, now)
-            _after_commit(txn, screening)
-            return _result(wallet, txn, lock_wait_us)
-
-    return _retry_once_on_unique_race(run)
+        )
+    params = [
+        provider.pk,
+        session.pk,
+        session.wallet_id,
+        transaction_id,
+        round_id,
+        amount_minor,
+        currency,
+        round_closed,
+        reference_transaction_id,
+        rounding_residue,
+        screening.action == HOLD,
+        context.client_ip,
+        context.request_id,
+        context.elapsed_us(),
+    ]
+    outcome = _retry_once_on_unique_race(lambda: _call_money_function(_WIN_SQL, params))
+    if outcome.code == "DUPLICATE":
+        return _money_result(outcome, Transaction.objects.get(pk=outcome.txn_id))
+    if outcome.code != "OK":
+        _raise_refusal(outcome)
+    row = _written_row(
+        outcome,
+        wallet_id=session.wallet_id,
+        provider_id=provider.pk,
+        session_id=session.pk,
+        round_external_id=round_id,
+        kind=TransactionKind.WIN,
+        currency=currency,
+        amount_minor=amount_minor,
+        delta_minor=amount_minor,
+        rounding_residue=rounding_residue,
+        external_id=transaction_id,
+        reference_external_id=reference_transaction_id,
+        game_id=session.game_id,
+        client_ip=context.client_ip,
+        request_id=context.request_id,
+    )
+    _after_commit(row, screening)
+    return _money_result(outcome, row)
 
 
 def rollback(

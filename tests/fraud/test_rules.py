@@ -260,6 +260,7 @@ def test_high_stake_stays_quiet_on_a_normal_player(money, new_player, provider, 
         GameSession.objects.filter(pk=fresh.pk).update(
             authenticated_at=fresh.authenticated_at - timedelta(minutes=5)
         )
+        fresh.refresh_from_db()  # screening reads the session as the call looked it up
     result = money.bet(fresh, 250_00)
     assert result.transaction.status == "posted"
     assert not Case.objects.exists()

@@ -384,10 +384,11 @@ def test_bet_refusals_write_nothing(player, provider):
         place_bet(provider, session, 1_00)
     Player.objects.filter(pk=player.pk).update(status=PlayerStatus.ACTIVE)
 
-    provider.status = ProviderStatus.SUSPENDED
+    # Read from the database under the wallet lock, not from the caller's provider object.
+    Provider.objects.filter(pk=provider.pk).update(status=ProviderStatus.SUSPENDED)
     with pytest.raises(ProviderSuspended):
         place_bet(provider, session, 1_00)
-    provider.status = ProviderStatus.ACTIVE
+    Provider.objects.filter(pk=provider.pk).update(status=ProviderStatus.ACTIVE)
 
     close(session)
     with pytest.raises(SessionExpired):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 
 from tests import factories
 from tests.wallets.test_ledger import assert_ledger_invariant, quiet_hooks  # noqa: F401
@@ -599,7 +599,7 @@ def test_concurrent_withdrawals_never_overdraw():
 
 def wait_until_blocked(pid_holder: list[int], also: threading.Event | None = None) -> None:
     """On the calling thread's connection: wait until the backend in `pid_holder` waits for a
-    lock (or `also` is set). Used by a screener, i.e. while the bet holds its wallet lock."""
+    lock (or `also` is set). Used while a bet holds its wallet lock (inside an open transaction)."""
     for _ in range(500):
         if also is not None and also.is_set():
             return
@@ -622,7 +622,7 @@ def backend_pid() -> int:
 
 
 def test_rollback_racing_its_bet_refunds_it():
-    """Deterministic interleaving: the bet holds the wallet lock (paused in the screener) while
+    """Deterministic interleaving: the bet holds the wallet lock (its transaction left open) while
     the rollback arrives and looks the bet up; the bet commits first, so the rollback, which
     runs after it, must refund it (not leave a tombstone next to a standing bet).
 
@@ -633,23 +633,20 @@ def test_rollback_racing_its_bet_refunds_it():
     bet_has_lock = threading.Event()
     rollback_pid: list[int] = []
 
-    def screener(request):
-        if request.kind == TransactionKind.BET:
-            bet_has_lock.set()
-            wait_until_blocked(rollback_pid)
-        return hooks.ALLOW_ALL
-
     def bettor(start):
         mine = GameSession.objects.get(pk=session.pk)
         start()
-        ledger.bet(
-            provider=provider,
-            session=mine,
-            transaction_id="b-race",
-            round_id="r-race",
-            amount_minor=25_00,
-            currency="EUR",
-        )
+        with transaction.atomic():  # the bet's wallet lock is held until this commits
+            ledger.bet(
+                provider=provider,
+                session=mine,
+                transaction_id="b-race",
+                round_id="r-race",
+                amount_minor=25_00,
+                currency="EUR",
+            )
+            bet_has_lock.set()
+            wait_until_blocked(rollback_pid)
 
     def roller(start):
         mine = GameSession.objects.get(pk=session.pk)
@@ -665,11 +662,7 @@ def test_rollback_racing_its_bet_refunds_it():
             round_id="r-race",
         )
 
-    hooks.screener = screener
-    try:
-        run_in_threads([bettor, roller])
-    finally:
-        hooks.screener = None
+    run_in_threads([bettor, roller])
 
     assert_ledger_invariant()
     bet_row = Transaction.objects.get(provider=provider, external_id="b-race")
@@ -681,7 +674,7 @@ def test_rollback_racing_its_bet_refunds_it():
 
 
 def test_rollback_racing_its_bet_in_another_currency_wallet():
-    """The bet (JPY session) holds its wallet lock, paused in the screener, when a rollback of
+    """The bet (JPY session) holds its wallet lock, its transaction left open, when a rollback of
     it arrives through the player's EUR session. Either order is fine, but one must win: the
     bet refunded, or the bet refused by the tombstone. Never a standing bet next to a
     tombstone that said it was cancelled."""
@@ -694,24 +687,21 @@ def test_rollback_racing_its_bet_in_another_currency_wallet():
     rollback_pid: list[int] = []
     bet_outcome = []
 
-    def screener(request):
-        if request.kind == TransactionKind.BET:
-            bet_has_lock.set()
-            wait_until_blocked(rollback_pid, also=rollback_done)
-        return hooks.ALLOW_ALL
-
     def bettor(start):
         mine = GameSession.objects.get(pk=jpy_session.pk)
         start()
         try:
-            ledger.bet(
-                provider=provider,
-                session=mine,
-                transaction_id="b-x",
-                round_id="r-x",
-                amount_minor=1_000,
-                currency="JPY",
-            )
+            with transaction.atomic():  # the bet's wallet lock is held until this commits
+                ledger.bet(
+                    provider=provider,
+                    session=mine,
+                    transaction_id="b-x",
+                    round_id="r-x",
+                    amount_minor=1_000,
+                    currency="JPY",
+                )
+                bet_has_lock.set()
+                wait_until_blocked(rollback_pid, also=rollback_done)
             bet_outcome.append("posted")
         except TransactionRolledBack:
             bet_outcome.append("refused")
@@ -733,11 +723,7 @@ def test_rollback_racing_its_bet_in_another_currency_wallet():
         finally:
             rollback_done.set()
 
-    hooks.screener = screener
-    try:
-        run_in_threads([bettor, roller])
-    finally:
-        hooks.screener = None
+    run_in_threads([bettor, roller])
 
     assert_ledger_invariant()
     rollback_row = Transaction.objects.get(provider=provider, external_id="rb-x")

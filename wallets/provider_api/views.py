@@ -4,6 +4,7 @@ Each view parses and authenticates, calls one ledger function and renders. Every
 or not, is reported to the monitoring hook with its outcome and wallet-side latency.
 """
 
+import copy
 import dataclasses
 import json
 import logging
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -24,7 +25,7 @@ from wallets.errors import (
     ServiceUnavailable,
     WalletError,
 )
-from wallets.models import GameSession, Provider, Wallet
+from wallets.models import GameSession, Player, Provider, Wallet
 from wallets.money import format_amount, parse_amount
 from wallets.provider_api.auth import authenticate_provider, client_ip
 from wallets.provider_api.parsing import (
@@ -38,6 +39,16 @@ from wallets.provider_api.parsing import (
 logger = logging.getLogger("pitboss.wallet_api")
 UNKNOWN_PROVIDER = "unknown"
 
+_SESSION_SQL = """
+SELECT s.id, s.status, s.currency, s.game_id, s.authenticated_at, s.reserved_minor, s.player_id,
+       s.wallet_id, pl.external_id, pl.status, w.balance_minor, w.reserved_minor, p.status
+FROM wallets_gamesession s
+JOIN wallets_player pl ON pl.id = s.player_id
+JOIN wallets_wallet w ON w.id = s.wallet_id
+JOIN wallets_provider p ON p.id = s.provider_id
+WHERE s.token_hash = %s AND s.provider_id = %s
+"""
+
 
 @dataclass
 class Call:
@@ -47,19 +58,46 @@ class Call:
     data: dict
     context: ledger.CallContext
     session: GameSession | None = None
+    provider_status: str = ""
     lock_wait_us: int = 0
     duplicate: bool = False
 
     def resolve_session(self) -> GameSession:
+        """The session the token names at this provider, read in one query together with its
+        player, its wallet and the provider's current status (never taken from the cache)."""
         token = required_str(self.data, "session_token", max_length=256)
-        session = (
-            GameSession.objects.select_related("player", "wallet")
-            .filter(token_hash=crypto.token_hash(token), provider=self.provider)
-            .first()
-        )
-        if session is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_SESSION_SQL, [crypto.token_hash(token), self.provider.pk])
+            row = cursor.fetchone()
+        if row is None:
             raise InvalidToken()
+        (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,
+         player_external_id, player_status, balance_minor, wallet_reserved_minor,
+         provider_status) = row  # fmt: skip
+        session = GameSession(
+            id=pk,
+            status=status,
+            currency=currency,
+            game_id=game_id,
+            authenticated_at=authenticated_at,
+            reserved_minor=reserved_minor,
+            provider_id=self.provider.pk,
+            player_id=player_id,
+            wallet_id=wallet_id,
+        )
+        session.player = Player(id=player_id, external_id=player_external_id, status=player_status)
+        session.wallet = Wallet(
+            id=wallet_id,
+            player_id=player_id,
+            currency=currency,
+            balance_minor=balance_minor,
+            reserved_minor=wallet_reserved_minor,
+        )
+        for instance in (session, session.player, session.wallet):
+            instance._state.adding = False
+            instance._state.db = "default"
         self.session = session
+        self.provider_status = provider_status
         return session
 
     def money(self, session: GameSession) -> tuple[int, str, object]:
@@ -99,7 +137,10 @@ def _transaction_fields(call: Call, result: ledger.LedgerResult) -> dict:
 
 
 def op_authenticate(call: Call) -> dict:
-    session = ledger.authenticate(provider=call.provider, session=call.resolve_session())
+    session = call.resolve_session()
+    provider = copy.copy(call.provider)  # the cached one is shared: never change it
+    provider.status = call.provider_status
+    session = ledger.authenticate(provider=provider, session=session)
     wallet = session.wallet  # read with the session a moment ago; authenticate moves no money
     return {
         "player_id": session.player.external_id,
@@ -213,11 +254,8 @@ def _error_payload(error: WalletError, session: GameSession | None) -> dict:
         payload["field"] = error.field
     balance_minor, currency = error.balance_minor, error.currency
     if balance_minor is None and session is not None:
-        try:
-            wallet = Wallet.objects.get(pk=session.wallet_id)
-            balance_minor, currency = wallet.available_minor, wallet.currency
-        except DatabaseError:
-            pass
+        # As read with the session a moment ago: errors raised before any money moved.
+        balance_minor, currency = session.wallet.available_minor, session.wallet.currency
     if balance_minor is not None and currency:
         payload["balance"] = format_amount(balance_minor, currency)
         payload["currency"] = currency
