@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# After Django is set up: wallet API calls take their own short way in (see that module).
+from wallets.provider_api.wsgi import WalletApiFirst  # noqa: E402
+
+application = WalletApiFirst(django_application)

@@ -18,7 +18,7 @@ import time
 from django.db import connection
 
 from fraud import rules as rule_kinds
-from wallets import hooks
+from wallets import db, hooks
 
 logger = logging.getLogger(__name__)
 
@@ -161,18 +161,18 @@ def update_baseline(txn) -> None:
     if sql is None:
         return
     at = int(txn.created_at.timestamp()) if txn.created_at else int(time.time())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            {
-                "wallet": txn.wallet_id,
-                "player": txn.player_id,
-                "amount": txn.amount_minor,
-                "at": at,
-                "limit": rule_kinds.RECENT_LIMIT,
-                "async": not connection.in_atomic_block,
-            },
-        )
+    # A prepared statement after the first few (wallets.db): it runs once per ledger row.
+    db.execute(
+        sql,
+        {
+            "wallet": txn.wallet_id,
+            "player": txn.player_id,
+            "amount": txn.amount_minor,
+            "at": at,
+            "limit": rule_kinds.RECENT_LIMIT,
+            "async": not connection.in_atomic_block,
+        },
+    )
 
 
 def on_ledger_row(txn, screening: hooks.Screening) -> None:

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from wallets import crypto, hooks
+from wallets import crypto, db, hooks
 from wallets.choices import (
     PlayerStatus,
     ProviderStatus,
@@ -364,9 +364,7 @@ class _Outcome:
 
 
 def _call_money_function(sql: str, params: list) -> _Outcome:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _Outcome(*cursor.fetchone())
+    return _Outcome(*db.fetch_one(sql, params))
 
 
 _REFUSALS = {

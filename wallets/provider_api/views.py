@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from wallets import crypto, hooks, ledger
+from wallets import crypto, db, hooks, ledger
 from wallets.currencies import is_known
 from wallets.errors import (
     CurrencyMismatch,
@@ -66,9 +66,7 @@ class Call:
         """The session the token names at this provider, read in one query together with its
         player, its wallet and the provider's current status (never taken from the cache)."""
         token = required_str(self.data, "session_token", max_length=256)
-        with connection.cursor() as cursor:
-            cursor.execute(_SESSION_SQL, [crypto.token_hash(token), self.provider.pk])
-            row = cursor.fetchone()
+        row = db.fetch_one(_SESSION_SQL, [crypto.token_hash(token), self.provider.pk])
         if row is None:
             raise InvalidToken()
         (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,

@@ -1,0 +1,153 @@
+"""The wallet API's own short way in: `/wallet/v1/<operation>` is answered here, before Django's
+request handler; every other path goes to Django unchanged.
+
+A wallet call needs none of what Django's stack does for the back office (sessions, users, CSRF,
+messages, static files, URL resolution), and on this path that stack cost more CPU than the
+call's own work. What it did that the wallet API does need is done here, once, the same way:
+the host check (ALLOWED_HOSTS), the request id (wallets.middleware rules), the security response
+headers, the HTTPS redirect (such requests are handed to Django, which redirects them), and the
+database connection housekeeping Django does at the start and end of each request. The call
+itself goes through the same `views.handle` as through Django (tests use both ways).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import close_old_connections, connection
+from django.http.request import split_domain_port, validate_host
+
+from wallets.middleware import _VALID_REQUEST_ID
+from wallets.provider_api.views import OPERATIONS, handle
+
+PREFIX = "/wallet/v1/"
+
+
+class _Headers:
+    """request.headers.get(name) over the WSGI environ, as Django's HttpHeaders reads it."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict) -> None:
+        self.environ = environ
+
+    def get(self, name: str, default: str = "") -> str:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        return self.environ.get(key, default)
+
+
+class WalletRequest:
+    """What views.handle reads of a request, straight from the WSGI environ."""
+
+    def __init__(self, environ: dict) -> None:
+        self.environ = environ
+        self.META = environ
+        self.method = environ["REQUEST_METHOD"].upper()
+        self.headers = _Headers(environ)
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        self.request_id_from_caller = bool(_VALID_REQUEST_ID.fullmatch(incoming))
+        self.request_id = incoming if self.request_id_from_caller else uuid.uuid4().hex
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            try:
+                length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            if limit is not None and length > limit:
+                raise RequestDataTooBig()
+            stream = self.environ["wsgi.input"]
+            # Without a length (chunked), read up to one byte past the limit to tell.
+            self._body = stream.read(length) if length else stream.read((limit or 1 << 20) + 1)
+            if limit is not None and len(self._body) > limit:
+                raise RequestDataTooBig()
+        return self._body
+
+    def is_secure(self) -> bool:
+        header = settings.SECURE_PROXY_SSL_HEADER
+        if header:
+            name, secure_value = header
+            value = self.environ.get(name)
+            if value is not None:
+                return value.split(",")[0].strip() == secure_value
+        return self.environ.get("wsgi.url_scheme") == "https"
+
+    def host_allowed(self) -> bool:
+        host = self.environ.get("HTTP_HOST") or self.environ.get("SERVER_NAME", "")
+        domain, _ = split_domain_port(host)
+        allowed = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        return bool(domain) and validate_host(domain, allowed)
+
+
+def _security_headers() -> list[tuple[str, str]]:
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware add, from the same settings."""
+    headers = []
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        if not isinstance(policy, str):
+            policy = ",".join(policy)
+        headers.append(("Referrer-Policy", policy))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
+    return headers
+
+
+def _hsts_header() -> tuple[str, str] | None:
+    if not settings.SECURE_HSTS_SECONDS:
+        return None
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return ("Strict-Transport-Security", value)
+
+
+def _connection_housekeeping() -> None:
+    """What Django does at each request's start and end: close a connection that broke or
+    outlived CONN_MAX_AGE. Never inside a transaction (only a test client calls in one)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+class WalletApiFirst:
+    """WSGI application: wallet API calls answered by views.handle directly, the rest by
+    `application` (Django's handler)."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+        self.headers = _security_headers()
+        self.hsts = _hsts_header()
+
+    def __call__(self, environ: dict, start_response):
+        path = environ.get("PATH_INFO", "")
+        operation = path[len(PREFIX) :] if path.startswith(PREFIX) else None
+        if operation not in OPERATIONS:
+            return self.application(environ, start_response)
+        request = WalletRequest(environ)
+        secure = request.is_secure()
+        if (settings.SECURE_SSL_REDIRECT and not secure) or not request.host_allowed():
+            # Django answers these (the redirect, or its 400 for a host it does not serve).
+            return self.application(environ, start_response)
+        _connection_housekeeping()
+        try:
+            response = handle(request, operation)
+        finally:
+            _connection_housekeeping()
+        headers = [*response.items(), ("X-Request-Id", request.request_id), *self.headers]
+        if secure and self.hsts:
+            headers.append(self.hsts)
+        content = response.content
+        headers.append(("Content-Length", str(len(content))))
+        start_response(f"{response.status_code} {response.reason_phrase}", headers)
+        return [content]
