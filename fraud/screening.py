@@ -1,21 +1,29 @@
 """The fraud app in the money path: the screener (wallets.hooks.screener) and the baseline
 updater (a wallets.hooks.ledger_listeners entry).
 
-The screener runs under the wallet row lock. Its cost is bounded: the enabled rules come from an
-in-process cache (refreshed every RULE_CACHE_SECONDS, and at once in this process when a rule is
-saved); when a rule could fire at all, ONE primary-key query reads the wallet's PlayerBaseline
-and the player's PlayerRisk. It never scans history. A bet that no rule could touch (too small,
-or long after authentication) costs no query at all.
+The screener runs before the ledger call, from the session as the call read it (the ledger
+applies its decision only to a new call that passed every other check). Its cost is bounded: the
+enabled rules come from an in-process cache (refreshed every RULE_CACHE_SECONDS, and at once in
+this process when a rule is saved); when a rule could fire at all, ONE primary-key query reads
+the wallet's PlayerBaseline and the player's PlayerRisk. It never scans history. A bet that no
+rule could touch (too small, or long after authentication) costs no query at all.
 
-The baseline is updated after commit, outside the lock, with one UPSERT per ledger row. Rule
-hits (rare) are recorded by fraud.services after that.
+The baseline is derived data, updated after commit, off the request path: a committed ledger
+row's update is queued and a writer thread applies the queue every BASELINE_FLUSH_SECONDS, all
+of it in one transaction and one round trip (rows of a wallet in the order they were booked).
+So a bet pays no baseline statement, and a crash can lose at most the last moment's updates
+(rules briefly less sensitive), never a ledger row. A row booked inside an open transaction
+(a caller's atomic block) updates its baseline in that same transaction instead. Rule hits
+(rare) are recorded by fraud.services after commit, in the call.
 """
 
+import atexit
 import logging
+import os
 import threading
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 
 from fraud import rules as rule_kinds
 from wallets import db, hooks
@@ -154,25 +162,114 @@ ON CONFLICT (wallet_id) DO UPDATE SET
 _UPSERTS = {"bet": _BET_UPSERT, "deposit": _DEPOSIT_UPSERT, "withdrawal": _WITHDRAWAL_UPSERT}
 
 
+def _baseline_params(txn) -> dict:
+    at = int(txn.created_at.timestamp()) if txn.created_at else int(time.time())
+    return {
+        "wallet": txn.wallet_id,
+        "player": txn.player_id,
+        "amount": txn.amount_minor,
+        "at": at,
+        "limit": rule_kinds.RECENT_LIMIT,
+        "async": True,
+    }
+
+
 def update_baseline(txn) -> None:
     """Fold one ledger row into its wallet's baseline: one UPSERT, atomic per row, so
-    concurrent rows of one wallet never lose an update."""
+    concurrent rows of one wallet never lose an update. Queued for the writer thread when the
+    row is committed; run at once inside the caller's transaction when there is one."""
     sql = _UPSERTS.get(txn.kind)
     if sql is None:
         return
-    at = int(txn.created_at.timestamp()) if txn.created_at else int(time.time())
-    # A prepared statement after the first few (wallets.db): it runs once per ledger row.
-    db.execute(
-        sql,
-        {
-            "wallet": txn.wallet_id,
-            "player": txn.player_id,
-            "amount": txn.amount_minor,
-            "at": at,
-            "limit": rule_kinds.RECENT_LIMIT,
-            "async": not connection.in_atomic_block,
-        },
-    )
+    params = _baseline_params(txn)
+    if connection.in_atomic_block:
+        db.execute(sql, {**params, "async": False})
+        return
+    baseline_writer.add(sql, params)
+
+
+BASELINE_FLUSH_SECONDS = 0.2
+# Beyond this many queued updates (the database unreachable for a long while) new ones are
+# dropped and counted: the baseline is derived data, memory is not to be exhausted for it.
+BASELINE_QUEUE_LIMIT = 100_000
+
+
+class BaselineWriter:
+    """The per-process queue of baseline updates and the thread that writes it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: list[tuple[str, dict]] = []
+        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.written = 0
+        self.dropped = 0
+
+    def add(self, sql: str, params: dict) -> None:
+        with self.lock:
+            if len(self.pending) >= BASELINE_QUEUE_LIMIT:
+                self.dropped += 1
+                return
+            self.pending.append((sql, params))
+            if self.pid != os.getpid():  # first use in this process (also after a fork)
+                self.pid = os.getpid()
+                self.stopping.clear()
+                self.thread = threading.Thread(
+                    target=self._run, name="fraud-baselines", daemon=True
+                )
+                self.thread.start()
+
+    def flush(self) -> int:
+        """Write everything queued, on this thread's connection; returns how many updates."""
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch:
+            return 0
+        by_statement: dict[str, list[dict]] = {}
+        for sql, params in batch:
+            by_statement.setdefault(sql, []).append(params)
+        written = 0
+        for sql, rows in by_statement.items():
+            # Wallet order (a stable sort: a wallet's rows stay in booking order), so that the
+            # writers of several processes lock baselines in one order and never deadlock.
+            rows.sort(key=lambda row: row["wallet"])
+            try:
+                with transaction.atomic():
+                    db.execute_many(sql, rows)
+            except Exception:
+                self.dropped += len(rows)
+                logger.exception("fraud baselines: %d updates lost", len(rows))
+                connection.close()  # whatever broke, the next batch starts afresh
+                continue
+            written += len(rows)
+        self.written += written
+        return written
+
+    def _run(self) -> None:
+        while not self.stopping.wait(BASELINE_FLUSH_SECONDS):
+            self.flush()
+            with self.lock:
+                idle = not self.pending
+            if idle:
+                # Nothing more waiting: give the connection back until there is.
+                connection.close()
+        self.flush()
+        connection.close()
+
+    def stop(self) -> None:
+        """Write what is queued and end the thread, its connection closed (process exit, test
+        teardown)."""
+        self.stopping.set()
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join(timeout=10)
+        self.flush()
+        self.pid = None
+
+
+baseline_writer = BaselineWriter()
+atexit.register(baseline_writer.stop)
 
 
 def on_ledger_row(txn, screening: hooks.Screening) -> None:

@@ -83,3 +83,14 @@ def _no_login_lockouts_unless_tested(settings):
     # run; only the throttle's own tests (tests/reliability/test_security.py) set real limits.
     settings.ADMIN_LOGIN_MAX_FAILURES = 10**9
     settings.ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS = 10**9
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fraud_baseline_writer_stopped_before_teardown(django_db_setup, django_db_blocker):
+    """The fraud baseline writer thread keeps a database connection while it has work; stop it
+    (writing what is queued) before the test database is dropped."""
+    yield
+    from fraud.screening import baseline_writer
+
+    with django_db_blocker.unblock():
+        baseline_writer.stop()

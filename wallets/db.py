@@ -27,3 +27,10 @@ def execute(sql: str, params: list | dict) -> None:
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
+
+
+def execute_many(sql: str, rows: list) -> None:
+    """Run `sql` once per parameter set in `rows`, pipelined: one round trip for all."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.executemany(sql, rows)

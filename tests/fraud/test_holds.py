@@ -2,6 +2,7 @@
 codes and notes; four eyes; decided once, also when reviewers race each other."""
 
 import threading
+import time
 import traceback
 
 import pytest
@@ -258,8 +259,14 @@ def hold_one(monkeypatch, amount_minor=60_00):
         player=player, currency="EUR", amount_minor=amount_minor, external_id="w"
     )
     monkeypatch.setattr(hooks, "screener", fraud_screener)
-    # Outside any transaction the baseline UPSERT commits asynchronously: it still lands.
-    baseline = PlayerBaseline.objects.get(player=player)
+    # Outside any transaction the baseline updates go to the writer thread: they land soon.
+    deadline = time.monotonic() + 5
+    while True:
+        baseline = PlayerBaseline.objects.filter(player=player).first()
+        landed = baseline is not None and len(baseline.withdrawal_times) == 1
+        if landed or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert baseline.deposit_amounts == [100_00] and len(baseline.withdrawal_times) == 1
     return player, Case.objects.get(transaction=held.transaction)
 
