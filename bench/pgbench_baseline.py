@@ -59,6 +59,23 @@ INSERT INTO bench_pg_ledger (wallet_id, external_id, amount_minor, delta_minor, 
 COMMIT;
 """
 
+# The ledger's own work with no Python in front: the wallet API's two statements of a bet (the
+# session look-up, by id here instead of by token hash, and the ledger function), prepared, as
+# the wallet API sends them. Run on the bench's own seeded sessions; its figure is the ceiling
+# any HTTP figure can reach on this database server.
+LEDGER_SCRIPT = """\\set sid random(:smin, :smax)
+\\set n random(1, 2000000000)
+SELECT s.wallet_id AS wid, s.provider_id AS pid, pl.status AS pstatus, w.balance_minor AS bal,
+       p.status AS provstatus
+FROM wallets_gamesession s
+JOIN wallets_player pl ON pl.id = s.player_id
+JOIN wallets_wallet w ON w.id = s.wallet_id
+JOIN wallets_provider p ON p.id = s.provider_id
+WHERE s.id = :sid \\gset
+SELECT outcome FROM pitboss_bet(:pid, :sid, :wid, 'pgb-' || :client_id || '-' || :n,
+    'pgbr-' || :client_id || '-' || :n, 1, 'EUR', '', NULL, false, '127.0.0.1', 'pgbench', 0);
+"""
+
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.M)
 _LAT = re.compile(r"^latency average = ([0-9.]+) ms", re.M)
 _FAILED = re.compile(r"number of failed transactions: (\d+)")
@@ -77,7 +94,15 @@ def _psql(sql: str, database_url: str) -> None:
 
 
 def run_pgbench(
-    database_url: str, *, clients: int, rows: int, duration: float, threads: int = 2
+    database_url: str,
+    *,
+    clients: int,
+    rows: int = 1,
+    duration: float,
+    threads: int = 2,
+    script_text: str = BET_SCRIPT,
+    defines: dict | None = None,
+    prepared: bool = False,
 ) -> dict:
     """One pgbench run: {"tps", "latency_avg_ms", "failed"}."""
     pgbench = find_pgbench()
@@ -85,7 +110,11 @@ def run_pgbench(
         raise RuntimeError("pgbench not found (it comes with the PostgreSQL client)")
     env = {**os.environ, **libpq_env(database_url)}
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(BET_SCRIPT)
+        script.write(script_text)
+    variables = {"nrows": rows, **(defines or {})}
+    options = [item for name, value in variables.items() for item in ("-D", f"{name}={value}")]
+    if prepared:
+        options += ["-M", "prepared"]
     try:
         completed = subprocess.run(  # noqa: S603 - our own command line
             [
@@ -99,8 +128,7 @@ def run_pgbench(
                 str(min(threads, clients)),
                 "-T",
                 str(max(1, round(duration))),
-                "-D",
-                f"nrows={rows}",
+                *options,
             ],
             env=env,
             capture_output=True,
@@ -136,6 +164,28 @@ def run_baselines(
                 )
     finally:
         _psql(TEARDOWN_SQL, database_url)
+    return results
+
+
+def run_ledger_ceiling(
+    database_url: str, *, session_ids: list[int], clients: int, duration: float
+) -> dict[str, dict]:
+    """pgbench running the wallet API's bet statements (LEDGER_SCRIPT) on seeded sessions:
+    random sessions and the first one (hot). Writes real bets (1 minor unit each)."""
+    results = {}
+    for shape, (low, high) in (
+        ("random", (min(session_ids), max(session_ids))),
+        ("hot", (session_ids[0], session_ids[0])),
+    ):
+        log(f"pgbench ledger function {shape} clients={clients} {duration:.0f}s")
+        results[f"{shape}_c{clients}"] = run_pgbench(
+            database_url,
+            clients=clients,
+            duration=duration,
+            script_text=LEDGER_SCRIPT,
+            defines={"smin": low, "smax": high},
+            prepared=True,
+        )
     return results
 
 

@@ -207,6 +207,16 @@ def build_table(report: dict) -> str:
             f"{_fmt(row['baseline'])} | {_fmt(row['ratio'], 3)} | {row['target']} | "
             f"{row['rows']} |"
         )
+    for key, figure in report.get("ledger_ceiling", {}).items():
+        shape, connections = key.split("_c")
+        baseline = report["baselines"].get(key, {}).get("tps")
+        ratio = figure["tps"] / baseline if baseline else None
+        players = "one hot player" if shape == "hot" else "random players"
+        lines.append(
+            f"| ledger function alone (pgbench, prepared: session look-up + pitboss_bet), "
+            f"{players}, {connections} clients | {_fmt(figure['tps'])} | | | | "
+            f"{figure['failed']} | {_fmt(baseline)} | {_fmt(ratio, 3)} | ceiling | |"
+        )
     invariant = report["invariant"]
     lines += [
         "",
@@ -354,6 +364,14 @@ def main() -> int:
         )
         server.stop()
         server = None
+        # The same bets with no Python in front: how far the database alone goes (the
+        # ceiling of every HTTP figure above), next to the same run's bet-shaped baseline.
+        ceiling = pgbench_baseline.run_ledger_ceiling(
+            bench_url,
+            session_ids=[session_id for session_id, _ in seed.sessions],
+            clients=32,
+            duration=duration,
+        )
         invariant = http_load.ledger_invariant()
         connection.close()
 
@@ -376,6 +394,7 @@ def main() -> int:
             "duration": duration,
             "server": server_desc,
             "baselines": baselines,
+            "ledger_ceiling": ceiling,
             "http": http_rows(scenarios, baselines),
             "invariant": invariant,
             "modules": modules,

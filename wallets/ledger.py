@@ -8,13 +8,21 @@ depends on under that lock, checks, appends ledger rows, writes the new balance 
 Locks are held for the SQL only, never across a network call. The time spent waiting for the
 lock is measured and returned.
 
+The provider's money calls (bet, win, rollback) are PL/pgSQL functions defined in migration
+wallets/0006_ledger_functions, each called in one statement: lock, checks, writes and commit in
+one round trip, prepared by PostgreSQL after the first few calls on a connection (wallets.db).
+The rules are documented on the Python functions below, which map the functions' outcome codes
+to the contract's errors. Payments, holds, corrections and sessions stay in Python: they are
+rare, and readable code matters more there than a round trip.
+
 Idempotency: `(provider, external_id)` (or `(kind, external_id)` for payments) is unique in the
 database. A repeat with the same payload returns the original row marked as a duplicate; a
 different payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet
 at the unique index; the loser is replayed against the winner's row.
 
 Lock order, to stay free of deadlocks: player row (session opens only), then wallet row, then
-session and round rows. Nothing locks a wallet and then a player.
+session and round rows. Nothing locks a wallet and then a player. A rollback of an unknown bet
+locks every wallet of the player, in id order.
 """
 
 import time
@@ -24,7 +32,6 @@ from decimal import Decimal
 from typing import TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from wallets import crypto, db, hooks
@@ -100,16 +107,6 @@ def _lock_wallet(wallet_id: int) -> tuple[Wallet, int]:
     started = time.perf_counter()
     wallet = Wallet.objects.select_for_update(no_key=True).get(pk=wallet_id)
     return wallet, int((time.perf_counter() - started) * 1_000_000)
-
-
-def _lock_player_wallets(player_id: int, wallet_id: int) -> tuple[Wallet, int]:
-    """Lock every wallet of the player in primary-key order; return the one asked for."""
-    started = time.perf_counter()
-    wallets = list(
-        Wallet.objects.select_for_update(no_key=True).filter(player_id=player_id).order_by("pk")
-    )
-    wait_us = int((time.perf_counter() - started) * 1_000_000)
-    return next(w for w in wallets if w.pk == wallet_id), wait_us
 
 
 def _save_wallet(wallet: Wallet) -> None:
@@ -376,6 +373,11 @@ _REFUSALS = {
     "ROUND_CLOSED": RoundClosed,
     "INSUFFICIENT_FUNDS": InsufficientFunds,
     "DECLINED": BetDeclined,
+    "INVALID_REFERENCE": InvalidReference,
+}
+_REFUSAL_FIELDS = {
+    "CURRENCY_MISMATCH": "currency",
+    "INVALID_REFERENCE": "reference_transaction_id",
 }
 
 
@@ -391,7 +393,7 @@ def _raise_refusal(outcome: _Outcome) -> None:
     error = _REFUSALS[outcome.code]
     raise error(
         outcome.detail,
-        field="currency" if error is CurrencyMismatch else None,
+        field=_REFUSAL_FIELDS.get(outcome.code),
         balance_minor=outcome.available_minor,
         currency=outcome.currency,
     )
@@ -586,6 +588,13 @@ def win(
     return _money_result(outcome, row)
 
 
+_ROLLBACK_SQL = """
+SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
+FROM pitboss_rollback(%s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s)
+"""
+
+
 def rollback(
     *,
     provider: Provider,
@@ -596,151 +605,39 @@ def rollback(
     context: CallContext = NO_CONTEXT,
 ) -> LedgerResult:
     """Cancel a bet in full. Always accepted (expired session, suspended provider, blocked
-    player alike).
+    player alike). One call of the database function pitboss_rollback:
 
     - A replay of this rollback id: the original row (duplicate); another payload under the
       same id: DuplicateMismatch. Checked first, like every other call.
     - Unknown reference: succeeds, changes no balance, leaves a tombstone so the bet is refused
-      (TRANSACTION_ROLLED_BACK) if it arrives late.
+      (TRANSACTION_ROLLED_BACK) if it arrives late. Every wallet of the player is locked for
+      it, so a bet in flight in another currency either commits first and is refunded, or
+      meets the tombstone.
     - A bet already rolled back (by another rollback id): succeeds, changes nothing, duplicate;
       the new id is recorded (a zero row) so it cannot be reused for anything else.
     - A reference that is not a bet of this provider and player: InvalidReference.
-    The reference is read again under the wallet lock, so a bet landing concurrently is either
-    refunded or meets the tombstone, never neither.
-    The part of the stake that came from a still-open session's buy-in goes back to it.
+    The part of the stake that came from a still-open session's buy-in goes back to it; a
+    round left with no standing bet and no win is cancelled.
     """
-    # The wallet to lock: the referenced bet's if it exists (it may be in another currency
-    # wallet of the player), else the session's.
-    referenced_wallet_id = (
-        Transaction.objects.filter(provider=provider, external_id=reference_transaction_id)
-        .values_list("wallet_id", flat=True)
-        .first()
-    )
-    wallet_id = referenced_wallet_id or session.wallet_id
-
-    def run() -> LedgerResult | None:
-        with transaction.atomic():
-            if referenced_wallet_id is None:
-                # A tombstone is likely. The bet may be in flight in any of the player's wallets
-                # (another currency): lock them all, in primary-key order (no deadlock with
-                # anything that locks one wallet), so the in-flight bet commits first and is
-                # then found below, or arrives after the tombstone and meets it.
-                wallet, lock_wait_us = _lock_player_wallets(session.player_id, wallet_id)
-            else:
-                wallet, lock_wait_us = _lock_wallet(wallet_id)
-            existing = Transaction.objects.filter(
-                provider=provider, external_id=transaction_id
-            ).first()
-            if existing is not None:
-                _check_replay(
-                    existing,
-                    kind=TransactionKind.ROLLBACK,
-                    player_id=session.player_id,
-                    reference_external_id=reference_transaction_id,
-                    round_external_id=round_id,
-                )
-                return _result(wallet, existing, lock_wait_us, duplicate=True)
-            referenced = Transaction.objects.filter(
-                provider=provider, external_id=reference_transaction_id
-            ).first()
-            if referenced is not None and (
-                referenced.kind != TransactionKind.BET or referenced.player_id != session.player_id
-            ):
-                raise InvalidReference(field="reference_transaction_id")
-            if referenced is not None and referenced.wallet_id != wallet.pk:
-                return None  # the bet landed in another wallet since the look-up: start again
-            now = timezone.now()
-            common = dict(
-                wallet=wallet,
-                player_id=session.player_id,
-                provider=provider,
-                session_id=session.pk,
-                round_external_id=round_id,
-                kind=TransactionKind.ROLLBACK,
-                status=TransactionStatus.POSTED,
-                currency=wallet.currency,
-                external_id=transaction_id,
-                reference_external_id=reference_transaction_id,
-                client_ip=context.client_ip,
-                request_id=context.request_id,
-                lock_wait_us=lock_wait_us,
-            )
-            if referenced is None:
-                # Tombstone: a rollback row that moves nothing; the late bet will meet it.
-                txn = _insert(
-                    **common,
-                    amount_minor=0,
-                    delta_minor=0,
-                    balance_after_minor=wallet.balance_minor,
-                    processing_us=context.elapsed_us(),
-                    note="tombstone: referenced bet unknown when rolled back",
-                )
-                _touch_session(session, now)
-                return _result(wallet, txn, lock_wait_us)
-            bet_row = referenced  # read under the wallet lock, which guards its status
-            if bet_row.status == TransactionStatus.ROLLED_BACK:
-                txn = _insert(
-                    **common,
-                    round_id=bet_row.round_id,
-                    reference=bet_row,
-                    amount_minor=0,
-                    delta_minor=0,
-                    balance_after_minor=wallet.balance_minor,
-                    processing_us=context.elapsed_us(),
-                    note="bet already rolled back: nothing to refund",
-                )
-                _touch_session(session, now)
-                return _result(wallet, txn, lock_wait_us, duplicate=True)
-            bet_session = GameSession.objects.get(pk=bet_row.session_id)
-            back_to_reservation = (
-                bet_row.reserved_used_minor if bet_session.status == SessionStatus.OPEN else 0
-            )
-            wallet.balance_minor += bet_row.amount_minor
-            wallet.reserved_minor += back_to_reservation
-            txn = _insert(
-                **common,
-                round_id=bet_row.round_id,
-                reference=bet_row,
-                amount_minor=bet_row.amount_minor,
-                delta_minor=bet_row.amount_minor,
-                balance_after_minor=wallet.balance_minor,
-                processing_us=context.elapsed_us(),
-            )
-            Transaction.objects.filter(pk=bet_row.pk).update(status=TransactionStatus.ROLLED_BACK)
-            if back_to_reservation:
-                GameSession.objects.filter(pk=bet_session.pk).update(
-                    reserved_minor=bet_session.reserved_minor + back_to_reservation
-                )
-            _cancel_round_if_nothing_left(bet_row.round_id, now)
-            _save_wallet(wallet)
-            _touch_session(session, now)
-            _after_commit(txn, hooks.ALLOW_ALL)
-            return _result(wallet, txn, lock_wait_us)
-
-    outcome = _retry_once_on_unique_race(run)
-    if outcome is None:
-        return rollback(
-            provider=provider,
-            session=session,
-            transaction_id=transaction_id,
-            reference_transaction_id=reference_transaction_id,
-            round_id=round_id,
-            context=context,
-        )
-    return outcome
-
-
-def _cancel_round_if_nothing_left(round_pk: int | None, now) -> None:
-    """A round whose every bet was rolled back and that paid nothing is cancelled."""
-    if round_pk is None:
-        return
-    still_counts = Transaction.objects.filter(round_id=round_pk).filter(
-        Q(kind=TransactionKind.BET, status=TransactionStatus.POSTED) | Q(kind=TransactionKind.WIN)
-    )
-    if not still_counts.exists():
-        Round.objects.filter(pk=round_pk, status=RoundStatus.OPEN).update(
-            status=RoundStatus.CANCELLED, closed_at=now
-        )
+    params = [
+        provider.pk,
+        session.pk,
+        session.player_id,
+        session.wallet_id,
+        transaction_id,
+        reference_transaction_id,
+        round_id,
+        context.client_ip,
+        context.request_id,
+        context.elapsed_us(),
+    ]
+    outcome = _retry_once_on_unique_race(lambda: _call_money_function(_ROLLBACK_SQL, params))
+    if outcome.code not in ("OK", "DUPLICATE"):
+        _raise_refusal(outcome)
+    row = Transaction.objects.get(pk=outcome.txn_id)  # rollbacks are few: read the row back
+    if outcome.code == "OK":
+        _after_commit(row, hooks.ALLOW_ALL)
+    return _money_result(outcome, row)
 
 
 def close_round(*, provider: Provider, session: GameSession, round_id: str) -> LedgerResult:

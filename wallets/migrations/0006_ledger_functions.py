@@ -1,4 +1,4 @@
-"""The bet and the win as database functions: one round trip per money call.
+"""The bet, the win and the rollback as database functions: one round trip per money call.
 
 wallets.ledger calls them (and nothing else does). Each runs inside the caller's transaction
 (a single statement in autocommit is its own): it locks the wallet row FOR NO KEY UPDATE,
@@ -11,7 +11,7 @@ call that passed every other check. A unique-index race on the ledger row raises
 
 Outcome codes: OK, DUPLICATE, DUPLICATE_MISMATCH (detail: the differing fields),
 ROLLED_BACK, SESSION_EXPIRED, PROVIDER_SUSPENDED, PLAYER_BLOCKED, CURRENCY_MISMATCH,
-ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED. The wallet's balance and reservation come back
+ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED, INVALID_REFERENCE. The wallet's balance and reservation come back
 with every outcome, so an error answer needs no second query.
 """
 
@@ -240,6 +240,152 @@ END
 $$;
 """
 
+ROLLBACK = """
+CREATE OR REPLACE FUNCTION pitboss_rollback(
+    p_provider_id bigint, p_session_id bigint, p_player_id bigint, p_wallet_id bigint,
+    p_external_id text, p_reference text, p_round_id text, p_client_ip inet, p_request_id text,
+    p_processing_us integer,
+    OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
+    OUT txn_created_at timestamptz, OUT balance bigint, OUT reserved bigint,
+    OUT wallet_currency text, OUT wait_us integer, OUT txn_player_id bigint,
+    OUT txn_round_id bigint, OUT txn_reserved_used bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    w wallets_wallet%ROWTYPE;
+    t wallets_transaction%ROWTYPE;
+    b wallets_transaction%ROWTYPE;
+    ref_wallet bigint;
+    locked integer;
+    bet_session_status text;
+    back_to_reservation bigint := 0;
+    started timestamptz := clock_timestamp();
+    differing text[] := '{}';
+BEGIN
+    txn_player_id := p_player_id;
+    -- Another player's row is never locked nor shown: the reference is looked up among this
+    -- player's rows (another's is an INVALID_REFERENCE, found below).
+    SELECT wallet_id INTO ref_wallet FROM wallets_transaction
+    WHERE provider_id = p_provider_id AND external_id = p_reference
+      AND player_id = p_player_id;
+    IF ref_wallet IS NULL THEN
+        -- A tombstone is likely. The bet may be in flight in any wallet of the player (another
+        -- currency): lock them all, in id order (no deadlock with anything locking one), so
+        -- the bet in flight commits first and is found below, or comes later and meets it.
+        SELECT count(*) INTO locked FROM (
+            SELECT id FROM wallets_wallet WHERE player_id = p_player_id ORDER BY id
+            FOR NO KEY UPDATE
+        ) AS every_wallet;
+        ref_wallet := p_wallet_id;
+    ELSE
+        PERFORM 1 FROM wallets_wallet WHERE id = ref_wallet FOR NO KEY UPDATE;
+    END IF;
+    wait_us := (extract(epoch FROM clock_timestamp() - started) * 1000000)::integer;
+
+    -- The reference, read again under the lock that guards its status.
+    SELECT * INTO b FROM wallets_transaction
+    WHERE provider_id = p_provider_id AND external_id = p_reference;
+    IF FOUND AND b.player_id = p_player_id THEN
+        ref_wallet := b.wallet_id;  -- locked above, either way
+    END IF;
+    SELECT * INTO w FROM wallets_wallet WHERE id = ref_wallet;
+    balance := w.balance_minor;
+    reserved := w.reserved_minor;
+    wallet_currency := w.currency;
+
+    SELECT * INTO t FROM wallets_transaction
+    WHERE provider_id = p_provider_id AND external_id = p_external_id;
+    IF FOUND THEN
+        IF t.kind <> 'rollback' THEN differing := differing || 'kind'::text; END IF;
+        IF t.player_id <> p_player_id THEN differing := differing || 'player_id'::text; END IF;
+        IF t.reference_external_id <> p_reference THEN
+            differing := differing || 'reference_external_id'::text;
+        END IF;
+        IF t.round_external_id <> p_round_id THEN
+            differing := differing || 'round_external_id'::text;
+        END IF;
+        IF cardinality(differing) > 0 THEN
+            outcome := 'DUPLICATE_MISMATCH';
+            detail := array_to_string(differing, ', ');
+            RETURN;
+        END IF;
+        txn_id := t.id; txn_status := t.status; txn_created_at := t.created_at;
+        txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
+        outcome := 'DUPLICATE';
+        RETURN;
+    END IF;
+    IF b.id IS NOT NULL AND (b.kind <> 'bet' OR b.player_id <> p_player_id) THEN
+        outcome := 'INVALID_REFERENCE';
+        RETURN;
+    END IF;
+
+    txn_created_at := clock_timestamp();
+    txn_status := 'posted';
+    txn_reserved_used := 0;
+    IF b.id IS NULL OR b.status = 'rolled_back' THEN
+        -- Unknown: a tombstone the late bet will meet. Already rolled back (by another id):
+        -- nothing to refund, the new id is recorded so it cannot be reused. Both move nothing.
+        txn_round_id := b.round_id;
+        INSERT INTO wallets_transaction
+            (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
+             balance_after_minor, external_id, round_external_id, reference_external_id,
+             game_id, client_ip, request_id, processing_us, lock_wait_us, note, created_at,
+             player_id, provider_id, round_id, session_id, wallet_id, reference_id)
+        VALUES
+            ('rollback', 'posted', w.currency, 0, 0, 0, w.balance_minor, p_external_id,
+             p_round_id, p_reference, '', p_client_ip, p_request_id, p_processing_us, wait_us,
+             CASE WHEN b.id IS NULL THEN 'tombstone: referenced bet unknown when rolled back'
+                  ELSE 'bet already rolled back: nothing to refund' END,
+             txn_created_at, p_player_id, p_provider_id, b.round_id, p_session_id, w.id, b.id)
+        RETURNING id INTO txn_id;
+        UPDATE wallets_gamesession SET last_activity_at = txn_created_at
+        WHERE id = p_session_id;
+        outcome := CASE WHEN b.id IS NULL THEN 'OK' ELSE 'DUPLICATE' END;
+        RETURN;
+    END IF;
+
+    -- Refund in full. What the bet drew from its session's buy-in goes back to it while that
+    -- session is open.
+    SELECT status INTO bet_session_status FROM wallets_gamesession WHERE id = b.session_id;
+    IF bet_session_status = 'open' THEN
+        back_to_reservation := b.reserved_used_minor;
+    END IF;
+    balance := w.balance_minor + b.amount_minor;
+    reserved := w.reserved_minor + back_to_reservation;
+    txn_round_id := b.round_id;
+    INSERT INTO wallets_transaction
+        (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
+         balance_after_minor, external_id, round_external_id, reference_external_id,
+         game_id, client_ip, request_id, processing_us, lock_wait_us, note, created_at,
+         player_id, provider_id, round_id, session_id, wallet_id, reference_id)
+    VALUES
+        ('rollback', 'posted', w.currency, b.amount_minor, b.amount_minor, 0, balance,
+         p_external_id, p_round_id, p_reference, '', p_client_ip, p_request_id,
+         p_processing_us, wait_us, '', txn_created_at, p_player_id, p_provider_id, b.round_id,
+         p_session_id, w.id, b.id)
+    RETURNING id INTO txn_id;
+    UPDATE wallets_transaction SET status = 'rolled_back' WHERE id = b.id;
+    IF back_to_reservation > 0 THEN
+        UPDATE wallets_gamesession SET reserved_minor = reserved_minor + back_to_reservation
+        WHERE id = b.session_id;
+    END IF;
+    -- A round whose every bet was rolled back and that paid nothing is cancelled.
+    IF b.round_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM wallets_transaction
+        WHERE round_id = b.round_id
+          AND ((kind = 'bet' AND status = 'posted') OR kind = 'win')
+    ) THEN
+        UPDATE wallets_round SET status = 'cancelled', closed_at = txn_created_at
+        WHERE id = b.round_id AND status = 'open';
+    END IF;
+    UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+        updated_at = txn_created_at
+    WHERE id = w.id;
+    UPDATE wallets_gamesession SET last_activity_at = txn_created_at WHERE id = p_session_id;
+    outcome := 'OK';
+END
+$$;
+"""
+
 
 class Migration(migrations.Migration):
     dependencies = [("wallets", "0005_provider_credential_ed25519")]
@@ -252,5 +398,9 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             WIN,
             reverse_sql="DROP FUNCTION IF EXISTS pitboss_win",
+        ),
+        migrations.RunSQL(
+            ROLLBACK,
+            reverse_sql="DROP FUNCTION IF EXISTS pitboss_rollback",
         ),
     ]
