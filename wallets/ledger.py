@@ -20,6 +20,9 @@ database. A repeat with the same payload returns the original row marked as a du
 different payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet
 at the unique index; the loser is replayed against the winner's row.
 
+The `session` the provider calls take is a GameSession or the wallet API's LiveSession (the same
+fields, read with the call's session look-up; wallets.provider_api.views).
+
 Lock order, to stay free of deadlocks: player row (session opens only), then wallet row, then
 session and round rows. Nothing locks a wallet and then a player. A rollback of an unknown bet
 locks every wallet of the player, in id order.
@@ -650,7 +653,7 @@ def close_round(*, provider: Provider, session: GameSession, round_id: str) -> L
             provider=provider,
             player_id=session.player_id,
             external_id=round_id,
-            defaults={"session": session, "status": RoundStatus.SETTLED, "closed_at": now},
+            defaults={"session_id": session.pk, "status": RoundStatus.SETTLED, "closed_at": now},
         )
         if not created and round_.status == RoundStatus.OPEN:
             Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)

@@ -25,7 +25,7 @@ from wallets.errors import (
     ServiceUnavailable,
     WalletError,
 )
-from wallets.models import GameSession, Player, Provider, Wallet
+from wallets.models import Provider
 from wallets.money import format_amount, parse_amount
 from wallets.provider_api.auth import authenticate_provider, client_ip
 from wallets.provider_api.parsing import (
@@ -50,6 +50,45 @@ WHERE s.token_hash = %s AND s.provider_id = %s
 """
 
 
+@dataclass(slots=True)
+class LivePlayer:
+    pk: int
+    external_id: str
+    status: str
+
+
+@dataclass(slots=True)
+class LiveWallet:
+    pk: int
+    currency: str
+    balance_minor: int
+    reserved_minor: int
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.reserved_minor
+
+
+@dataclass(slots=True)
+class LiveSession:
+    """A game session as one wallet call read it, with its player and wallet: what the ledger
+    functions read of a GameSession (they take either). Plain objects: building three model
+    instances per call cost a quarter of the call's Python time."""
+
+    pk: int
+    status: str
+    currency: str
+    game_id: str
+    authenticated_at: object
+    reserved_minor: int
+    provider_id: int
+    player_id: int
+    wallet_id: int
+    player: LivePlayer
+    wallet: LiveWallet
+    last_activity_at: object = None
+
+
 @dataclass
 class Call:
     """One wallet API call as it is being handled."""
@@ -57,12 +96,12 @@ class Call:
     provider: Provider
     data: dict
     context: ledger.CallContext
-    session: GameSession | None = None
+    session: LiveSession | None = None
     provider_status: str = ""
     lock_wait_us: int = 0
     duplicate: bool = False
 
-    def resolve_session(self) -> GameSession:
+    def resolve_session(self) -> LiveSession:
         """The session the token names at this provider, read in one query together with its
         player, its wallet and the provider's current status (never taken from the cache)."""
         token = required_str(self.data, "session_token", max_length=256)
@@ -72,8 +111,8 @@ class Call:
         (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,
          player_external_id, player_status, balance_minor, wallet_reserved_minor,
          provider_status) = row  # fmt: skip
-        session = GameSession(
-            id=pk,
+        session = LiveSession(
+            pk=pk,
             status=status,
             currency=currency,
             game_id=game_id,
@@ -82,23 +121,19 @@ class Call:
             provider_id=self.provider.pk,
             player_id=player_id,
             wallet_id=wallet_id,
+            player=LivePlayer(pk=player_id, external_id=player_external_id, status=player_status),
+            wallet=LiveWallet(
+                pk=wallet_id,
+                currency=currency,
+                balance_minor=balance_minor,
+                reserved_minor=wallet_reserved_minor,
+            ),
         )
-        session.player = Player(id=player_id, external_id=player_external_id, status=player_status)
-        session.wallet = Wallet(
-            id=wallet_id,
-            player_id=player_id,
-            currency=currency,
-            balance_minor=balance_minor,
-            reserved_minor=wallet_reserved_minor,
-        )
-        for instance in (session, session.player, session.wallet):
-            instance._state.adding = False
-            instance._state.db = "default"
         self.session = session
         self.provider_status = provider_status
         return session
 
-    def money(self, session: GameSession) -> tuple[int, str, object]:
+    def money(self, session: LiveSession) -> tuple[int, str, object]:
         """(amount in minor units, currency, rounding residue or None) of a bet or win.
 
         The amount is read in the currency the caller named; the ledger then compares that
@@ -246,7 +281,7 @@ def _json_response(payload: dict, status: int) -> HttpResponse:
     )
 
 
-def _error_payload(error: WalletError, session: GameSession | None) -> dict:
+def _error_payload(error: WalletError, session: LiveSession | None) -> dict:
     payload = {"status": "ERROR", "code": error.code, "message": error.message}
     if error.field:
         payload["field"] = error.field
