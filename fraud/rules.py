@@ -190,7 +190,7 @@ class RuleSet:
 
 @dataclass(frozen=True)
 class Baseline:
-    """One wallet's precomputed figures and the player's standing, as read under the lock."""
+    """One wallet's precomputed figures and the player's standing, read for the call screened."""
 
     bet_count: int = 0
     stake_ewma_minor: int = 0

@@ -100,8 +100,10 @@ def _fail(run: ReconciliationRun, started: float, error: BaseException) -> None:
 # --- internal reconciliation ----------------------------------------------------------------
 
 # One statement per chunk of wallets, so each chunk is compared in one consistent snapshot.
-# Per wallet, the ledger sum uses the txn_by_wallet index and the open-session sum the
-# session's wallet index: the cost follows the wallets checked, not the size of the ledger.
+# Per wallet, the ledger sum is an index-only scan of txn_by_wallet_covering (it carries
+# status, delta_minor and amount_minor: no heap page per ledger row) and the open-session sum
+# uses the session's wallet index: the cost follows the wallets checked and their rows' index
+# entries, not the size of the ledger (bench/reconciliation_incremental.py).
 # What counts in the balance and in `reserved` is the rule of wallets.models.Transaction.
 _WALLET_DRIFT_SQL = """
 SELECT w.id, w.balance_minor, w.reserved_minor, w.updated_at,

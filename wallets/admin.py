@@ -11,10 +11,13 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 
 from wallets import crypto, services
 from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.api.pagination import LeanCountPaginator
 from wallets.choices import PlayerStatus, ProviderStatus
+from wallets.filtersets import transaction_external_id_q
 from wallets.models import (
     AuditRecord,
     GameSession,
@@ -320,6 +323,7 @@ class PlayerAdmin(admin.ModelAdmin):
     list_display = ["external_id", "currency", "country", "status", "registration_ip", "created_at"]
     list_filter = ["status", "currency", "country"]
     search_fields = ["=id", "external_id", "registration_ip"]
+    paginator = LeanCountPaginator
     readonly_fields = ["status", "status_reason", "created_at"]
     inlines = [WalletInline, OpenSessionInline]
     actions = [
@@ -367,6 +371,7 @@ class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["player__external_id"]
     list_select_related = ["player"]
     show_full_result_count = False
+    paginator = LeanCountPaginator
 
     @admin.display(description="balance", ordering="balance_minor")
     def balance(self, wallet):
@@ -435,6 +440,7 @@ class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["player", "provider"]
     show_full_result_count = False
     exclude = ["token_hash"]
+    paginator = LeanCountPaginator
     actions = [
         reason_action(
             name="close_sessions",
@@ -490,6 +496,7 @@ class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["external_id", "player__external_id"]
     list_select_related = ["provider", "player"]
     show_full_result_count = False
+    paginator = LeanCountPaginator
 
 
 class CleanupStatInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -526,8 +533,32 @@ class SessionCleanupRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- ledger and audit -----------------------------------------------------------------------
 
 
+class CurrencyFilter(admin.SimpleListFilter):
+    """The ledger's currencies, read from the wallets (a ledger row is in its wallet's
+    currency): Django's stock filter would read every ledger row for its DISTINCT."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        currencies = Wallet.objects.order_by("currency").values_list("currency", flat=True)
+        return [(code, code) for code in currencies.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
+# A search term matching more players than this searches the players in SQL (a subquery),
+# not as a list of ids.
+SEARCH_PLAYERS_AS_LIST = 500
+
+
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Ten million rows and more: the page count is an estimate past 10,000 matching rows
+    (LeanCountPaginator), the currency filter does not read the ledger, and a search is answered
+    by indexes (see get_search_results)."""
+
     list_display = [
         "id",
         "created_at",
@@ -540,11 +571,35 @@ class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "external_id",
         "processing_us",
     ]
-    list_filter = ["kind", "status", "provider", "currency"]
+    list_filter = ["kind", "status", "provider", CurrencyFilter]
+    # Documents the search (shown as the search box); get_search_results implements it.
     search_fields = ["=id", "=external_id", "player__external_id", "=round_external_id"]
     list_select_related = ["player", "provider"]
     show_full_result_count = False
+    paginator = LeanCountPaginator
     raw_id_fields = ["wallet", "player", "session", "round", "reference"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word of the search is the ledger row's id, its transaction id (exact), its
+        round id (exact), or (part of) the player's external id; words are AND-ed, as in
+        Django's search. Written as index lookups: Django's own OR of case-insensitive
+        comparisons over a join reads the whole ledger."""
+        for word in smart_split(search_term):
+            if word[:1] in ('"', "'") and word[-1:] == word[:1]:
+                word = unescape_string_literal(word)
+            if not word:
+                continue
+            match = transaction_external_id_q(word) | Q(round_external_id=word)
+            if word.isdigit() and int(word) < 2**63:
+                match |= Q(pk=int(word))
+            players = Player.objects.filter(external_id__icontains=word).values("pk")
+            player_ids = list(players.values_list("pk", flat=True)[: SEARCH_PLAYERS_AS_LIST + 1])
+            if len(player_ids) > SEARCH_PLAYERS_AS_LIST:
+                match |= Q(player_id__in=players)
+            elif player_ids:
+                match |= Q(player_id__in=player_ids)
+            queryset = queryset.filter(match)
+        return queryset, False
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount(self, txn):
@@ -560,6 +615,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "actor_label", "action", "target_type", "target_label", "reason"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "target_label", "=target_id", "reason"]
+    paginator = LeanCountPaginator
     date_hierarchy = "at"
     actions = ["export_csv"]
 

@@ -20,10 +20,22 @@ class Transaction(models.Model):
     A held withdrawal counts only in `reserved` until approved.
     """
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
-    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="transactions")
+    # No single-column indexes on these three: txn_by_wallet_covering, txn_by_player and
+    # txn_unique_provider_external_id lead with the same column, and every index is paid on
+    # every bet.
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     provider = models.ForeignKey(
-        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_index=False,
     )
     session = models.ForeignKey(
         GameSession, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
@@ -93,10 +105,27 @@ class Transaction(models.Model):
                 condition=Q(kind="rollback"),
                 name="txn_rollback_reference",
             ),
-            models.Index(fields=["wallet", "-id"], name="txn_by_wallet"),
+            # Covering: a wallet's ledger sums (reconciliation) read only this index.
+            models.Index(
+                fields=["wallet", "-id"],
+                include=["status", "delta_minor", "amount_minor"],
+                name="txn_by_wallet_covering",
+            ),
             models.Index(fields=["player", "-id"], name="txn_by_player"),
             models.Index(fields=["created_at"], name="txn_by_time"),
             models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
+            # List pages (issue 8): search by round id; filter by a status other than posted.
+            models.Index(
+                fields=["round_external_id"],
+                condition=~Q(round_external_id=""),
+                name="txn_by_round_external_id",
+            ),
+            models.Index(
+                fields=["status", "-id"],
+                include=["provider", "kind"],
+                condition=~Q(status="posted"),
+                name="txn_not_posted",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,413 @@
+"""A large ledger for the scale benchmarks (issue 8): N ledger rows over realistic players,
+wallets, providers, sessions, rounds and audit records, built with set-based SQL.
+
+    python -m bench.ledger_scale [--quick] [--rows N] [--players P] [--name DB] [--rebuild]
+
+Built once and kept: a database that already holds a finished build of the wanted size is only
+migrated (new migrations, e.g. indexes) and reused. bench.reconciliation_incremental and
+bench.list_pages call `ensure_ledger` for their 1,000,000- and 10,000,000-row databases
+(`pitboss_bench_ledger_1m`, `pitboss_bench_ledger_10m`). --quick builds 20,000 rows in a
+throwaway database, checks it and drops it (that is what `bench.run --quick` runs).
+
+The data: P players (100,000 from a million rows on), one EUR wallet each, five providers. Row
+ids are explicit: the P opening deposits first, then game rows g = 1..N-P, wallet
+w = (g-1) % P + 1 and per-wallet ordinal k = (g-1) / P, so that every wallet's rows are spread
+over the whole table (as a player's rows are over time), never clustered. Per wallet: a session
+every 50 rows (the provider changes with it), a round every bet + win (two rows); about one
+round in 500 is rolled back (the bet `rolled_back` plus its `rollback` row) and about one in
+20,000 is replaced by a held withdrawal (no provider; counted in `reserved` only). Wallet
+balances and reserved equal the ledger's sums by the rule of wallets.models.Transaction, and
+`balance_after_minor` is the running balance. Secondary indexes and foreign keys of the two big
+tables are dropped for the load and rebuilt after (a 10M-row load then takes minutes).
+"""
+
+# The load's SQL is composed from numbers computed here (sizes, ids), never from input.
+# ruff: noqa: S608
+
+import argparse
+import json
+import os
+import sys
+import time
+
+PROVIDERS = 5
+ROWS_PER_SESSION = 50
+# Game rows spread over this period.
+SPAN_DAYS = 90
+META_TABLE = "bench_ledger_scale"
+
+
+def default_players(rows: int) -> int:
+    return 100_000 if rows >= 1_000_000 else max(rows // 20, 10)
+
+
+def _connect(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+def built_rows(url: str) -> int | None:
+    """Rows of the finished build in the database at `url`, or None (missing or unfinished)."""
+    import psycopg
+
+    try:
+        with _connect(url) as conn:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [META_TABLE]).fetchone()
+            if not row[0]:
+                return None
+            row = conn.execute(f"SELECT rows FROM {META_TABLE} LIMIT 1").fetchone()
+            return row[0] if row else None
+    except psycopg.OperationalError:
+        return None
+
+
+def _migrate(url: str) -> None:
+    import subprocess
+
+    from bench.common import ROOT
+
+    python = ROOT / ".venv" / "bin" / "python"
+    subprocess.run(  # noqa: S603 - our own command line
+        [str(python) if python.exists() else sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+    )
+
+
+def ensure_ledger(
+    server_url: str, name: str, rows: int, *, players: int | None = None, rebuild: bool = False
+) -> tuple[str, dict]:
+    """The URL of database `name` holding a finished build of `rows` ledger rows, building it
+    when missing, unfinished or of another size; and what was done ({"built", "seconds"})."""
+    from bench.common import log, migrated_database, with_database
+
+    url = with_database(server_url, name)
+    if not rebuild and built_rows(url) == rows:
+        _migrate(url)  # a kept database gets the newer migrations (indexes)
+        return url, {"built": False, "seconds": 0.0}
+    started = time.perf_counter()
+    log(f"building {name}: {rows:,} ledger rows")
+    url = migrated_database(server_url, name)
+    build(url, rows=rows, players=players or default_players(rows))
+    seconds = round(time.perf_counter() - started, 1)
+    log(f"built {name} in {seconds} s")
+    return url, {"built": True, "seconds": seconds}
+
+
+def _detach_indexes(conn, table: str) -> list[str]:
+    """Drop the secondary indexes and foreign keys of `table`; the statements recreating them."""
+    restore = []
+    for name, definition in conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')",
+        [table],
+    ).fetchall():
+        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in conn.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+        "WHERE i.tablename = %s AND NOT EXISTS ("
+        "  SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        [table],
+    ).fetchall():
+        conn.execute(f'DROP INDEX "{name}"')
+        restore.insert(0, definition)  # indexes before the constraints that use them
+    return restore
+
+
+def _sql(rows: int, players: int) -> list[tuple[str, str]]:
+    """(label, statement) of the load, in order. Literals only (numbers we computed)."""
+    p, g_max = players, rows - players
+    per_wallet = -(-g_max // p)  # rows per wallet, rounded up
+    sessions_per_wallet = -(-per_wallet // ROWS_PER_SESSION)
+    rounds_per_wallet = -(-per_wallet // 2)
+    deposit = 1_000_000 + 10_000 * per_wallet
+    # created_at of game row g: BASE + g * STEP.
+    # ... ending an hour ago: nothing looks written "just now" (the reconciliation's watermark).
+    base = f"(now() - interval '{SPAN_DAYS} days 1 hour')"
+    step = f"(interval '{SPAN_DAYS} days' / {max(g_max, 1)})"
+    # Per game row g: wallet w, ordinal k and what the row is.
+    w, k = f"((g - 1) % {p} + 1)", f"((g - 1) / {p})"
+    held_wd = f"({k} % 2 = 1 AND ({w} + {k}) % 20011 = 7)"
+    rollback = f"({k} % 2 = 1 AND NOT {held_wd} AND ({w} + {k}) % 500 = 1)"
+    # The bet of row g (k even) is rolled back when row g + P is its rollback.
+    bet_rolled = f"(({w} + {k} + 1) % 500 = 1 AND ({w} + {k} + 1) % 20011 <> 7)"
+    bet_amount = "(100 + ((g) * 37) % 4900)"
+    prev_bet_amount = f"(100 + ((g - {p}) * 37) % 4900)"
+    kind = (
+        f"CASE WHEN {held_wd} THEN 'withdrawal' WHEN {rollback} THEN 'rollback' "
+        f"WHEN {k} % 2 = 0 THEN 'bet' ELSE 'win' END"
+    )
+    amount = (
+        f"CASE WHEN {held_wd} THEN 500 WHEN {rollback} THEN {prev_bet_amount} "
+        f"WHEN {k} % 2 = 0 THEN {bet_amount} "
+        f"WHEN {k} % 4 = 1 THEN 2 * {prev_bet_amount} ELSE 0 END"
+    )
+    delta = f"CASE WHEN {held_wd} THEN -500 WHEN {k} % 2 = 0 THEN -{bet_amount} ELSE {amount} END"
+    counted = f"CASE WHEN {held_wd} THEN 0 ELSE {delta} END"
+    provider = f"(1 + ({w} + {k} / {ROWS_PER_SESSION}) % {PROVIDERS})"
+    session_id = f"(({k} / {ROWS_PER_SESSION}) * {p} + {w})"
+    round_id = f"(({k} / 2) * {p} + {w})"
+    return [
+        (
+            "providers",
+            f"""INSERT INTO wallets_provider (id, code, name, currencies, status, status_reason,
+                ip_allowlist, rounding_mode, idle_timeout_seconds, round_timeout_seconds,
+                max_sessions_per_player, open_round_policy, created_at)
+            SELECT i, 'bench-prov-' || i, 'Bench provider ' || i, ARRAY['EUR'], 'active', '',
+                   ARRAY[]::varchar[], '', 1800, 3600, 5, 'refund', now() - interval '400 days'
+            FROM generate_series(1, {PROVIDERS}) i""",
+        ),
+        (
+            "players",
+            f"""INSERT INTO wallets_player (id, external_id, currency, country, status,
+                status_reason, created_at)
+            SELECT w, 'player-' || w, 'EUR', (ARRAY['MT', 'DE', 'SE', 'FI', 'IE'])[1 + w % 5],
+                   CASE WHEN w % 100 = 0 THEN 'blocked' ELSE 'active' END,
+                   CASE WHEN w % 100 = 0 THEN 'bench' ELSE '' END,
+                   {base} - interval '10 days' + w * interval '1 millisecond'
+            FROM generate_series(1, {p}) w""",
+        ),
+        (
+            "wallets",
+            f"""INSERT INTO wallets_wallet (id, player_id, currency, balance_minor,
+                reserved_minor, created_at, updated_at)
+            SELECT w, w, 'EUR', 0, 0, {base} - interval '10 days', {base}
+            FROM generate_series(1, {p}) w""",
+        ),
+        (
+            "sessions",
+            f"""INSERT INTO wallets_gamesession (id, token_hash, player_id, provider_id,
+                wallet_id, currency, game_id, status, created_at, authenticated_at,
+                last_activity_at, ended_at, end_reason, end_note, buy_in_minor, reserved_minor)
+            SELECT s * {p} + w, encode(sha256(('bench-session-' || (s * {p} + w))::bytea), 'hex'),
+                   w, 1 + (w + s) % {PROVIDERS}, w, 'EUR', 'slot-' || (w + s) % 40,
+                   CASE WHEN last AND w % 10 = 0 THEN 'open' ELSE 'closed' END,
+                   t0, t0, t1, CASE WHEN last AND w % 10 = 0 THEN NULL ELSE t1 END,
+                   CASE WHEN last AND w % 10 = 0 THEN '' ELSE 'graceful' END, '', 0, 0
+            FROM generate_series(0, {sessions_per_wallet - 1}) s
+            CROSS JOIN generate_series(1, {p}) w
+            CROSS JOIN LATERAL (SELECT
+                {base} + (s * {ROWS_PER_SESSION} * {p} + w) * {step} AS t0,
+                {base} + LEAST(((s + 1) * {ROWS_PER_SESSION} - 1) * {p} + w, {g_max}) * {step}
+                    AS t1,
+                (s + 1) * {ROWS_PER_SESSION} * {p} + w > {g_max} AS last) x
+            WHERE s * {ROWS_PER_SESSION} * {p} + w <= {g_max}""",
+        ),
+        (
+            "rounds",
+            f"""INSERT INTO wallets_round (id, provider_id, player_id, session_id, external_id,
+                status, has_bet, opened_at, closed_at)
+            SELECT r * {p} + w, 1 + (w + (2 * r) / {ROWS_PER_SESSION}) % {PROVIDERS}, w,
+                   ((2 * r) / {ROWS_PER_SESSION}) * {p} + w, 'r' || (r * {p} + w),
+                   CASE WHEN ((w + 2 * r + 1) % 500 = 1) THEN 'cancelled' ELSE 'settled' END,
+                   true, {base} + (2 * r * {p} + w) * {step},
+                   {base} + (2 * r * {p} + w) * {step} + interval '1 second'
+            FROM generate_series(0, {rounds_per_wallet - 1}) r
+            CROSS JOIN generate_series(1, {p}) w
+            WHERE 2 * r * {p} + w <= {g_max}""",
+        ),
+        (
+            "deposits",
+            f"""INSERT INTO wallets_transaction (id, wallet_id, player_id, kind, status,
+                currency, amount_minor, delta_minor, reserved_used_minor, balance_after_minor,
+                external_id, round_external_id, reference_external_id, game_id, request_id,
+                processing_us, lock_wait_us, note, created_at)
+            SELECT w, w, w, 'deposit', 'posted', 'EUR', {deposit}, {deposit}, 0, {deposit},
+                   'dep' || w, '', '', '', '', 900, 0, '',
+                   {base} - interval '1 day' + w * interval '1 millisecond'
+            FROM generate_series(1, {p}) w""",
+        ),
+        (
+            "game rows",
+            f"""INSERT INTO wallets_transaction (id, wallet_id, player_id, provider_id,
+                session_id, round_id, kind, status, currency, amount_minor, delta_minor,
+                reserved_used_minor, balance_after_minor, external_id, round_external_id,
+                reference_id, reference_external_id, game_id, request_id, processing_us,
+                lock_wait_us, note, created_at)
+            SELECT {p} + g, {w}, {w},
+                   CASE WHEN {held_wd} THEN NULL ELSE {provider} END,
+                   CASE WHEN {held_wd} THEN NULL ELSE {session_id} END,
+                   CASE WHEN {held_wd} THEN NULL ELSE {round_id} END,
+                   {kind},
+                   CASE WHEN {held_wd} THEN 'held'
+                        WHEN {k} % 2 = 0 AND {bet_rolled} AND g + {p} <= {g_max}
+                        THEN 'rolled_back' ELSE 'posted' END,
+                   'EUR', {amount}, {delta}, 0, {deposit} + running,
+                   CASE WHEN {held_wd} THEN 'wd' || g ELSE 't' || g END,
+                   CASE WHEN {held_wd} THEN '' ELSE 'r' || {round_id} END,
+                   CASE WHEN {rollback} THEN g END,
+                   CASE WHEN {rollback} THEN 't' || (g - {p}) ELSE '' END,
+                   CASE WHEN {held_wd} THEN '' ELSE 'slot-' || ({w} + {k} / 50) % 40 END,
+                   'req-' || g, 150 + (g * 7) % 3000, (g * 13) % 40, '',
+                   {base} + g * {step}
+            FROM (
+                SELECT g, running FROM (
+                    SELECT g, SUM({counted}) OVER (PARTITION BY {w} ORDER BY g) AS running
+                    FROM generate_series(1, {g_max}) g
+                ) by_wallet
+                ORDER BY g
+            ) ordered""",
+        ),
+        (
+            "wallet balances",
+            """UPDATE wallets_wallet w
+            SET balance_minor = l.balance_minor, reserved_minor = l.held_minor,
+                updated_at = l.last_at
+            FROM (
+                SELECT wallet_id,
+                       SUM(delta_minor) FILTER (
+                           WHERE status IN ('posted', 'rolled_back')
+                              OR (status = 'held' AND delta_minor > 0)) AS balance_minor,
+                       COALESCE(SUM(amount_minor) FILTER (WHERE status = 'held'), 0)
+                           AS held_minor,
+                       MAX(created_at) AS last_at
+                FROM wallets_transaction GROUP BY wallet_id
+            ) l
+            WHERE l.wallet_id = w.id""",
+        ),
+        (
+            "audit records",
+            f"""INSERT INTO wallets_auditrecord (at, actor_label, action, target_type, target_id,
+                target_label, reason, before, after)
+            SELECT {base} + i * (interval '{SPAN_DAYS} days' / {max(rows // 50, 1)}),
+                   'staff-' || i % 20,
+                   (ARRAY['player.block', 'player.unblock', 'provider.settings',
+                          'session.close', 'transaction.approve'])[1 + i % 5],
+                   'player', (1 + i % {p})::text, 'player-' || (1 + i % {p}),
+                   'bench record ' || i, '{{}}'::jsonb, jsonb_build_object('n', i)
+            FROM generate_series(1, {max(rows // 50, 1)}) i""",
+        ),
+    ]
+
+
+def build(url: str, *, rows: int, players: int) -> dict:
+    """Load a freshly migrated database (ids are explicit: it must be empty)."""
+    from bench.common import log
+
+    if rows <= players:
+        raise ValueError("rows must exceed players (one opening deposit per wallet)")
+    timings = {}
+    with _connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("SET work_mem = '256MB'")
+        conn.execute("SET synchronous_commit = off")
+        restore = []
+        for table in ("wallets_transaction", "wallets_round", "wallets_gamesession"):
+            restore += _detach_indexes(conn, table)
+        for label, statement in _sql(rows, players):
+            started = time.perf_counter()
+            conn.execute(statement)
+            timings[label] = round(time.perf_counter() - started, 1)
+            log(f"  {label}: {timings[label]} s")
+        started = time.perf_counter()
+        for statement in restore:
+            conn.execute(statement)
+        timings["indexes"] = round(time.perf_counter() - started, 1)
+        log(f"  indexes and foreign keys: {timings['indexes']} s")
+        for table in (
+            "wallets_provider",
+            "wallets_player",
+            "wallets_wallet",
+            "wallets_gamesession",
+            "wallets_round",
+            "wallets_transaction",
+            "wallets_auditrecord",
+        ):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+            )
+        started = time.perf_counter()
+        conn.execute("VACUUM (ANALYZE)")
+        timings["vacuum"] = round(time.perf_counter() - started, 1)
+        conn.execute(
+            f"CREATE TABLE {META_TABLE} (rows bigint NOT NULL, players integer NOT NULL, "
+            "built_at timestamptz NOT NULL DEFAULT now(), timings jsonb)"
+        )
+        conn.execute(
+            f"INSERT INTO {META_TABLE} (rows, players, timings) VALUES (%s, %s, %s)",
+            [rows, players, json.dumps(timings)],
+        )
+    return timings
+
+
+def check(url: str) -> dict:
+    """Row counts, wallets whose balance or reserved is off their ledger, and the ledger's
+    largest per-wallet running-balance error (balance_after_minor)."""
+    with _connect(url) as conn:
+        ledger_rows = conn.execute("SELECT COUNT(*) FROM wallets_transaction").fetchone()[0]
+        off = conn.execute(
+            """
+            SELECT COUNT(*) FROM wallets_wallet w
+            LEFT JOIN (
+                SELECT wallet_id,
+                       SUM(delta_minor) FILTER (
+                           WHERE status IN ('posted', 'rolled_back')
+                              OR (status = 'held' AND delta_minor > 0)) AS balance_minor,
+                       COALESCE(SUM(amount_minor) FILTER (WHERE status = 'held'), 0) AS held
+                FROM wallets_transaction GROUP BY wallet_id) l ON l.wallet_id = w.id
+            WHERE w.balance_minor <> COALESCE(l.balance_minor, 0)
+               OR w.reserved_minor <> COALESCE(l.held, 0)
+               OR w.reserved_minor > w.balance_minor
+            """
+        ).fetchone()[0]
+        last_after_off = conn.execute(
+            """
+            SELECT COUNT(*) FROM wallets_wallet w
+            JOIN LATERAL (SELECT balance_after_minor FROM wallets_transaction t
+                          WHERE t.wallet_id = w.id ORDER BY id DESC LIMIT 1) t ON TRUE
+            WHERE t.balance_after_minor <> w.balance_minor
+            """
+        ).fetchone()[0]
+        kinds = dict(
+            conn.execute(
+                "SELECT kind || '/' || status, COUNT(*) FROM wallets_transaction GROUP BY 1"
+            ).fetchall()
+        )
+    return {
+        "ledger_rows": ledger_rows,
+        "wallets_off_ledger": off,
+        "wallets_last_balance_after_off": last_after_off,
+        "kinds": kinds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 rows, checked, dropped")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--players", type=int)
+    parser.add_argument("--name", help="database name (default from the size)")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    from bench.common import database_name, drop_database, emit
+
+    server_url = os.environ["DATABASE_URL"]
+    rows = 20_000 if args.quick else args.rows
+    name = args.name or (
+        f"pitboss_bench_ledger_q{os.getpid()}" if args.quick else database_name_for(rows)
+    )
+    url, info = ensure_ledger(
+        server_url, name, rows, players=args.players, rebuild=args.rebuild or args.quick
+    )
+    try:
+        result = {"bench": "ledger_scale", "rows": rows, **info, **check(url)}
+    finally:
+        if args.quick:
+            drop_database(server_url, database_name(url))
+    result["ok"] = result["ledger_rows"] == rows and result["wallets_off_ledger"] == 0
+    emit(result)
+    return 0 if result["ok"] else 1
+
+
+def database_name_for(rows: int) -> str:
+    if rows % 1_000_000 == 0:
+        return f"pitboss_bench_ledger_{rows // 1_000_000}m"
+    return f"pitboss_bench_ledger_{rows}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
