@@ -11,8 +11,10 @@ call that passed every other check. A unique-index race on the ledger row raises
 
 Outcome codes: OK, DUPLICATE, DUPLICATE_MISMATCH (detail: the differing fields),
 ROLLED_BACK, SESSION_EXPIRED, PROVIDER_SUSPENDED, PLAYER_BLOCKED, CURRENCY_MISMATCH,
-ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED, INVALID_REFERENCE. The wallet's balance and reservation come back
-with every outcome, so an error answer needs no second query.
+ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED, INVALID_REFERENCE. The wallet's balance and
+reservation come back with every outcome, so an error answer needs no second query. A row's
+processing_us is the caller's time until the call (p_processing_us) plus the function's own until
+the row is written.
 """
 
 from django.db import migrations
@@ -36,6 +38,7 @@ DECLARE
     r_has_bet boolean;
     from_reservation bigint;
     started timestamptz := clock_timestamp();
+    spent_us integer;
     differing text[] := '{}';
 BEGIN
     SELECT * INTO w FROM wallets_wallet WHERE id = p_wallet_id FOR NO KEY UPDATE;
@@ -110,6 +113,8 @@ BEGIN
 
     balance := w.balance_minor - p_amount;
     reserved := w.reserved_minor - from_reservation;
+    spent_us := p_processing_us
+        + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
     INSERT INTO wallets_transaction
         (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
          balance_after_minor, rounding_residue, external_id, round_external_id,
@@ -119,7 +124,7 @@ BEGIN
         ('bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
          balance, p_residue, p_external_id, p_round_id,
          '', COALESCE(NULLIF(p_game_id, ''), s.game_id), p_client_ip, p_request_id,
-         p_processing_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
+         spent_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
          s.id, w.id)
     RETURNING id INTO txn_id;
     txn_status := 'posted';
@@ -155,6 +160,7 @@ DECLARE
     r_status text;
     r_has_bet boolean;
     started timestamptz := clock_timestamp();
+    spent_us integer;
     differing text[] := '{}';
 BEGIN
     SELECT * INTO w FROM wallets_wallet WHERE id = p_wallet_id FOR NO KEY UPDATE;
@@ -217,6 +223,8 @@ BEGIN
     balance := w.balance_minor + p_amount;
     reserved := w.reserved_minor + CASE WHEN p_hold THEN p_amount ELSE 0 END;
     txn_status := CASE WHEN p_hold THEN 'held' ELSE 'posted' END;
+    spent_us := p_processing_us
+        + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
     INSERT INTO wallets_transaction
         (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
          balance_after_minor, rounding_residue, external_id, round_external_id,
@@ -226,7 +234,7 @@ BEGIN
         ('win', txn_status, p_currency, p_amount, p_amount, 0,
          balance, p_residue, p_external_id, p_round_id,
          p_reference, s.game_id, p_client_ip, p_request_id,
-         p_processing_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
+         spent_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
          s.id, w.id)
     RETURNING id INTO txn_id;
     txn_round_id := r_id;
@@ -259,6 +267,7 @@ DECLARE
     bet_session_status text;
     back_to_reservation bigint := 0;
     started timestamptz := clock_timestamp();
+    spent_us integer;
     differing text[] := '{}';
 BEGIN
     txn_player_id := p_player_id;
@@ -325,14 +334,16 @@ BEGIN
         -- Unknown: a tombstone the late bet will meet. Already rolled back (by another id):
         -- nothing to refund, the new id is recorded so it cannot be reused. Both move nothing.
         txn_round_id := b.round_id;
-        INSERT INTO wallets_transaction
+        spent_us := p_processing_us
+        + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
+    INSERT INTO wallets_transaction
             (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
              balance_after_minor, external_id, round_external_id, reference_external_id,
              game_id, client_ip, request_id, processing_us, lock_wait_us, note, created_at,
              player_id, provider_id, round_id, session_id, wallet_id, reference_id)
         VALUES
             ('rollback', 'posted', w.currency, 0, 0, 0, w.balance_minor, p_external_id,
-             p_round_id, p_reference, '', p_client_ip, p_request_id, p_processing_us, wait_us,
+             p_round_id, p_reference, '', p_client_ip, p_request_id, spent_us, wait_us,
              CASE WHEN b.id IS NULL THEN 'tombstone: referenced bet unknown when rolled back'
                   ELSE 'bet already rolled back: nothing to refund' END,
              txn_created_at, p_player_id, p_provider_id, b.round_id, p_session_id, w.id, b.id)
@@ -352,6 +363,8 @@ BEGIN
     balance := w.balance_minor + b.amount_minor;
     reserved := w.reserved_minor + back_to_reservation;
     txn_round_id := b.round_id;
+    spent_us := p_processing_us
+        + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
     INSERT INTO wallets_transaction
         (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
          balance_after_minor, external_id, round_external_id, reference_external_id,
@@ -360,7 +373,7 @@ BEGIN
     VALUES
         ('rollback', 'posted', w.currency, b.amount_minor, b.amount_minor, 0, balance,
          p_external_id, p_round_id, p_reference, '', p_client_ip, p_request_id,
-         p_processing_us, wait_us, '', txn_created_at, p_player_id, p_provider_id, b.round_id,
+         spent_us, wait_us, '', txn_created_at, p_player_id, p_provider_id, b.round_id,
          p_session_id, w.id, b.id)
     RETURNING id INTO txn_id;
     UPDATE wallets_transaction SET status = 'rolled_back' WHERE id = b.id;
