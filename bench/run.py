@@ -213,7 +213,7 @@ def build_table(report: dict) -> str:
         ratio = figure["tps"] / baseline if baseline else None
         players = "one hot player" if shape == "hot" else "random players"
         lines.append(
-            f"| ledger function alone (pgbench, prepared: session look-up + pitboss_bet), "
+            f"| ledger function alone (pgbench, one prepared pitboss_bet call by token), "
             f"{players}, {connections} clients | {_fmt(figure['tps'])} | | | | "
             f"{figure['failed']} | {_fmt(baseline)} | {_fmt(ratio, 3)} | ceiling | |"
         )
@@ -366,9 +366,12 @@ def main() -> int:
         server = None
         # The same bets with no Python in front: how far the database alone goes (the
         # ceiling of every HTTP figure above), next to the same run's bet-shaped baseline.
+        from wallets.models import GameSession
+
         ceiling = pgbench_baseline.run_ledger_ceiling(
             bench_url,
             session_ids=[session_id for session_id, _ in seed.sessions],
+            provider_id=GameSession.objects.get(pk=seed.sessions[0][0]).provider_id,
             clients=32,
             duration=duration,
         )

@@ -165,6 +165,16 @@ class RuleSet:
     def get(self, key: str) -> ActiveRule | None:
         return self.by_key.get(key)
 
+    def could_act(self, kind: str, amount_minor: int) -> bool:
+        """Whether `needs_baseline` could be true for some call of this kind and amount,
+        whatever its session (the wallet API then reads the session first)."""
+        if kind == "withdrawal":
+            return True
+        if kind == "bet":
+            rule = self.by_key.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+            return rule is not None and amount_minor >= rule.parameters["min_stake_minor"]
+        return False
+
     def needs_baseline(self, request: hooks.ScreeningRequest) -> bool:
         """Whether any rule could fire on this request; if not, the baseline is not read."""
         if request.kind == "withdrawal":

@@ -96,6 +96,12 @@ def read_baseline(wallet_id: int, player_id: int) -> rule_kinds.Baseline:
     )
 
 
+def could_screen(kind: str, amount_minor: int) -> bool:
+    """The screener's `screening_filter` (wallets.hooks): whether any enabled rule could act on
+    such a call, from the rule cache alone (what `screen` decides without a query is "allow")."""
+    return active_rules().could_act(kind, amount_minor)
+
+
 def screen(request: hooks.ScreeningRequest) -> hooks.Screening:
     """wallets.hooks.screener: allow, flag, hold or decline one money call."""
     rules = active_rules()
@@ -103,6 +109,9 @@ def screen(request: hooks.ScreeningRequest) -> hooks.Screening:
         return hooks.ALLOW_ALL
     baseline = read_baseline(request.wallet_id, request.player_id)
     return rule_kinds.evaluate(request, rules, baseline, int(time.time()))
+
+
+screen.screening_filter = could_screen  # see wallets.hooks
 
 
 # --- after commit: the baseline -------------------------------------------------------------

@@ -5,9 +5,13 @@
 - `call_observers`: told of every provider API call, refused or not, after the response is
   built (operation, provider code, outcome code, latency). They must be cheap and must never
   raise into the wallet: an observer's failure is counted and swallowed.
-- `screener`: asked inside the money path whether a bet, win, deposit or withdrawal may go
-  through (allow / flag / hold / decline). It runs under the wallet row lock, so it must use
-  precomputed figures only, never scan history.
+- `screener`: asked in the money path whether a bet, win, deposit or withdrawal may go through
+  (allow / flag / hold / decline): provider calls just before their ledger function, payments
+  under the wallet row lock. It must use precomputed figures only, never scan history.
+  A screener may carry a `screening_filter` attribute: (kind, amount_minor) -> whether it could
+  decide anything but "allow" for such a call. When that says no, the wallet API books the call
+  without reading its session first (one round trip less); a screener without one sees every
+  call.
 - `ledger_listeners`: told after commit of each posted or held ledger row (for baselines and
   pattern rules), outside the lock.
 - `request_inspectors`: shown each authenticated wallet API call after its body is parsed and
@@ -110,6 +114,16 @@ def screen(request: ScreeningRequest) -> Screening:
     if screener is None:
         return ALLOW_ALL
     return screener(request)
+
+
+def screening_needed(kind: str, amount_minor: int) -> bool:
+    """Whether a call of this kind and amount has to be shown to the screener."""
+    if screener is None:
+        return False
+    screening_filter = getattr(screener, "screening_filter", None)
+    if screening_filter is None:
+        return True
+    return screening_filter(kind, amount_minor)
 
 
 def inspect_request(inspection: InspectedRequest) -> None:

@@ -55,6 +55,7 @@ from wallets.errors import (
     InsufficientFunds,
     InvalidAmount,
     InvalidReference,
+    InvalidToken,
     NotAllowed,
     PlayerBlocked,
     ProviderRestricted,
@@ -332,14 +333,16 @@ def close_session_by_provider(*, provider: Provider, session: GameSession) -> Le
 # contract's errors. Every outcome carries the wallet's figures, so no error needs a re-read.
 _BET_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
-       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
-FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
+       txn_session_id, txn_wallet_id, txn_game_id
+FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
 """
 
 _WIN_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
-       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
-FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
+       txn_session_id, txn_wallet_id, txn_game_id
+FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
 """
 
 
@@ -357,10 +360,33 @@ class _Outcome:
     player_id: int
     round_id: int | None
     reserved_used_minor: int | None
+    session_id: int | None
+    wallet_id: int | None
+    game_id: str | None
 
     @property
     def available_minor(self) -> int:
         return self.balance_minor - self.reserved_minor
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    """A session known only by its token's hash: bet and win then look it up in their own
+    database call (the wallet API passes this when no screening can apply to the call)."""
+
+    token_hash: str
+
+
+def _resolved(provider: Provider, session, kind: str, amount_minor: int):
+    """`session`, read now if it is only a token and the screener has to see the call."""
+    if not isinstance(session, SessionToken) or not hooks.screening_needed(kind, amount_minor):
+        return session
+    from wallets.selectors import live_session
+
+    found = live_session(provider.pk, session.token_hash)
+    if found is None:
+        raise InvalidToken()
+    return found[0]
 
 
 def _call_money_function(sql: str, params: list) -> _Outcome:
@@ -386,6 +412,8 @@ _REFUSAL_FIELDS = {
 
 def _raise_refusal(outcome: _Outcome) -> None:
     """Raise the contract error for a refused call (nothing was written)."""
+    if outcome.code == "INVALID_TOKEN":
+        raise InvalidToken()  # no session: no balance to show
     if outcome.code == "DUPLICATE_MISMATCH":
         raise DuplicateMismatch(
             f"transaction id already used with a different {outcome.detail}",
@@ -420,6 +448,9 @@ def _written_row(outcome: _Outcome, **fields) -> Transaction:
         status=outcome.txn_status,
         created_at=outcome.created_at,
         player_id=outcome.player_id,
+        wallet_id=outcome.wallet_id,
+        session_id=outcome.session_id,
+        game_id=outcome.game_id,
         round_id=outcome.round_id,
         reserved_used_minor=outcome.reserved_used_minor,
         balance_after_minor=outcome.balance_minor,
@@ -431,6 +462,13 @@ def _written_row(outcome: _Outcome, **fields) -> Transaction:
     return row
 
 
+def _session_params(session) -> tuple:
+    """(session id, wallet id, token hash) for the bet and win functions."""
+    if isinstance(session, SessionToken):
+        return None, None, session.token_hash
+    return session.pk, session.wallet_id, None
+
+
 def _seconds_since_authentication(session: GameSession) -> float | None:
     if session.authenticated_at is None:
         return None
@@ -440,7 +478,7 @@ def _seconds_since_authentication(session: GameSession) -> float | None:
 def bet(
     *,
     provider: Provider,
-    session: GameSession,
+    session: "GameSession | SessionToken",
     transaction_id: str,
     round_id: str,
     amount_minor: int,
@@ -459,22 +497,24 @@ def bet(
     """
     if amount_minor <= 0:
         raise InvalidAmount("a bet must be greater than zero", field="amount")
-    screening_request = ScreeningRequest(
-        kind=TransactionKind.BET,
-        player_id=session.player_id,
-        wallet_id=session.wallet_id,
-        currency=currency,
-        amount_minor=amount_minor,
-        provider_id=provider.pk,
-        session_id=session.pk,
-        client_ip=context.client_ip,
-        seconds_since_authentication=_seconds_since_authentication(session),
-    )
-    screening = _screen(screening_request)
+    session = _resolved(provider, session, TransactionKind.BET, amount_minor)
+    screening, screening_request = hooks.ALLOW_ALL, None
+    if not isinstance(session, SessionToken):
+        screening_request = ScreeningRequest(
+            kind=TransactionKind.BET,
+            player_id=session.player_id,
+            wallet_id=session.wallet_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            provider_id=provider.pk,
+            session_id=session.pk,
+            client_ip=context.client_ip,
+            seconds_since_authentication=_seconds_since_authentication(session),
+        )
+        screening = _screen(screening_request)
     params = [
         provider.pk,
-        session.pk,
-        session.wallet_id,
+        *_session_params(session),
         transaction_id,
         round_id,
         amount_minor,
@@ -495,9 +535,7 @@ def bet(
         _raise_refusal(outcome)
     row = _written_row(
         outcome,
-        wallet_id=session.wallet_id,
         provider_id=provider.pk,
-        session_id=session.pk,
         round_external_id=round_id,
         kind=TransactionKind.BET,
         currency=currency,
@@ -505,7 +543,6 @@ def bet(
         delta_minor=-amount_minor,
         rounding_residue=rounding_residue,
         external_id=transaction_id,
-        game_id=game_id or session.game_id,
         client_ip=context.client_ip,
         request_id=context.request_id,
     )
@@ -516,7 +553,7 @@ def bet(
 def win(
     *,
     provider: Provider,
-    session: GameSession,
+    session: "GameSession | SessionToken",
     transaction_id: str,
     round_id: str,
     amount_minor: int,
@@ -535,8 +572,9 @@ def win(
     """
     if amount_minor < 0:
         raise InvalidAmount("a win must not be negative", field="amount")
+    session = _resolved(provider, session, TransactionKind.WIN, amount_minor)
     screening = hooks.ALLOW_ALL
-    if amount_minor:
+    if amount_minor and not isinstance(session, SessionToken):
         screening = _screen(
             ScreeningRequest(
                 kind=TransactionKind.WIN,
@@ -551,8 +589,7 @@ def win(
         )
     params = [
         provider.pk,
-        session.pk,
-        session.wallet_id,
+        *_session_params(session),
         transaction_id,
         round_id,
         amount_minor,
@@ -572,9 +609,7 @@ def win(
         _raise_refusal(outcome)
     row = _written_row(
         outcome,
-        wallet_id=session.wallet_id,
         provider_id=provider.pk,
-        session_id=session.pk,
         round_external_id=round_id,
         kind=TransactionKind.WIN,
         currency=currency,
@@ -583,7 +618,6 @@ def win(
         rounding_residue=rounding_residue,
         external_id=transaction_id,
         reference_external_id=reference_transaction_id,
-        game_id=session.game_id,
         client_ip=context.client_ip,
         request_id=context.request_id,
     )
@@ -593,7 +627,8 @@ def win(
 
 _ROLLBACK_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
-       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used
+       wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
+       txn_session_id, txn_wallet_id, txn_game_id
 FROM pitboss_rollback(%s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s)
 """
 

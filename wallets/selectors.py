@@ -6,6 +6,8 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from wallets import db
+
 _SESSION_FIGURES_SQL = """
 WITH open_now AS (
     SELECT s.provider_id, s.player_id, s.currency, s.reserved_minor,
@@ -97,3 +99,86 @@ def open_sessions_per_player(*, limit: int = 20) -> list[dict]:
             {"player": pid, "external_id": ext, "open_sessions": n, "reserved_minor": int(r or 0)}
             for pid, ext, n, r in cursor.fetchall()
         ]
+
+
+# --- the session of one wallet API call ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LivePlayer:
+    pk: int
+    external_id: str
+    status: str
+
+
+@dataclass(slots=True)
+class LiveWallet:
+    pk: int
+    currency: str
+    balance_minor: int
+    reserved_minor: int
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.reserved_minor
+
+
+@dataclass(slots=True)
+class LiveSession:
+    """A game session as one wallet call read it, with its player and wallet: what the ledger
+    functions read of a GameSession (they take either). Plain objects: building three model
+    instances per call cost a quarter of the call's Python time."""
+
+    pk: int
+    status: str
+    currency: str
+    game_id: str
+    authenticated_at: object
+    reserved_minor: int
+    provider_id: int
+    player_id: int
+    wallet_id: int
+    player: LivePlayer
+    wallet: LiveWallet
+    last_activity_at: object = None
+
+
+_LIVE_SESSION_SQL = """
+SELECT s.id, s.status, s.currency, s.game_id, s.authenticated_at, s.reserved_minor, s.player_id,
+       s.wallet_id, pl.external_id, pl.status, w.balance_minor, w.reserved_minor, p.status
+FROM wallets_gamesession s
+JOIN wallets_player pl ON pl.id = s.player_id
+JOIN wallets_wallet w ON w.id = s.wallet_id
+JOIN wallets_provider p ON p.id = s.provider_id
+WHERE s.token_hash = %s AND s.provider_id = %s
+"""
+
+
+def live_session(provider_id: int, token_hash: str) -> tuple[LiveSession, str] | None:
+    """The session with this token hash at this provider, with its player and wallet, and the
+    provider's current status, in one prepared query; None when there is none."""
+    row = db.fetch_one(_LIVE_SESSION_SQL, [token_hash, provider_id])
+    if row is None:
+        return None
+    (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,
+     player_external_id, player_status, balance_minor, wallet_reserved_minor,
+     provider_status) = row  # fmt: skip
+    session = LiveSession(
+        pk=pk,
+        status=status,
+        currency=currency,
+        game_id=game_id,
+        authenticated_at=authenticated_at,
+        reserved_minor=reserved_minor,
+        provider_id=provider_id,
+        player_id=player_id,
+        wallet_id=wallet_id,
+        player=LivePlayer(pk=player_id, external_id=player_external_id, status=player_status),
+        wallet=LiveWallet(
+            pk=wallet_id,
+            currency=currency,
+            balance_minor=balance_minor,
+            reserved_minor=wallet_reserved_minor,
+        ),
+    )
+    return session, provider_status

@@ -9,7 +9,10 @@ decided by the caller beforehand and passed in (p_decline / p_hold); it applies 
 call that passed every other check. A unique-index race on the ledger row raises as before
 (the caller replays); a race on the round is settled here with ON CONFLICT.
 
-Outcome codes: OK, DUPLICATE, DUPLICATE_MISMATCH (detail: the differing fields),
+The bet and the win take the session by id (read by the caller) or, with a NULL id, by its token
+hash: then the look-up is part of the same call (INVALID_TOKEN when there is none).
+
+Outcome codes: OK, DUPLICATE, INVALID_TOKEN, DUPLICATE_MISMATCH (detail: the differing fields),
 ROLLED_BACK, SESSION_EXPIRED, PROVIDER_SUSPENDED, PLAYER_BLOCKED, CURRENCY_MISMATCH,
 ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED, INVALID_REFERENCE. The wallet's balance and
 reservation come back with every outcome, so an error answer needs no second query. A row's
@@ -21,13 +24,15 @@ from django.db import migrations
 
 BET = """
 CREATE OR REPLACE FUNCTION pitboss_bet(
-    p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_external_id text,
-    p_round_id text, p_amount bigint, p_currency text, p_game_id text, p_residue numeric,
+    p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
+    p_external_id text, p_round_id text, p_amount bigint, p_currency text, p_game_id text,
+    p_residue numeric,
     p_decline boolean, p_client_ip inet, p_request_id text, p_processing_us integer,
     OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
     OUT txn_created_at timestamptz, OUT balance bigint, OUT reserved bigint,
     OUT wallet_currency text, OUT wait_us integer, OUT txn_player_id bigint,
-    OUT txn_round_id bigint, OUT txn_reserved_used bigint
+    OUT txn_round_id bigint, OUT txn_reserved_used bigint, OUT txn_session_id bigint,
+    OUT txn_wallet_id bigint, OUT txn_game_id text
 ) LANGUAGE plpgsql AS $$
 DECLARE
     w wallets_wallet%ROWTYPE;
@@ -41,6 +46,14 @@ DECLARE
     spent_us integer;
     differing text[] := '{}';
 BEGIN
+    IF p_session_id IS NULL THEN
+        -- Known by its token only: the session look-up is part of this call.
+        SELECT id, wallet_id INTO p_session_id, p_wallet_id FROM wallets_gamesession
+        WHERE token_hash = p_token_hash AND provider_id = p_provider_id;
+        IF NOT FOUND THEN outcome := 'INVALID_TOKEN'; RETURN; END IF;
+    END IF;
+    txn_session_id := p_session_id;
+    txn_wallet_id := p_wallet_id;
     SELECT * INTO w FROM wallets_wallet WHERE id = p_wallet_id FOR NO KEY UPDATE;
     wait_us := (extract(epoch FROM clock_timestamp() - started) * 1000000)::integer;
     balance := w.balance_minor;
@@ -48,6 +61,7 @@ BEGIN
     wallet_currency := w.currency;
     SELECT * INTO s FROM wallets_gamesession WHERE id = p_session_id;
     txn_player_id := s.player_id;
+    txn_game_id := s.game_id;
 
     SELECT * INTO t FROM wallets_transaction
     WHERE provider_id = p_provider_id AND external_id = p_external_id;
@@ -66,6 +80,7 @@ BEGIN
         END IF;
         txn_id := t.id; txn_status := t.status; txn_created_at := t.created_at;
         txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
+        txn_game_id := t.game_id;
         outcome := CASE WHEN t.status = 'rolled_back' THEN 'ROLLED_BACK' ELSE 'DUPLICATE' END;
         RETURN;
     END IF;
@@ -92,6 +107,7 @@ BEGIN
     END IF;
     IF p_decline THEN outcome := 'DECLINED'; RETURN; END IF;
     txn_created_at := clock_timestamp();
+    txn_game_id := COALESCE(NULLIF(p_game_id, ''), s.game_id);
 
     IF r_id IS NULL THEN
         INSERT INTO wallets_round
@@ -123,7 +139,7 @@ BEGIN
     VALUES
         ('bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
          balance, p_residue, p_external_id, p_round_id,
-         '', COALESCE(NULLIF(p_game_id, ''), s.game_id), p_client_ip, p_request_id,
+         '', txn_game_id, p_client_ip, p_request_id,
          spent_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
          s.id, w.id)
     RETURNING id INTO txn_id;
@@ -143,14 +159,15 @@ $$;
 
 WIN = """
 CREATE OR REPLACE FUNCTION pitboss_win(
-    p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_external_id text,
-    p_round_id text, p_amount bigint, p_currency text, p_round_closed boolean,
+    p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
+    p_external_id text, p_round_id text, p_amount bigint, p_currency text, p_round_closed boolean,
     p_reference text, p_residue numeric, p_hold boolean, p_client_ip inet, p_request_id text,
     p_processing_us integer,
     OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
     OUT txn_created_at timestamptz, OUT balance bigint, OUT reserved bigint,
     OUT wallet_currency text, OUT wait_us integer, OUT txn_player_id bigint,
-    OUT txn_round_id bigint, OUT txn_reserved_used bigint
+    OUT txn_round_id bigint, OUT txn_reserved_used bigint, OUT txn_session_id bigint,
+    OUT txn_wallet_id bigint, OUT txn_game_id text
 ) LANGUAGE plpgsql AS $$
 DECLARE
     w wallets_wallet%ROWTYPE;
@@ -163,6 +180,14 @@ DECLARE
     spent_us integer;
     differing text[] := '{}';
 BEGIN
+    IF p_session_id IS NULL THEN
+        -- Known by its token only: the session look-up is part of this call.
+        SELECT id, wallet_id INTO p_session_id, p_wallet_id FROM wallets_gamesession
+        WHERE token_hash = p_token_hash AND provider_id = p_provider_id;
+        IF NOT FOUND THEN outcome := 'INVALID_TOKEN'; RETURN; END IF;
+    END IF;
+    txn_session_id := p_session_id;
+    txn_wallet_id := p_wallet_id;
     SELECT * INTO w FROM wallets_wallet WHERE id = p_wallet_id FOR NO KEY UPDATE;
     wait_us := (extract(epoch FROM clock_timestamp() - started) * 1000000)::integer;
     balance := w.balance_minor;
@@ -170,6 +195,7 @@ BEGIN
     wallet_currency := w.currency;
     SELECT * INTO s FROM wallets_gamesession WHERE id = p_session_id;
     txn_player_id := s.player_id;
+    txn_game_id := s.game_id;
 
     SELECT * INTO t FROM wallets_transaction
     WHERE provider_id = p_provider_id AND external_id = p_external_id;
@@ -188,6 +214,7 @@ BEGIN
         END IF;
         txn_id := t.id; txn_status := t.status; txn_created_at := t.created_at;
         txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
+        txn_game_id := t.game_id;
         outcome := 'DUPLICATE';
         RETURN;
     END IF;
@@ -256,7 +283,8 @@ CREATE OR REPLACE FUNCTION pitboss_rollback(
     OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
     OUT txn_created_at timestamptz, OUT balance bigint, OUT reserved bigint,
     OUT wallet_currency text, OUT wait_us integer, OUT txn_player_id bigint,
-    OUT txn_round_id bigint, OUT txn_reserved_used bigint
+    OUT txn_round_id bigint, OUT txn_reserved_used bigint, OUT txn_session_id bigint,
+    OUT txn_wallet_id bigint, OUT txn_game_id text
 ) LANGUAGE plpgsql AS $$
 DECLARE
     w wallets_wallet%ROWTYPE;
@@ -271,6 +299,7 @@ DECLARE
     differing text[] := '{}';
 BEGIN
     txn_player_id := p_player_id;
+    txn_session_id := p_session_id;
     -- Another player's row is never locked nor shown: the reference is looked up among this
     -- player's rows (another's is an INVALID_REFERENCE, found below).
     SELECT wallet_id INTO ref_wallet FROM wallets_transaction
@@ -297,6 +326,8 @@ BEGIN
         ref_wallet := b.wallet_id;  -- locked above, either way
     END IF;
     SELECT * INTO w FROM wallets_wallet WHERE id = ref_wallet;
+    txn_wallet_id := w.id;
+    txn_game_id := '';
     balance := w.balance_minor;
     reserved := w.reserved_minor;
     wallet_currency := w.currency;
@@ -319,6 +350,7 @@ BEGIN
         END IF;
         txn_id := t.id; txn_status := t.status; txn_created_at := t.created_at;
         txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
+        txn_game_id := t.game_id;
         outcome := 'DUPLICATE';
         RETURN;
     END IF;

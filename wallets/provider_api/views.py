@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from wallets import crypto, db, hooks, ledger
+from wallets import crypto, hooks, ledger
 from wallets.currencies import is_known
 from wallets.errors import (
     CurrencyMismatch,
@@ -35,58 +35,10 @@ from wallets.provider_api.parsing import (
     required_amount,
     required_str,
 )
+from wallets.selectors import LiveSession, live_session
 
 logger = logging.getLogger("pitboss.wallet_api")
 UNKNOWN_PROVIDER = "unknown"
-
-_SESSION_SQL = """
-SELECT s.id, s.status, s.currency, s.game_id, s.authenticated_at, s.reserved_minor, s.player_id,
-       s.wallet_id, pl.external_id, pl.status, w.balance_minor, w.reserved_minor, p.status
-FROM wallets_gamesession s
-JOIN wallets_player pl ON pl.id = s.player_id
-JOIN wallets_wallet w ON w.id = s.wallet_id
-JOIN wallets_provider p ON p.id = s.provider_id
-WHERE s.token_hash = %s AND s.provider_id = %s
-"""
-
-
-@dataclass(slots=True)
-class LivePlayer:
-    pk: int
-    external_id: str
-    status: str
-
-
-@dataclass(slots=True)
-class LiveWallet:
-    pk: int
-    currency: str
-    balance_minor: int
-    reserved_minor: int
-
-    @property
-    def available_minor(self) -> int:
-        return self.balance_minor - self.reserved_minor
-
-
-@dataclass(slots=True)
-class LiveSession:
-    """A game session as one wallet call read it, with its player and wallet: what the ledger
-    functions read of a GameSession (they take either). Plain objects: building three model
-    instances per call cost a quarter of the call's Python time."""
-
-    pk: int
-    status: str
-    currency: str
-    game_id: str
-    authenticated_at: object
-    reserved_minor: int
-    provider_id: int
-    player_id: int
-    wallet_id: int
-    player: LivePlayer
-    wallet: LiveWallet
-    last_activity_at: object = None
 
 
 @dataclass
@@ -105,35 +57,13 @@ class Call:
         """The session the token names at this provider, read in one query together with its
         player, its wallet and the provider's current status (never taken from the cache)."""
         token = required_str(self.data, "session_token", max_length=256)
-        row = db.fetch_one(_SESSION_SQL, [crypto.token_hash(token), self.provider.pk])
-        if row is None:
+        found = live_session(self.provider.pk, crypto.token_hash(token))
+        if found is None:
             raise InvalidToken()
-        (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,
-         player_external_id, player_status, balance_minor, wallet_reserved_minor,
-         provider_status) = row  # fmt: skip
-        session = LiveSession(
-            pk=pk,
-            status=status,
-            currency=currency,
-            game_id=game_id,
-            authenticated_at=authenticated_at,
-            reserved_minor=reserved_minor,
-            provider_id=self.provider.pk,
-            player_id=player_id,
-            wallet_id=wallet_id,
-            player=LivePlayer(pk=player_id, external_id=player_external_id, status=player_status),
-            wallet=LiveWallet(
-                pk=wallet_id,
-                currency=currency,
-                balance_minor=balance_minor,
-                reserved_minor=wallet_reserved_minor,
-            ),
-        )
-        self.session = session
-        self.provider_status = provider_status
-        return session
+        self.session, self.provider_status = found
+        return self.session
 
-    def money(self, session: LiveSession) -> tuple[int, str, object]:
+    def money(self, session: LiveSession | None) -> tuple[int, str, object]:
         """(amount in minor units, currency, rounding residue or None) of a bet or win.
 
         The amount is read in the currency the caller named; the ledger then compares that
@@ -143,12 +73,24 @@ class Call:
         raw = required_amount(self.data)
         currency = required_str(self.data, "currency", max_length=16)
         if not is_known(currency):
-            raise CurrencyMismatch(
-                f"currency must be the session's ({session.currency})", field="currency"
-            )
+            expected = f" ({session.currency})" if session is not None else ""
+            raise CurrencyMismatch(f"currency must be the session's{expected}", field="currency")
         parsed = parse_amount(raw, currency, rounding_mode=self.provider.rounding_mode or None)
         residue = parsed.rounding_residue if parsed.rounding_residue else None
         return parsed.minor, currency, residue
+
+    def session_for(self, read_fields: Callable[[LiveSession | None], dict]):
+        """(what to book against, the call's fields). When every field is good, the session's
+        token alone: the ledger function reads the session in the same round trip. Otherwise
+        the session is read first, as for every other operation, so errors come in the
+        contract's order (an unknown token before a bad field) and carry the balance."""
+        try:
+            token = required_str(self.data, "session_token", max_length=256)
+            fields = read_fields(None)
+        except WalletError:
+            session = self.resolve_session()
+            return session, read_fields(session)
+        return ledger.SessionToken(crypto.token_hash(token)), fields
 
 
 def _money_fields(result: ledger.LedgerResult) -> dict:
@@ -193,45 +135,36 @@ def op_balance(call: Call) -> dict:
     }
 
 
+def _bet_fields(call: Call, session: LiveSession | None) -> dict:
+    fields = {
+        "transaction_id": required_str(call.data, "transaction_id"),
+        "round_id": required_str(call.data, "round_id"),
+        "game_id": optional_str(call.data, "game_id"),
+    }
+    fields["amount_minor"], fields["currency"], fields["rounding_residue"] = call.money(session)
+    return fields
+
+
 def op_bet(call: Call) -> dict:
-    session = call.resolve_session()
-    transaction_id = required_str(call.data, "transaction_id")
-    round_id = required_str(call.data, "round_id")
-    game_id = optional_str(call.data, "game_id")
-    amount_minor, currency, residue = call.money(session)
-    result = ledger.bet(
-        provider=call.provider,
-        session=session,
-        transaction_id=transaction_id,
-        round_id=round_id,
-        amount_minor=amount_minor,
-        currency=currency,
-        game_id=game_id,
-        rounding_residue=residue,
-        context=call.context,
-    )
+    session, fields = call.session_for(lambda session: _bet_fields(call, session))
+    result = ledger.bet(provider=call.provider, session=session, context=call.context, **fields)
     return _transaction_fields(call, result)
 
 
+def _win_fields(call: Call, session: LiveSession | None) -> dict:
+    fields = {
+        "transaction_id": required_str(call.data, "transaction_id"),
+        "round_id": required_str(call.data, "round_id"),
+        "round_closed": optional_bool(call.data, "round_closed"),
+        "reference_transaction_id": optional_str(call.data, "reference_transaction_id"),
+    }
+    fields["amount_minor"], fields["currency"], fields["rounding_residue"] = call.money(session)
+    return fields
+
+
 def op_win(call: Call) -> dict:
-    session = call.resolve_session()
-    transaction_id = required_str(call.data, "transaction_id")
-    round_id = required_str(call.data, "round_id")
-    round_closed = optional_bool(call.data, "round_closed")
-    reference = optional_str(call.data, "reference_transaction_id")
-    amount_minor, currency, residue = call.money(session)
-    result = ledger.win(
-        provider=call.provider,
-        session=session,
-        transaction_id=transaction_id,
-        round_id=round_id,
-        amount_minor=amount_minor,
-        currency=currency,
-        round_closed=round_closed,
-        reference_transaction_id=reference,
-        rounding_residue=residue,
-        context=call.context,
-    )
+    session, fields = call.session_for(lambda session: _win_fields(call, session))
+    result = ledger.win(provider=call.provider, session=session, context=call.context, **fields)
     return _transaction_fields(call, result)
 
 
