@@ -195,5 +195,21 @@ def last_json_line(text: str) -> dict | None:
     return None
 
 
+def run_module_on(url: str, module: str, *args: str) -> dict:
+    """`python -m <module> <args>` with DATABASE_URL=url (Django set up afresh on that
+    database); the JSON line it prints last. RuntimeError with its stderr when it fails."""
+    completed = subprocess.run(  # noqa: S603 - our own module and arguments
+        [sys.executable, "-m", module, *args],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    result = last_json_line(completed.stdout)
+    if completed.returncode != 0 or result is None:
+        raise RuntimeError(f"{module} failed: {completed.stderr[-2000:]}")
+    return result
+
+
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)

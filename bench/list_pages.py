@@ -21,7 +21,6 @@ import argparse
 import datetime
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -160,19 +159,9 @@ def _measure(repeats: int) -> dict:
 
 
 def _measure_in_child(url: str, repeats: int) -> dict:
-    from bench.common import last_json_line
+    from bench.common import run_module_on
 
-    completed = subprocess.run(  # noqa: S603 - this module, our arguments
-        [sys.executable, "-m", "bench.list_pages", "--measure", f"--repeats={repeats}"],
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    result = last_json_line(completed.stdout)
-    if completed.returncode != 0 or result is None:
-        raise RuntimeError(f"measurement failed: {completed.stderr[-2000:]}")
-    return result
+    return run_module_on(url, "bench.list_pages", "--measure", f"--repeats={repeats}")
 
 
 def main() -> int:

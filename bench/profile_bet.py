@@ -166,6 +166,9 @@ def main() -> None:
         summary = profile(seed(3), args.out, calls=args.calls)
         from django.db import connections
 
+        from fraud.screening import baseline_writer
+
+        baseline_writer.stop()  # its queued updates, before the database goes
         connections.close_all()
     finally:
         drop_database(server_url, name)

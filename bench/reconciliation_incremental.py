@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -178,26 +177,15 @@ def _measure(changed: int, repeats: int) -> dict:
 
 
 def _measure_in_child(url: str, changed: int, repeats: int) -> dict:
-    from bench.common import last_json_line
+    from bench.common import run_module_on
 
-    completed = subprocess.run(  # noqa: S603 - this module, our arguments
-        [
-            sys.executable,
-            "-m",
-            "bench.reconciliation_incremental",
-            "--measure",
-            f"--changed={changed}",
-            f"--repeats={repeats}",
-        ],
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_module_on(
+        url,
+        "bench.reconciliation_incremental",
+        "--measure",
+        f"--changed={changed}",
+        f"--repeats={repeats}",
     )
-    result = last_json_line(completed.stdout)
-    if completed.returncode != 0 or result is None:
-        raise RuntimeError(f"measurement failed: {completed.stderr[-2000:]}")
-    return result
 
 
 def main() -> int:

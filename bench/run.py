@@ -416,6 +416,10 @@ def main() -> int:
         if server is not None:
             server.stop()
         if not args.keep_db:
+            if "fraud.screening" in sys.modules:
+                from fraud.screening import baseline_writer
+
+                baseline_writer.stop()  # its queued updates, before the database goes
             if "django.db" in sys.modules:
                 from django.db import connections
 

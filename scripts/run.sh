@@ -8,7 +8,7 @@
 #
 #   PORT=8000            web port (always bound to 127.0.0.1)
 #   PITBOSS_RELOAD=1     Django's autoreloading runserver instead of gunicorn
-#   WEB_CONCURRENCY=3    gunicorn workers
+#   WEB_CONCURRENCY=3    gunicorn workers (default: cores + 1; GUNICORN_THREADS threads each)
 #   PITBOSS_STOP_TIMEOUT=20  seconds to wait for a graceful stop before SIGKILL
 #   PITBOSS_SIMULATE=1   provider simulator against the web port (0: off)
 #   PITBOSS_SIMULATE_RATE=2  its requests per second; PITBOSS_SIMULATE_FAULTS=... its faults
