@@ -39,7 +39,7 @@ def violation_counts(now=None, since: dict | None = None) -> dict[int, int]:
     return counts
 
 
-def alerting_violation_counts() -> dict[int, float]:
+def alerting_violation_counts() -> dict[int, int]:
     """Metric source "security_violations": a provider's violations in its window once they
     reach its policy's alert threshold (0 below it), so monitoring's default rule (alert when
     above 0) raises exactly the policy's alerts."""
@@ -50,7 +50,7 @@ def alerting_violation_counts() -> dict[int, float]:
     return figures
 
 
-def total_violation_counts() -> dict[int, float]:
+def total_violation_counts() -> dict[int, int]:
     """Metric source "security_violations_total": violations in the window, no threshold."""
     return {k: float(v) for k, v in violation_counts().items()}
 

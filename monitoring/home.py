@@ -71,7 +71,7 @@ def _url(name: str, query: str = "") -> str | None:
     return f"{url}?{query}" if query else url
 
 
-def _published(name: str) -> dict[int, float] | None:
+def _published(name: str) -> dict[int, int | float] | None:
     source = hooks.metric_sources.get(name)
     if source is None:
         return None

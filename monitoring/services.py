@@ -12,6 +12,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import redis
 from django.conf import settings
@@ -317,8 +318,9 @@ class Condition:
     rule: str
     fingerprint: str
     provider_id: int | None
-    value: float
-    threshold: float
+    # Exact for minor units (drift) and published figures; latency and rates may be floats.
+    value: int | float | Decimal
+    threshold: int | float | Decimal
     summary: str
     player_id: int | None = None
     source: str = ""
@@ -339,12 +341,20 @@ class EvaluationResult:
     deliveries: int = 0
 
 
-def _published_figures() -> dict[str, dict[int, float]]:
+def _exact(value) -> int | Decimal:
+    """A published figure or threshold as an exact number: integers (minor units, counts) stay
+    integers, anything else becomes the Decimal of its text (never a binary float)."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return value
+    return Decimal(str(value))
+
+
+def _published_figures() -> dict[str, dict[int, int | Decimal]]:
     """Every registered metric source's figures; a failing source counts as no data."""
     figures = {}
     for name, source in list(hooks.metric_sources.items()):
         try:
-            figures[name] = {int(k): float(v) for k, v in (source() or {}).items()}
+            figures[name] = {int(k): _exact(v) for k, v in (source() or {}).items()}
         except Exception:
             logger.exception("metric source %s failed", name)
     return figures
@@ -395,7 +405,7 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"error_rate:{pid}",
                     pid,
                     rate,
-                    float(profile.error_rate_percent),
+                    profile.error_rate_percent,
                     f"{provider.code}: error rate {rate:.2f} % over {minutes} min "
                     f"({stats.errors} of {stats.calls} calls; threshold "
                     f"{profile.error_rate_percent} %)",
@@ -457,7 +467,7 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"metric_source:{name}:{pid}",
                     pid,
                     value,
-                    float(threshold),
+                    _exact(threshold),
                     f"{provider.code}: {name} is {value:g} (threshold {threshold})",
                     source=name,
                 )

@@ -35,15 +35,15 @@ def _drift_by_provider() -> dict[int, dict[str, int]]:
     return figures
 
 
-def drift_open_discrepancies() -> dict[int, float]:
+def drift_open_discrepancies() -> dict[int, int]:
     return {pk: f["count"] for pk, f in _drift_by_provider().items()}
 
 
-def drift_total_minor() -> dict[int, float]:
+def drift_total_minor() -> dict[int, int]:
     return {pk: f["total"] for pk, f in _drift_by_provider().items()}
 
 
-def drift_largest_minor() -> dict[int, float]:
+def drift_largest_minor() -> dict[int, int]:
     return {pk: f["largest"] for pk, f in _drift_by_provider().items()}
 
 

@@ -98,11 +98,12 @@ request_inspectors: list[Callable[[InspectedRequest], None]] = []
 # (provider) -> timedelta or None: the expiry given to a newly issued credential.
 credential_lifetime: Callable[[Any], Any] | None = None
 
-# name -> callable returning {provider_id: value} for every provider with a figure.
-metric_sources: dict[str, Callable[[], dict[int, float]]] = {}
+# name -> callable returning {provider_id: value} for every provider with a figure. Amounts are
+# integer minor units and counts integers; a float only for what is not money (seconds).
+metric_sources: dict[str, Callable[[], dict[int, Any]]] = {}
 
 
-def register_metric_source(name: str, source: Callable[[], dict[int, float]]) -> None:
+def register_metric_source(name: str, source: Callable[[], dict[int, Any]]) -> None:
     metric_sources[name] = source
 
 

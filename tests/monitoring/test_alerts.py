@@ -2,6 +2,7 @@
 notifications by e-mail and webhook with retries, the session and published-figure rules."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -286,6 +287,15 @@ def test_drift_and_other_published_figures(acme, now, published):
         (AlertRule.METRIC_SOURCE, "acme", "security_violations"): 2,
     }
     assert GaugeMinute.objects.get(provider=acme, name="drift_largest_minor").value == 3
+
+
+def test_a_drift_in_minor_units_stays_exact_through_alert_and_gauge(acme, now, published):
+    # 2**53 + 1 has no binary float: a float() on the way would store 9007199254740992.
+    drift = 2**53 + 1
+    hooks.register_metric_source("drift_largest_minor", lambda: {acme.pk: drift})
+    services.evaluate_alerts(now=now)
+    assert Alert.objects.get(rule=AlertRule.DRIFT).value == Decimal(drift)
+    assert GaugeMinute.objects.get(provider=acme, name="drift_largest_minor").value == drift
 
 
 def test_unknown_source_in_a_profile_is_no_data(acme, now, published):
