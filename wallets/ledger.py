@@ -68,6 +68,7 @@ from wallets.errors import (
 )
 from wallets.hooks import DECLINE, HOLD, ScreeningRequest
 from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
+from wallets.selectors import live_session
 
 T = TypeVar("T")
 
@@ -381,8 +382,6 @@ def _resolved(provider: Provider, session, kind: str, amount_minor: int):
     """`session`, read now if it is only a token and the screener has to see the call."""
     if not isinstance(session, SessionToken) or not hooks.screening_needed(kind, amount_minor):
         return session
-    from wallets.selectors import live_session
-
     found = live_session(provider.pk, session.token_hash)
     if found is None:
         raise InvalidToken()

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import close_old_connections, connection
 from django.http.request import split_domain_port, validate_host
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
 
 from wallets.middleware import _VALID_REQUEST_ID
 from wallets.provider_api.views import OPERATIONS, handle
@@ -86,38 +88,15 @@ class WalletRequest:
         return bool(domain) and validate_host(domain, allowed)
 
 
-def _security_headers() -> list[tuple[str, str]]:
-    """The headers SecurityMiddleware and XFrameOptionsMiddleware add, from the same settings."""
-    headers = []
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append(("X-Content-Type-Options", "nosniff"))
-    if settings.SECURE_REFERRER_POLICY:
-        policy = settings.SECURE_REFERRER_POLICY
-        if not isinstance(policy, str):
-            policy = ",".join(policy)
-        headers.append(("Referrer-Policy", policy))
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
-    headers.append(("X-Frame-Options", settings.X_FRAME_OPTIONS))
-    return headers
-
-
-def _hsts_header() -> tuple[str, str] | None:
-    if not settings.SECURE_HSTS_SECONDS:
-        return None
-    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
-    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-        value += "; includeSubDomains"
-    if settings.SECURE_HSTS_PRELOAD:
-        value += "; preload"
-    return ("Strict-Transport-Security", value)
-
-
 def _connection_housekeeping() -> None:
     """What Django does at each request's start and end: close a connection that broke or
     outlived CONN_MAX_AGE. Never inside a transaction (only a test client calls in one)."""
     if not connection.in_atomic_block:
         close_old_connections()
+
+
+def _unused_get_response(request):  # pragma: no cover - process_response alone is used
+    raise NotImplementedError
 
 
 class WalletApiFirst:
@@ -126,8 +105,12 @@ class WalletApiFirst:
 
     def __init__(self, application) -> None:
         self.application = application
-        self.headers = _security_headers()
-        self.hsts = _hsts_header()
+        # Django's own middleware adds the security headers, from the same settings: only their
+        # process_response is used, on the wallet's request and response.
+        self.header_middleware = [
+            SecurityMiddleware(_unused_get_response),
+            XFrameOptionsMiddleware(_unused_get_response),
+        ]
 
     def __call__(self, environ: dict, start_response):
         path = environ.get("PATH_INFO", "")
@@ -144,10 +127,10 @@ class WalletApiFirst:
             response = handle(request, operation)
         finally:
             _connection_housekeeping()
-        headers = [*response.items(), ("X-Request-Id", request.request_id), *self.headers]
-        if secure and self.hsts:
-            headers.append(self.hsts)
+        response["X-Request-Id"] = request.request_id
+        for middleware in self.header_middleware:
+            middleware.process_response(request, response)
         content = response.content
-        headers.append(("Content-Length", str(len(content))))
+        headers = [*response.items(), ("Content-Length", str(len(content)))]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
         return [content]
