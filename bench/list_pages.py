@@ -6,7 +6,7 @@ page renders in under 300 ms).
 Full mode uses the kept databases of bench.ledger_scale (`pitboss_bench_ledger_10m` and `_1m`,
 built when missing). --quick builds a 20,000-row ledger in a throwaway database (CI).
 
-Server-side render time through Django's test Client (no network, no gunicorn): the whole
+Server-side render time through Django's test Client (no network, no web server): the whole
 request (middleware, authentication, view, every SQL query, template or JSON rendering) as a
 logged-in superuser, DEBUG off. Per page: one warm-up request (whose SQL queries are captured:
 how many, and the slowest), then R timed requests; the median and the worst are reported, with

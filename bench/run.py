@@ -5,8 +5,9 @@
    authenticated sessions through wallets.services / wallets.ledger.
 2. Baseline: pgbench running a bet-shaped transaction on its own tables in that database, at 8
    and 32 clients, random rows and one hot row (bench/pgbench_baseline.py).
-3. Starts gunicorn with the production settings (config/gunicorn.py, PITBOSS_ENV=production,
-   throwaway keys, DEBUG off) on 127.0.0.1 and replays pre-signed requests with wrk
+3. Starts the web server with the production settings (config/server.py: granian,
+   PITBOSS_ENV=production, throwaway keys, DEBUG off) on 127.0.0.1 and replays pre-signed
+   requests with wrk
    (bench/http_load.py): bet, win, rollback and a mixed stream, at 8 and 32 connections,
    random players and one hot player. Each figure is given as a ratio to pgbench's.
 4. Checks that no transaction was lost or duplicated and that every wallet's balance equals
@@ -85,7 +86,7 @@ def migrate(env: dict) -> None:
 
 
 class Server:
-    """gunicorn with the production settings, on a free loopback port."""
+    """The production web server (config/server.py) on a free loopback port."""
 
     def __init__(self, env: dict, log_path: Path):
         self.port = _free_port()
@@ -96,15 +97,12 @@ class Server:
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "GUNICORN_LOG_LEVEL": "warning",
+            "WEB_BIND": f"127.0.0.1:{self.port}",
+            "WEB_LOG_LEVEL": "warning",
         }
-        gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
-        command = [str(gunicorn) if gunicorn.exists() else "gunicorn"]
-        command += ["-c", str(ROOT / "config" / "gunicorn.py"), "config.wsgi:application"]
         self.log_file = log_path.open("w")
         self.process = subprocess.Popen(  # noqa: S603
-            command,
+            [_python(), "-m", "config.server"],
             cwd=ROOT,
             env=server_env,
             stdout=self.log_file,
@@ -116,7 +114,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.process.returncode}); see its log")
+                code = self.process.returncode
+                raise RuntimeError(f"the web server exited ({code}); see its log")
             try:
                 health = self.url + "/healthz"  # http on loopback, built here
                 with urllib.request.urlopen(health, timeout=2) as response:  # noqa: S310
@@ -125,7 +124,15 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError("gunicorn did not answer /healthz in time")
+        raise RuntimeError("the web server did not answer /healthz in time")
+
+    def description(self) -> str:
+        from config import server
+
+        command = server.argv()
+        workers = command[command.index("--workers") + 1]
+        threads = command[command.index("--blocking-threads") + 1]
+        return f"granian, {workers} workers x {threads} threads"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -194,7 +201,7 @@ def build_table(report: dict) -> str:
         f"# Pitboss benchmark ({'quick' if report['quick'] else 'full'} mode)",
         "",
         f"{report['date']} on {report['machine']}; {report['players']} players, "
-        f"{report['duration']:.0f} s per run; server: gunicorn {report['server']}.",
+        f"{report['duration']:.0f} s per run; server: {report['server']}.",
         "",
         "| figure | value (req/s) | p50 ms | p95 ms | p99 ms | refused | baseline "
         "(pgbench tps) | ratio | target | rows check |",
@@ -343,14 +350,9 @@ def main() -> int:
 
         baselines = pgbench_baseline.run_baselines(bench_url, rows=players, duration=duration)
 
-        server = Server(env, out_dir / "gunicorn.log")
+        server = Server(env, out_dir / "server.log")
         server.wait_ready()
-        from config import gunicorn as gunicorn_conf
-
-        server_desc = (
-            f"{gunicorn_conf.worker_class} x{gunicorn_conf.workers}"
-            f" ({gunicorn_conf.threads} threads)"
-        )
+        server_desc = server.description()
         scenarios = http_load.run_suite(
             server.url,
             seed,

@@ -7,8 +7,8 @@
 # If any of the three exits, the others are stopped too and run.sh exits non-zero.
 #
 #   PORT=8000            web port (always bound to 127.0.0.1)
-#   PITBOSS_RELOAD=1     Django's autoreloading runserver instead of gunicorn
-#   WEB_CONCURRENCY=3    gunicorn workers (default: cores + 1; GUNICORN_THREADS threads each)
+#   PITBOSS_RELOAD=1     Django's autoreloading runserver instead of granian
+#   WEB_CONCURRENCY=2    web server workers (default: one per core; WEB_THREADS threads each)
 #   PITBOSS_STOP_TIMEOUT=20  seconds to wait for a graceful stop before SIGKILL
 #   PITBOSS_SIMULATE=1   provider simulator against the web port (0: off)
 #   PITBOSS_SIMULATE_RATE=2  its requests per second; PITBOSS_SIMULATE_FAULTS=... its faults
@@ -59,7 +59,7 @@ stop_children() {
     for pid in "${CHILD_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    # Graceful: wait for each leader (gunicorn master, celery worker, beat) to finish.
+    # Graceful: wait for each leader (granian main process, celery worker, beat) to finish.
     deadline=$((SECONDS + STOP_TIMEOUT))
     while ((SECONDS < deadline && !FORCE)); do
         any=0
@@ -124,16 +124,9 @@ if [[ "${PITBOSS_RELOAD:-}" == 1 ]]; then
     log "starting runserver (autoreload) on 127.0.0.1:$PORT"
     start_child web python manage.py runserver "127.0.0.1:$PORT"
 else
-    log "starting gunicorn on 127.0.0.1:$PORT"
-    # Production server settings (config/gunicorn.py), with an access log for local work.
-    web=(gunicorn -c config/gunicorn.py config.wsgi:application --bind "127.0.0.1:$PORT"
-        --access-logfile -)
-    # Recent gunicorn opens a control socket in ~/.gunicorn, one path for every checkout on the
-    # machine; a local run does not need it.
-    if [[ "$(gunicorn --help 2>/dev/null)" == *--no-control-socket* ]]; then
-        web+=(--no-control-socket)
-    fi
-    start_child web "${web[@]}"
+    log "starting the web server (granian) on 127.0.0.1:$PORT"
+    # Production server settings (config/server.py), with an access log for local work.
+    start_child web env WEB_BIND="127.0.0.1:$PORT" WEB_ACCESS_LOG=1 python -m config.server
 fi
 log "starting Celery worker and beat"
 start_child worker celery -A config worker -l info --concurrency 2

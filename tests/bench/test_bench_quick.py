@@ -1,6 +1,6 @@
 """The benchmark harness in its short mode, so that it never rots (issue 8).
 
-Runs `python -m bench.run --quick` end to end (own database, gunicorn with the production
+Runs `python -m bench.run --quick` end to end (own database, the web server with the production
 settings, wrk, pgbench, the other engineers' bench modules) and checks only that it completes and
 yields numbers, with no transaction lost or duplicated: no speed target is asserted here.
 """

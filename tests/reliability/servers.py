@@ -1,5 +1,6 @@
 """Real processes for the reliability tests: a dedicated database, a migrated schema, seeded
-players, gunicorn, a private PostgreSQL cluster and a private Redis, all on loopback ports.
+players, the web server (granian), a private PostgreSQL cluster and a private Redis, all on
+loopback ports.
 
 Everything here is bounded (timeouts on every wait) and stops only the processes it started,
 by pid.
@@ -185,11 +186,12 @@ def wallet_state(database_url: str) -> dict[int, int]:
     return balances
 
 
-# --- gunicorn -------------------------------------------------------------------------------------
+# --- web server -----------------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """config.wsgi:application under gunicorn on a free loopback port."""
+class WebServer:
+    """config.wsgi:application under the production web server (config/server.py: granian, a
+    main process and its workers) on a free loopback port."""
 
     def __init__(self, env: dict, *, workers: int = 2, log_dir: Path, port: int | None = None):
         self.env = env
@@ -201,22 +203,16 @@ class Gunicorn:
 
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
-        log = open(self.log_dir / f"gunicorn-{self.port}-{self.starts}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"web-{self.port}-{self.starts}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                str(Path(PYTHON).with_name("gunicorn")),
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--timeout",
-                "30",
-                "--graceful-timeout",
-                "2",
-            ],
+            [PYTHON, "-m", "config.server"],
             cwd=ROOT,
-            env=self.env,
+            env={
+                **self.env,
+                "WEB_BIND": f"127.0.0.1:{self.port}",
+                "WEB_CONCURRENCY": str(self.workers),
+                "WEB_GRACEFUL_TIMEOUT": "2",
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -225,10 +221,10 @@ class Gunicorn:
         wait_for(
             lambda: self.proc.poll() is None and port_open(self.port) and self._answers(),
             timeout,
-            f"gunicorn on port {self.port} (log in {self.log_dir})",
+            f"web server on port {self.port} (log in {self.log_dir})",
             interval=0.2,
         )
-        assert self.proc.poll() is None, "gunicorn exited at start"
+        assert self.proc.poll() is None, "web server exited at start"
 
     def _answers(self) -> bool:
         try:
@@ -255,7 +251,7 @@ class Gunicorn:
 
     def kill_worker(self) -> int:
         pids = self.worker_pids()
-        assert pids, "no gunicorn worker to kill"
+        assert pids, "no web server worker to kill"
         os.kill(pids[0], signal.SIGKILL)
         return pids[0]
 

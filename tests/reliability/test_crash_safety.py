@@ -1,5 +1,6 @@
-"""Crash safety over real HTTP: gunicorn serving the wallet API is SIGKILLed (one worker, then
-another, then master and workers at once) while threads stream signed bets, wins and rollbacks.
+"""Crash safety over real HTTP: the web server (granian) serving the wallet API is SIGKILLed (one
+worker, then another, then the main process and its workers at once) while threads stream signed
+bets, wins and rollbacks.
 
 Each thread plays one player's calls in order, as a provider does: a call without a response
 (connection reset, refused, 5xx) is sent again with the same transaction id until one comes
@@ -75,7 +76,7 @@ def test_sigkilled_server_loses_nothing_and_replays_apply_once(rel_database, tmp
         for n, player in enumerate(seeded["players"])
     ]
     total_calls = sum(len(plan.steps) for plan in plans)
-    server = servers.Gunicorn(env, workers=2, log_dir=tmp_path)
+    server = servers.WebServer(env, workers=2, log_dir=tmp_path)
     client = servers.WalletHttp(server.port, "relprov", seeded["secret"])
     deadline = time.monotonic() + STREAM_DEADLINE_SECONDS
     streams = [Stream(client, plan, deadline) for plan in plans]

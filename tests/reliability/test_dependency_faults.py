@@ -1,6 +1,6 @@
 """Dependency faults over real HTTP, against a PostgreSQL cluster and a Redis server of the
 test's own (initdb into a temporary folder, loopback ports), stopped and started under a running
-gunicorn:
+web server:
 
 - Redis stopped: bets, wins and rollbacks still succeed with exact balances (Redis only carries
   metrics and the Celery broker, never money).
@@ -22,7 +22,7 @@ FUNDS = 1_000_00
 
 @pytest.fixture(scope="module")
 def stack(rel_template, tmp_path_factory):
-    """(private PostgreSQL, private Redis, gunicorn, seeded data, database URL)."""
+    """(private PostgreSQL, private Redis, the web server, seeded data, database URL)."""
     pg = servers.PrivatePostgres()
     redis = servers.PrivateRedis()
     server = None
@@ -34,7 +34,7 @@ def stack(rel_template, tmp_path_factory):
         redis.start()
         env = servers.base_env(url, redis.url)
         seeded = servers.seed(env, players=2, funds_minor=FUNDS)
-        server = servers.Gunicorn(env, workers=2, log_dir=tmp_path_factory.mktemp("gunicorn"))
+        server = servers.WebServer(env, workers=2, log_dir=tmp_path_factory.mktemp("web"))
         server.start()
         yield pg, redis, server, seeded, url
     finally:

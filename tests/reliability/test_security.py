@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
@@ -105,6 +106,54 @@ def test_production_has_secure_cookies_hsts_and_proxy_headers_when_configured():
     assert proxied["USE_X_FORWARDED_HOST"] is True
     assert proxied["SECURE_HSTS_SECONDS"] == 600
     assert proxied["AUTHENTICATION_BACKENDS"][0] == "wallets.login_throttle.LoginThrottleBackend"
+
+
+def _database_setting(name: str, **env) -> str:
+    """A PostgreSQL setting as a process started with `env` sees it on its own connection (to
+    the server's maintenance database: only the session matters)."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    env.setdefault("DATABASE_URL", urlunsplit(url._replace(path="/postgres")))
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        f"cursor = connection.cursor(); cursor.execute('SHOW {name}'); print(cursor.fetchone()[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_web_server_connections_cannot_hang_on_a_statement():
+    """Granian has no request timeout: the web server's database connections carry a statement
+    timeout instead (30 s unless set), and other processes (Celery, commands) none."""
+    from config import server
+
+    assert _database_setting("statement_timeout", DB_STATEMENT_TIMEOUT_MS="1500") == "1500ms"
+    assert _database_setting("statement_timeout") == "0"
+    serve = (
+        "import os, config.server as s; s.os.execv = lambda *a: print(os.environ"
+        "['DB_STATEMENT_TIMEOUT_MS'], ' '.join(a[1])); s.main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", serve],
+        cwd=ROOT,
+        env={**production_env(), "WEB_BIND": "127.0.0.1:8123", "WEB_CONCURRENCY": "3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    timeout, command = done.stdout.strip().split(" ", 1)
+    assert timeout == "30000"
+    assert "--interface wsgi --host 127.0.0.1 --port 8123 --workers 3" in command
+    assert command.endswith("config.wsgi:application")
+    assert server.argv()[-1] == "config.wsgi:application"
 
 
 # --- login rate limiting --------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""The production web server: granian serving config.wsgi:application, with settings fitted to a
+small machine (2 cores). `make run`, `make bench` and the reliability tests start it this way:
+
+    python -m config.server [extra granian options]
+
+Why granian: it parses HTTP and does its socket I/O in Rust, outside the GIL, so a worker's
+Python time goes to the wallet call itself. On this machine it answers the wallet API's bets
+about 30 % faster than gunicorn's gthread workers did, with the same code and database
+(README, Benchmarks).
+
+- WEB_CONCURRENCY worker processes (default: one per core), each running the WSGI application
+  on WEB_THREADS threads (default 4). A wallet call is mostly Python under the GIL plus one
+  database round trip, so a few threads per process overlap those waits without piling up
+  database connections (each thread keeps its own, CONN_MAX_AGE). Threads are kept while idle
+  (an idle thread that exits takes its warm connection with it).
+- A worker that dies (a crash, a kill) is started again by the main process.
+- HTTP/1.1 keep-alive: providers send bursts over a few long-lived sockets.
+- No access log by default (WEB_ACCESS_LOG=1 prints one): it costs a write per call and the
+  monitoring app already records every wallet call.
+- Granian has no per-request timeout (gunicorn killed a worker stuck for 30 s): instead the
+  server's database connections carry a statement timeout (DB_STATEMENT_TIMEOUT_MS, 30 s unless
+  set), so a request cannot hang on the database.
+
+Every value can be overridden from the environment; extra command-line arguments are passed on.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _granian() -> str:
+    beside = Path(sys.executable).with_name("granian")  # the virtualenv's own
+    return str(beside) if beside.exists() else (shutil.which("granian") or "granian")
+
+
+def argv(*extra: str) -> list[str]:
+    """The granian command line for the current environment."""
+    host, _, port = os.environ.get("WEB_BIND", "127.0.0.1:8000").rpartition(":")
+    command = [
+        _granian(),
+        "--interface",
+        "wsgi",
+        "--host",
+        host or "127.0.0.1",
+        "--port",
+        port,
+        "--workers",
+        str(_int("WEB_CONCURRENCY", os.cpu_count() or 1)),
+        "--blocking-threads",
+        str(_int("WEB_THREADS", 4)),
+        "--blocking-threads-idle-timeout",
+        "600",
+        "--backlog",
+        str(_int("WEB_BACKLOG", 2048)),
+        "--http",
+        "1",
+        "--no-ws",
+        "--respawn-failed-workers",
+        "--workers-kill-timeout",
+        str(_int("WEB_GRACEFUL_TIMEOUT", 10)),
+        "--log-level",
+        os.environ.get("WEB_LOG_LEVEL", "info"),
+    ]
+    if os.environ.get("WEB_ACCESS_LOG", "").lower() in {"1", "true", "yes"}:
+        command.append("--access-log")
+    return [*command, *extra, "config.wsgi:application"]
+
+
+def main() -> None:
+    os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "30000")
+    command = argv(*sys.argv[1:])
+    os.execv(command[0], command)  # noqa: S606 - our own command line
+
+
+if __name__ == "__main__":
+    main()
