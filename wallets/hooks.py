@@ -13,7 +13,8 @@
   without reading its session first (one round trip less); a screener without one sees every
   call.
 - `ledger_listeners`: told after commit of each posted or held ledger row (for baselines and
-  pattern rules), outside the lock.
+  pattern rules), outside the lock. The row is a Transaction, or for the provider's bets and
+  wins a `ledger.WrittenRow` with the same attribute names (no model instance on the hot path).
 - `request_inspectors`: shown each authenticated wallet API call after its body is parsed and
   before the operation runs (compliance: sensitive data, TLS). They may redact `data` and
   `request_id` in place; they run on the hot path, so no query unless something is found. An

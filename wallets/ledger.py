@@ -9,8 +9,10 @@ Locks are held for the SQL only, never across a network call. The time spent wai
 lock is measured and returned.
 
 The provider's money calls (bet, win, rollback) are PL/pgSQL functions defined in migration
-wallets/0006_ledger_functions, each called in one statement: lock, checks, writes and commit in
-one round trip, prepared by PostgreSQL after the first few calls on a connection (wallets.db).
+wallets/0006_ledger_functions (their session update changed by 0010: a session's last activity
+is refreshed once it has aged by 1 % of the provider's idle timeout, at most 10 s), each called
+in one statement: lock, checks, writes and commit in one round trip, prepared by PostgreSQL
+after the first few calls on a connection (wallets.db).
 The rules are documented on the Python functions below, which map the functions' outcome codes
 to the contract's errors. Payments, holds, corrections and sessions stay in Python: they are
 rare, and readable code matters more there than a round trip.
@@ -31,6 +33,7 @@ locks every wallet of the player, in id order.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import TypeVar
 
@@ -91,9 +94,28 @@ class CallContext:
 NO_CONTEXT = CallContext()
 
 
+class WrittenRow:
+    """A ledger row that a ledger function has just written, as plain attributes named as
+    Transaction's (`pk`, `kind`, `amount_minor`, ...). Building a model instance cost more
+    Python than the rest of a bet's booking, and the wallet API needs only the row's id; the
+    ledger listeners read attributes. `model()` gives the Transaction instance."""
+
+    def __init__(self, **fields) -> None:
+        self.__dict__.update(fields)
+        self.pk = fields["id"]
+
+    def model(self) -> Transaction:
+        fields = dict(self.__dict__)
+        del fields["pk"]
+        row = Transaction(**fields)
+        row._state.adding = False
+        row._state.db = "default"
+        return row
+
+
 @dataclass(frozen=True)
 class LedgerResult:
-    transaction: Transaction | None
+    row: Transaction | WrittenRow | None
     balance_minor: int
     reserved_minor: int
     currency: str
@@ -103,6 +125,11 @@ class LedgerResult:
     @property
     def available_minor(self) -> int:
         return self.balance_minor - self.reserved_minor
+
+    @cached_property
+    def transaction(self) -> Transaction | None:
+        """The ledger row as a model instance (built on first use for a row just written)."""
+        return self.row.model() if isinstance(self.row, WrittenRow) else self.row
 
 
 # --- plumbing -------------------------------------------------------------------------------
@@ -125,7 +152,7 @@ def _save_wallet(wallet: Wallet) -> None:
 
 def _result(wallet: Wallet, txn: Transaction | None, lock_wait_us: int, duplicate=False):
     return LedgerResult(
-        transaction=txn,
+        row=txn,
         balance_minor=wallet.balance_minor,
         reserved_minor=wallet.reserved_minor,
         currency=wallet.currency,
@@ -173,7 +200,7 @@ def _screen(request: ScreeningRequest) -> hooks.Screening:
     return hooks.screen(request)
 
 
-def _after_commit(txn: Transaction, screening) -> None:
+def _after_commit(txn: Transaction | WrittenRow, screening) -> None:
     if hooks.ledger_listeners:
         transaction.on_commit(lambda: hooks.notify_ledger(txn, screening))
 
@@ -429,9 +456,9 @@ def _raise_refusal(outcome: _Outcome) -> None:
     )
 
 
-def _money_result(outcome: _Outcome, row: Transaction) -> LedgerResult:
+def _money_result(outcome: _Outcome, row: Transaction | WrittenRow) -> LedgerResult:
     return LedgerResult(
-        transaction=row,
+        row=row,
         balance_minor=outcome.balance_minor,
         reserved_minor=outcome.reserved_minor,
         currency=outcome.currency,
@@ -440,9 +467,9 @@ def _money_result(outcome: _Outcome, row: Transaction) -> LedgerResult:
     )
 
 
-def _written_row(outcome: _Outcome, **fields) -> Transaction:
-    """The ledger row the function wrote, as a model instance without reading it back."""
-    row = Transaction(
+def _written_row(outcome: _Outcome, **fields) -> WrittenRow:
+    """The ledger row the function wrote, from its answer and the call (never read back)."""
+    return WrittenRow(
         id=outcome.txn_id,
         status=outcome.txn_status,
         created_at=outcome.created_at,
@@ -456,9 +483,6 @@ def _written_row(outcome: _Outcome, **fields) -> Transaction:
         lock_wait_us=outcome.lock_wait_us,
         **fields,
     )
-    row._state.adding = False
-    row._state.db = "default"
-    return row
 
 
 def _session_params(session) -> tuple:

@@ -148,6 +148,90 @@ class TestLifecycle:
 
 
 @pytest.mark.django_db
+class TestActivityStep:
+    """Money calls refresh a session's last activity once it has aged by 1 % of the provider's
+    idle timeout (at most 10 s), not on every call (migration wallets/0010)."""
+
+    def _activity(self, session):
+        return GameSession.objects.values_list("last_activity_at", flat=True).get(pk=session.pk)
+
+    def test_a_stale_activity_is_refreshed_by_bets_wins_and_rollbacks(self, provider, wallet_api):
+        player = factories.funded_player(100_00)
+        session, token = factories.open_session(player, provider)
+        wallet_api.call("authenticate", session_token=token)
+        common = dict(session_token=token, currency="EUR")
+        calls = [
+            ("bet", dict(transaction_id="b1", round_id="r1", amount="1", **common)),
+            ("win", dict(transaction_id="w1", round_id="r1", amount="2", **common)),
+            ("bet", dict(transaction_id="b2", round_id="r2", amount="1", **common)),
+            (
+                "rollback",
+                dict(
+                    transaction_id="rb2",
+                    reference_transaction_id="b2",
+                    round_id="r2",
+                    session_token=token,
+                ),
+            ),
+        ]
+        for operation, fields in calls:
+            _age(session, 11)  # older than the 10 s step of the default 30 min timeout
+            before = timezone.now()
+            wallet_api.call(operation, **fields)
+            assert self._activity(session) >= before, operation
+
+    def test_a_fresh_activity_is_not_rewritten(self, provider, wallet_api):
+        player = factories.funded_player(100_00)
+        session, token = factories.open_session(player, provider)
+        wallet_api.call("authenticate", session_token=token)
+        _age(session, 9)  # within the 10 s step
+        aged = self._activity(session)
+        wallet_api.call(
+            "bet",
+            session_token=token,
+            transaction_id="b1",
+            round_id="r1",
+            amount="1",
+            currency="EUR",
+        )
+        assert self._activity(session) == aged
+
+    def test_the_step_is_one_percent_of_a_short_idle_timeout(self, provider, wallet_api):
+        provider.idle_timeout_seconds = 200  # step: 2 s
+        provider.save()
+        player = factories.funded_player(100_00)
+        session, token = factories.open_session(player, provider)
+        wallet_api.call("authenticate", session_token=token)
+        common = dict(session_token=token, amount="1", currency="EUR")
+        _age(session, 1.5)
+        aged = self._activity(session)
+        wallet_api.call("bet", transaction_id="b1", round_id="r1", **common)
+        assert self._activity(session) == aged
+        _age(session, 2.5)
+        before = timezone.now()
+        wallet_api.call("bet", transaction_id="b2", round_id="r2", **common)
+        assert self._activity(session) >= before
+
+    def test_a_bet_drawing_on_the_buy_in_writes_the_session_at_once(self, provider, wallet_api):
+        player = factories.funded_player(100_00)
+        session, token = factories.open_session(player, provider, buy_in_minor=20_00)
+        wallet_api.call("authenticate", session_token=token)
+        _age(session, 1)
+        before = timezone.now()
+        wallet_api.call(
+            "bet",
+            session_token=token,
+            transaction_id="b1",
+            round_id="r1",
+            amount="5",
+            currency="EUR",
+        )
+        session.refresh_from_db()
+        assert session.reserved_minor == 15_00
+        assert session.last_activity_at >= before
+
+
+@pytest.mark.django_db
 class TestBuyIn:
     def test_buy_in_needs_available_funds(self, provider):
         player = factories.funded_player(10_00)

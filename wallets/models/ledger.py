@@ -62,8 +62,15 @@ class Transaction(models.Model):
     external_id = models.CharField(max_length=128)
     round_external_id = models.CharField(max_length=128, blank=True)
     # What a rollback cancels, or what an adjustment corrects.
+    # The three nullable references are indexed only where set (Meta.indexes): almost every row
+    # has none, and each bet would otherwise add an entry for NULL to three indexes.
     reference = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="referenced_by"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="referenced_by",
+        db_index=False,
     )
     # The referenced id as the caller sent it: a rollback of an unknown bet keeps it here as a
     # tombstone, so the bet is refused if it arrives late.
@@ -75,10 +82,20 @@ class Transaction(models.Model):
     lock_wait_us = models.PositiveIntegerField(default=0)
     note = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -104,6 +121,19 @@ class Transaction(models.Model):
                 fields=["provider", "reference_external_id"],
                 condition=Q(kind="rollback"),
                 name="txn_rollback_reference",
+            ),
+            models.Index(
+                fields=["reference"], condition=Q(reference__isnull=False), name="txn_reference"
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=Q(created_by__isnull=False),
+                name="txn_created_by",
+            ),
+            models.Index(
+                fields=["approved_by"],
+                condition=Q(approved_by__isnull=False),
+                name="txn_approved_by",
             ),
             # Covering: a wallet's ledger sums (reconciliation) read only this index.
             models.Index(

@@ -39,7 +39,10 @@ class Wallet(models.Model):
     transactions. The database refuses any state outside 0 <= reserved <= balance.
     """
 
-    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="wallets")
+    # wallet_one_per_currency starts with the player: no index of its own.
+    player = models.ForeignKey(
+        Player, on_delete=models.PROTECT, related_name="wallets", db_index=False
+    )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     balance_minor = models.BigIntegerField(default=0)
     reserved_minor = models.BigIntegerField(default=0)

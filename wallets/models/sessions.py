@@ -34,6 +34,7 @@ class GameSession(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # indexed where set (Meta.indexes)
     )
     end_note = models.CharField(max_length=500, blank=True)
     buy_in_minor = models.BigIntegerField(default=0)
@@ -52,6 +53,9 @@ class GameSession(models.Model):
                 fields=["last_activity_at"],
                 condition=Q(status="open"),
                 name="session_open_by_activity",
+            ),
+            models.Index(
+                fields=["ended_by"], condition=Q(ended_by__isnull=False), name="session_ended_by"
             ),
         ]
         constraints = [
@@ -75,7 +79,10 @@ class GameSession(models.Model):
 class Round(models.Model):
     """A provider's game round for one player (live tables share one round id across players)."""
 
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="rounds")
+    # round_unique_per_player starts with the provider: no index of its own.
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="rounds", db_index=False
+    )
     player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="rounds")
     session = models.ForeignKey(GameSession, on_delete=models.PROTECT, related_name="rounds")
     external_id = models.CharField(max_length=128)
@@ -85,7 +92,7 @@ class Round(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # Set by session cleanup when the provider's open-round policy is `flag`: the round of an
     # abandoned session outlived the round timeout and waits for the provider or support.
-    flagged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    flagged_at = models.DateTimeField(null=True, blank=True)  # indexed where set (Meta.indexes)
 
     class Meta:
         ordering = ["-id"]
@@ -99,6 +106,9 @@ class Round(models.Model):
                 fields=["session", "opened_at"],
                 condition=Q(status="open"),
                 name="round_open_by_session",
+            ),
+            models.Index(
+                fields=["flagged_at"], condition=Q(flagged_at__isnull=False), name="round_flagged"
             ),
         ]
 

@@ -106,7 +106,7 @@ def _transaction_fields(call: Call, result: ledger.LedgerResult) -> dict:
     return {
         **_money_fields(result),
         "transaction_id": call.data["transaction_id"],
-        "wallet_transaction_id": str(result.transaction.pk),
+        "wallet_transaction_id": str(result.row.pk),
         "duplicate": result.duplicate,
     }
 
