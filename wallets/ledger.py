@@ -33,8 +33,8 @@ locks every wallet of the player, in id order.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from typing import TypeVar
 
 from django.db import IntegrityError, connection, transaction
