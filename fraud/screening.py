@@ -10,7 +10,8 @@ rule could touch (too small, or long after authentication) costs no query at all
 
 The baseline is derived data, updated after commit, off the request path: a committed ledger
 row's update is queued and a writer thread applies the queue every BASELINE_FLUSH_SECONDS, all
-of it in one transaction and one round trip (rows of a wallet in the order they were booked).
+of it in one transaction, one multi-row statement for each wallet's first updates, another for
+the second ones, and so on (a wallet's updates in the order they were booked).
 So a bet pays no baseline statement, and a crash can lose at most the last moment's updates
 (rules briefly less sensitive), never a ledger row. A row booked inside an open transaction
 (a caller's atomic block) updates its baseline in that same transaction instead. Rule hits
@@ -116,16 +117,21 @@ screen.screening_filter = could_screen  # see wallets.hooks
 
 # --- after commit: the baseline -------------------------------------------------------------
 
-# Every UPSERT runs as its own implicit transaction (after commit, outside any atomic block) and
-# commits without waiting for the WAL flush: set_config(..., is_local => true) in the statement
-# applies to that transaction only, in the same round trip. The baseline is derived data; a
-# crash can lose its last few updates (rules briefly less sensitive), never a ledger row. This
-# spares each bet a second fsync. Inside an atomic block (tests) the setting is left as it is.
+# Each statement folds a list of updates (arrays, one element per wallet) into the baselines. A
+# writer batch runs as one transaction that commits without waiting for the WAL flush:
+# set_config(..., is_local => true) in the statement applies to that transaction only, in the
+# same round trip. The baseline is derived data; a crash can lose its last few updates (rules
+# briefly less sensitive), never a ledger row. Inside a caller's atomic block the setting is left
+# as it is.
 _COMMIT_MODE = """
-FROM (SELECT set_config('synchronous_commit',
-                        CASE WHEN %(async)s THEN 'off'
-                             ELSE current_setting('synchronous_commit') END,
-                        true)) AS commit_mode
+CROSS JOIN (SELECT set_config('synchronous_commit',
+                              CASE WHEN %(async)s THEN 'off'
+                                   ELSE current_setting('synchronous_commit') END,
+                              true)) AS commit_mode
+"""
+_UPDATES = """
+FROM unnest(%(wallet)s::bigint[], %(player)s::bigint[], %(amount)s::bigint[], %(at)s::bigint[])
+    AS u (wallet, player, amount, at)
 """
 
 # Running mean over the first 10 bets, then an EWMA with alpha 1/10 (integer minor units).
@@ -133,8 +139,8 @@ _BET_UPSERT = f"""
 INSERT INTO fraud_playerbaseline AS b
     (wallet_id, player_id, bet_count, stake_ewma_minor, last_bet_at,
      deposit_times, deposit_amounts, withdrawal_times, updated_at)
-SELECT %(wallet)s, %(player)s, 1, %(amount)s, %(at)s, '{{}}', '{{}}', '{{}}', now()
-{_COMMIT_MODE}
+SELECT u.wallet, u.player, 1, u.amount, u.at, '{{}}', '{{}}', '{{}}', now()
+{_UPDATES}{_COMMIT_MODE}
 ON CONFLICT (wallet_id) DO UPDATE SET
     bet_count = b.bet_count + 1,
     stake_ewma_minor = b.stake_ewma_minor
@@ -148,9 +154,8 @@ _DEPOSIT_UPSERT = f"""
 INSERT INTO fraud_playerbaseline AS b
     (wallet_id, player_id, bet_count, stake_ewma_minor,
      deposit_times, deposit_amounts, withdrawal_times, updated_at)
-SELECT %(wallet)s, %(player)s, 0, 0, ARRAY[%(at)s]::bigint[], ARRAY[%(amount)s]::bigint[],
-       '{{}}', now()
-{_COMMIT_MODE}
+SELECT u.wallet, u.player, 0, 0, ARRAY[u.at], ARRAY[u.amount], '{{}}', now()
+{_UPDATES}{_COMMIT_MODE}
 ON CONFLICT (wallet_id) DO UPDATE SET
     deposit_times = (EXCLUDED.deposit_times || b.deposit_times)[1:%(limit)s],
     deposit_amounts = (EXCLUDED.deposit_amounts || b.deposit_amounts)[1:%(limit)s],
@@ -161,8 +166,8 @@ _WITHDRAWAL_UPSERT = f"""
 INSERT INTO fraud_playerbaseline AS b
     (wallet_id, player_id, bet_count, stake_ewma_minor,
      deposit_times, deposit_amounts, withdrawal_times, updated_at)
-SELECT %(wallet)s, %(player)s, 0, 0, '{{}}', '{{}}', ARRAY[%(at)s]::bigint[], now()
-{_COMMIT_MODE}
+SELECT u.wallet, u.player, 0, 0, '{{}}', '{{}}', ARRAY[u.at], now()
+{_UPDATES}{_COMMIT_MODE}
 ON CONFLICT (wallet_id) DO UPDATE SET
     withdrawal_times = (EXCLUDED.withdrawal_times || b.withdrawal_times)[1:%(limit)s],
     updated_at = now()
@@ -171,30 +176,56 @@ ON CONFLICT (wallet_id) DO UPDATE SET
 _UPSERTS = {"bet": _BET_UPSERT, "deposit": _DEPOSIT_UPSERT, "withdrawal": _WITHDRAWAL_UPSERT}
 
 
-def _baseline_params(txn) -> dict:
+def _update(txn) -> tuple[int, int, int, int]:
+    """(wallet, player, amount, at) of one ledger row's baseline update."""
     at = int(txn.created_at.timestamp()) if txn.created_at else int(time.time())
-    return {
-        "wallet": txn.wallet_id,
-        "player": txn.player_id,
-        "amount": txn.amount_minor,
-        "at": at,
-        "limit": rule_kinds.RECENT_LIMIT,
-        "async": True,
-    }
+    return (txn.wallet_id, txn.player_id, txn.amount_minor, at)
+
+
+def _apply(sql: str, updates: list[tuple[int, int, int, int]], *, run_async: bool) -> None:
+    """One statement folding `updates` (at most one per wallet) into their baselines."""
+    wallets, players, amounts, ats = (list(column) for column in zip(*updates, strict=True))
+    db.execute(
+        sql,
+        {
+            "wallet": wallets,
+            "player": players,
+            "amount": amounts,
+            "at": ats,
+            "limit": rule_kinds.RECENT_LIMIT,
+            "async": run_async,
+        },
+    )
+
+
+def _layers(updates: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int, int, int]]]:
+    """`updates` in layers that each hold at most one update per wallet (a statement may change
+    a row only once): layer k has every wallet's k-th update, so a wallet's updates apply in
+    booking order. Each layer is in wallet order, and a wallet's first update is in the first
+    layer: every writer locks baselines in one order and writers never deadlock."""
+    layers: list[list] = []
+    seen: dict[int, int] = {}
+    for update in updates:
+        depth = seen.get(update[0], 0)
+        seen[update[0]] = depth + 1
+        if depth == len(layers):
+            layers.append([])
+        layers[depth].append(update)
+    for layer in layers:
+        layer.sort(key=lambda update: update[0])
+    return layers
 
 
 def update_baseline(txn) -> None:
-    """Fold one ledger row into its wallet's baseline: one UPSERT, atomic per row, so
-    concurrent rows of one wallet never lose an update. Queued for the writer thread when the
-    row is committed; run at once inside the caller's transaction when there is one."""
-    sql = _UPSERTS.get(txn.kind)
-    if sql is None:
+    """Fold one ledger row into its wallet's baseline (concurrent rows of one wallet never lose
+    an update: each UPSERT is atomic per row). Queued for the writer thread when the row is
+    committed; run at once inside the caller's transaction when there is one."""
+    if txn.kind not in _UPSERTS:
         return
-    params = _baseline_params(txn)
     if connection.in_atomic_block:
-        db.execute(sql, {**params, "async": False})
+        _apply(_UPSERTS[txn.kind], [_update(txn)], run_async=False)
         return
-    baseline_writer.add(sql, params)
+    baseline_writer.add(txn.kind, _update(txn))
 
 
 BASELINE_FLUSH_SECONDS = 0.2
@@ -208,19 +239,19 @@ class BaselineWriter:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pending: list[tuple[str, dict]] = []
+        self.pending: list[tuple[str, tuple]] = []
         self.pid: int | None = None
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.written = 0
         self.dropped = 0
 
-    def add(self, sql: str, params: dict) -> None:
+    def add(self, kind: str, update: tuple) -> None:
         with self.lock:
             if len(self.pending) >= BASELINE_QUEUE_LIMIT:
                 self.dropped += 1
                 return
-            self.pending.append((sql, params))
+            self.pending.append((kind, update))
             if self.pid != os.getpid():  # first use in this process (also after a fork)
                 self.pid = os.getpid()
                 self.stopping.clear()
@@ -235,23 +266,21 @@ class BaselineWriter:
             batch, self.pending = self.pending, []
         if not batch:
             return 0
-        by_statement: dict[str, list[dict]] = {}
-        for sql, params in batch:
-            by_statement.setdefault(sql, []).append(params)
+        by_kind: dict[str, list[tuple]] = {}
+        for kind, update in batch:
+            by_kind.setdefault(kind, []).append(update)
         written = 0
-        for sql, rows in by_statement.items():
-            # Wallet order (a stable sort: a wallet's rows stay in booking order), so that the
-            # writers of several processes lock baselines in one order and never deadlock.
-            rows.sort(key=lambda row: row["wallet"])
+        for kind, updates in by_kind.items():
             try:
                 with transaction.atomic():
-                    db.execute_many(sql, rows)
+                    for layer in _layers(updates):
+                        _apply(_UPSERTS[kind], layer, run_async=True)
             except Exception:
-                self.dropped += len(rows)
-                logger.exception("fraud baselines: %d updates lost", len(rows))
+                self.dropped += len(updates)
+                logger.exception("fraud baselines: %d updates lost", len(updates))
                 connection.close()  # whatever broke, the next batch starts afresh
                 continue
-            written += len(rows)
+            written += len(updates)
         self.written += written
         return written
 

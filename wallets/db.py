@@ -13,39 +13,46 @@ CaptureQueriesContext / assertNumQueries) these are logged and counted like any 
 """
 
 import time
-from contextlib import contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
-@contextmanager
-def _cursor(sql: str):
-    connection.ensure_connection()
-    logged = connection.queries_logged
-    started = time.monotonic() if logged else 0.0
+def _cursor():
+    """(Django's connection of this thread, a server-binding cursor on it). The cursor is kept
+    with the connection and reused: building one per call cost more than the call's binding."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.ensure_connection()
+    cursor = conn.__dict__.get("_server_binding_cursor")
+    if cursor is None or cursor.closed or cursor.connection is not conn.connection:
+        cursor = psycopg.Cursor(conn.connection)
+        conn.__dict__["_server_binding_cursor"] = cursor
+    return conn, cursor
+
+
+def _run(sql: str, run):
+    conn, cursor = _cursor()
+    if not conn.queries_logged:
+        with conn.wrap_database_errors:
+            return run(cursor)
+    started = time.monotonic()
     try:
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            yield cursor
+        with conn.wrap_database_errors:
+            return run(cursor)
     finally:
-        if logged:
-            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        conn.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def fetch_one(sql: str, params: list) -> tuple | None:
     """The first row of `sql` (placeholders %s), run on the default connection."""
-    with _cursor(sql) as cursor:
+
+    def run(cursor):
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()
+
+    return _run(sql, run)
 
 
 def execute(sql: str, params: list | dict) -> None:
     """Run `sql` (placeholders %s or %(name)s) on the default connection; no result."""
-    with _cursor(sql) as cursor:
-        cursor.execute(sql, params, prepare=True)
-
-
-def execute_many(sql: str, rows: list) -> None:
-    """Run `sql` once per parameter set in `rows`, pipelined: one round trip for all."""
-    with _cursor(sql) as cursor:
-        cursor.executemany(sql, rows)
+    _run(sql, lambda cursor: cursor.execute(sql, params, prepare=True))

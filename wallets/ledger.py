@@ -201,8 +201,12 @@ def _screen(request: ScreeningRequest) -> hooks.Screening:
 
 
 def _after_commit(txn: Transaction | WrittenRow, screening) -> None:
-    if hooks.ledger_listeners:
+    if not hooks.ledger_listeners:
+        return
+    if connection.in_atomic_block:
         transaction.on_commit(lambda: hooks.notify_ledger(txn, screening))
+    else:  # committed already (a ledger function in autocommit): what on_commit would do
+        hooks.notify_ledger(txn, screening)
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -56,3 +56,41 @@ def test_stop_writes_what_is_queued_and_closes_the_thread():
     baseline_writer.stop()
     assert baseline_writer.thread is None
     assert PlayerBaseline.objects.get(player=player).deposit_amounts == [10_00]
+
+
+def test_a_batch_is_written_in_layers_one_update_per_wallet_each_in_booking_order():
+    from fraud.screening import _layers
+
+    updates = [(7, 1, 100, 1), (3, 2, 200, 1), (7, 1, 300, 2), (5, 3, 1, 1), (7, 1, 400, 3)]
+    assert _layers(updates) == [
+        [(3, 2, 200, 1), (5, 3, 1, 1), (7, 1, 100, 1)],
+        [(7, 1, 300, 2)],
+        [(7, 1, 400, 3)],
+    ]
+
+
+def test_interleaved_bets_of_several_wallets_get_each_wallets_own_figures():
+    provider, _ = factories.make_provider()
+    players = [factories.funded_player(1000_00) for _ in range(3)]
+    sessions = [factories.open_session(player, provider)[0] for player in players]
+    stakes = {player.pk: [] for player in players}
+    for n in range(15):
+        for k, (player, session) in enumerate(zip(players, sessions, strict=True)):
+            stake = (k + 1) * 100 + n * (k + 2) * 7
+            stakes[player.pk].append(stake)
+            ledger.bet(
+                provider=provider,
+                session=session,
+                transaction_id=f"il-{k}-{n}",
+                round_id=f"il-r{k}-{n}",
+                amount_minor=stake,
+                currency="EUR",
+            )
+    wait_for(lambda: PlayerBaseline.objects.filter(player__in=players, bet_count=15).count() == 3)
+    for player in players:
+        series = stakes[player.pk]
+        expected = series[0]
+        for count, stake in enumerate(series[1:], start=2):
+            step = abs(stake - expected) // min(count, 10)
+            expected += step if stake >= expected else -step
+        assert PlayerBaseline.objects.get(player=player).stake_ewma_minor == expected
