@@ -47,7 +47,8 @@ def fetch_one(sql: str, params: list) -> tuple | None:
     """The first row of `sql` (placeholders %s), run on the default connection."""
 
     def run(cursor):
-        cursor.execute(sql, params, prepare=True)
+        # Results in binary: a timestamp or a number is read without parsing text.
+        cursor.execute(sql, params, prepare=True, binary=True)
         return cursor.fetchone()
 
     return _run(sql, run)

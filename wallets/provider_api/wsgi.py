@@ -10,11 +10,12 @@ database connection housekeeping Django does at the start and end of each reques
 itself goes through the same `views.handle` as through Django (tests use both ways).
 """
 
+import functools
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import close_old_connections, connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http.request import split_domain_port, validate_host
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
@@ -52,6 +53,7 @@ class WalletRequest:
         self.request_id_from_caller = bool(_VALID_REQUEST_ID.fullmatch(incoming))
         self.request_id = incoming if self.request_id_from_caller else uuid.uuid4().hex
         self._body: bytes | None = None
+        self._secure: bool | None = None
 
     @property
     def body(self) -> bytes:
@@ -71,28 +73,39 @@ class WalletRequest:
         return self._body
 
     def is_secure(self) -> bool:
-        header = settings.SECURE_PROXY_SSL_HEADER
-        if header:
-            name, secure_value = header
-            value = self.environ.get(name)
-            if value is not None:
-                return value.split(",")[0].strip() == secure_value
-        return self.environ.get("wsgi.url_scheme") == "https"
+        if self._secure is None:
+            self._secure = self.environ.get("wsgi.url_scheme") == "https"
+            header = settings.SECURE_PROXY_SSL_HEADER
+            if header:
+                name, secure_value = header
+                value = self.environ.get(name)
+                if value is not None:
+                    self._secure = value.split(",")[0].strip() == secure_value
+        return self._secure
 
     def host_allowed(self) -> bool:
         host = self.environ.get("HTTP_HOST") or self.environ.get("SERVER_NAME", "")
-        domain, _ = split_domain_port(host)
         allowed = settings.ALLOWED_HOSTS
         if settings.DEBUG and not allowed:
             allowed = [".localhost", "127.0.0.1", "[::1]"]
-        return bool(domain) and validate_host(domain, allowed)
+        return _host_allowed(host, tuple(allowed))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Django's host validation, remembered per (Host header, ALLOWED_HOSTS): providers send
+    the same few Host values on every call."""
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
 
 
 def _connection_housekeeping() -> None:
-    """What Django does at each request's start and end: close a connection that broke or
-    outlived CONN_MAX_AGE. Never inside a transaction (only a test client calls in one)."""
+    """What Django does at each request's start and end (close_old_connections): close a
+    connection that broke or outlived CONN_MAX_AGE. The wallet API uses the default database
+    only. Never inside a transaction (only a test client calls in one)."""
+    connection = connections[DEFAULT_DB_ALIAS]
     if not connection.in_atomic_block:
-        close_old_connections()
+        connection.close_if_unusable_or_obsolete()
 
 
 def _unused_get_response(request):  # pragma: no cover - process_response alone is used
