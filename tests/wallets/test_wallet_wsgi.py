@@ -109,6 +109,35 @@ def test_the_short_way_sends_the_headers_django_would(acme):
     assert len(sent["X-Request-Id"]) == 32  # none offered: the wallet makes one
 
 
+@pytest.mark.parametrize("https", [False, True])
+def test_the_short_way_and_django_send_the_same_protective_headers(acme, client, settings, https):
+    """The headers come from Django's own middleware on both ways, also after a setting changes
+    (HSTS is sent on HTTPS only, as Django does)."""
+    settings.SECURE_HSTS_SECONDS = 600
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    _, secret, _, token = acme
+    protective = {
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "X-Frame-Options",
+        "Strict-Transport-Security",
+    }
+    body, headers = signed(secret, "acme", {"session_token": token})
+    scheme = {"wsgi.url_scheme": "https"} if https else {}
+    short = wsgi_call("/wallet/v1/balance", body, **scheme, **headers)["headers"]
+    through_django = client.post(
+        "/wallet/v1/balance", body, content_type="application/json", secure=https, **headers
+    )
+    assert through_django.status_code == 200
+    expected = {
+        name: through_django[name] for name in protective if through_django.has_header(name)
+    }
+    assert {name: short[name] for name in protective if name in short} == expected
+    assert expected["X-Frame-Options"] == "SAMEORIGIN"
+    assert ("Strict-Transport-Security" in expected) is https
+
+
 def test_a_host_the_site_does_not_serve_is_refused_by_django(acme):
     _, secret, _, token = acme
     body, headers = signed(secret, "acme", {"session_token": token})

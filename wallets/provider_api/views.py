@@ -208,10 +208,27 @@ OPERATIONS: dict[str, Callable[[Call], dict]] = {
 }
 
 
-def _json_response(payload: dict, status: int) -> HttpResponse:
-    return HttpResponse(
-        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
-    )
+@dataclass(frozen=True)
+class WalletResponse:
+    """A wallet API answer: status, JSON payload and any extra header. Through Django it becomes
+    an HttpResponse (`as_django`); the wallet API's own way in (wsgi.py) writes it directly."""
+
+    status: int
+    payload: dict
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def content(self) -> bytes:
+        return json.dumps(self.payload, separators=(",", ":")).encode()
+
+    def as_django(self) -> HttpResponse:
+        response = HttpResponse(self.content(), status=self.status, content_type="application/json")
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+
+def _json_response(payload: dict, status: int, headers=()) -> WalletResponse:
+    return WalletResponse(status, payload, headers)
 
 
 def _error_payload(error: WalletError, session: LiveSession | None) -> dict:
@@ -228,16 +245,17 @@ def _error_payload(error: WalletError, session: LiveSession | None) -> dict:
     return payload
 
 
-def handle(request, operation: str) -> HttpResponse:
+def handle(request, operation: str) -> WalletResponse:
     started = time.perf_counter()
     call: Call | None = None
     address: str | None = None
     try:
         if request.method != "POST":
             response = _json_response(
-                {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"}, 405
+                {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"},
+                405,
+                headers=(("Allow", "POST"),),
             )
-            response["Allow"] = "POST"
             outcome = "VALIDATION_ERROR"  # counted like any other call (rule 7)
         else:
             address = client_ip(request)
@@ -305,7 +323,7 @@ def handle(request, operation: str) -> HttpResponse:
 def wallet_view(operation: str):
     @csrf_exempt
     def view(request):
-        return handle(request, operation)
+        return handle(request, operation).as_django()
 
     view.__name__ = f"wallet_{operation.replace('/', '_')}"
     return view

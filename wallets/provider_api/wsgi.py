@@ -12,13 +12,16 @@ itself goes through the same `views.handle` as through Django (tests use both wa
 
 import functools
 import uuid
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.test.signals import setting_changed
 
 from wallets.middleware import _VALID_REQUEST_ID
 from wallets.provider_api.views import OPERATIONS, handle
@@ -112,18 +115,45 @@ def _unused_get_response(request):  # pragma: no cover - process_response alone 
     raise NotImplementedError
 
 
+class _Secure:
+    """The one thing the header middleware asks of a request."""
+
+    def __init__(self, secure: bool) -> None:
+        self.secure = secure
+
+    def is_secure(self) -> bool:
+        return self.secure
+
+
+@functools.cache
+def _security_headers(secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware add to a JSON response
+    of a plain (or, `secure`, an HTTPS) request: they are worked out by those middlewares, once
+    per setting, not restated here. A wallet response never sets any of them itself."""
+    response = HttpResponse(content_type="application/json")
+    for middleware in (
+        SecurityMiddleware(_unused_get_response),
+        XFrameOptionsMiddleware(_unused_get_response),
+    ):
+        middleware.process_response(_Secure(secure), response)
+    return tuple((name, value) for name, value in response.items() if name != "Content-Type")
+
+
+def _settings_changed(**kwargs) -> None:
+    _security_headers.cache_clear()
+
+
+setting_changed.connect(_settings_changed)
+
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 class WalletApiFirst:
     """WSGI application: wallet API calls answered by views.handle directly, the rest by
     `application` (Django's handler)."""
 
     def __init__(self, application) -> None:
         self.application = application
-        # Django's own middleware adds the security headers, from the same settings: only their
-        # process_response is used, on the wallet's request and response.
-        self.header_middleware = [
-            SecurityMiddleware(_unused_get_response),
-            XFrameOptionsMiddleware(_unused_get_response),
-        ]
 
     def __call__(self, environ: dict, start_response):
         path = environ.get("PATH_INFO", "")
@@ -140,10 +170,13 @@ class WalletApiFirst:
             response = handle(request, operation)
         finally:
             _connection_housekeeping()
-        response["X-Request-Id"] = request.request_id
-        for middleware in self.header_middleware:
-            middleware.process_response(request, response)
-        content = response.content
-        headers = [*response.items(), ("Content-Length", str(len(content)))]
-        start_response(f"{response.status_code} {response.reason_phrase}", headers)
+        content = response.content()
+        headers = [
+            ("Content-Type", "application/json"),
+            *response.headers,
+            ("X-Request-Id", request.request_id),
+            *_security_headers(secure),
+            ("Content-Length", str(len(content))),
+        ]
+        start_response(_STATUS_LINES[response.status], headers)
         return [content]
