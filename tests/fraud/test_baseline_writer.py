@@ -20,6 +20,17 @@ def wait_for(predicate, seconds=5.0):
         time.sleep(0.02)
 
 
+def expected_stake(stakes: list[int]) -> int:
+    """The same integer recurrence as fraud.screening's UPSERT, row by row in booking order: the
+    running mean over the first 10 bets, then an EWMA with alpha 1/10 (PostgreSQL's integer
+    division truncates toward zero)."""
+    expected = stakes[0]
+    for count, stake in enumerate(stakes[1:], start=2):
+        step = abs(stake - expected) // min(count, 10)
+        expected += step if stake >= expected else -step
+    return expected
+
+
 def test_committed_bets_reach_the_baseline_in_order_through_the_writer():
     provider, _ = factories.make_provider()
     player = factories.funded_player(1000_00)
@@ -37,15 +48,8 @@ def test_committed_bets_reach_the_baseline_in_order_through_the_writer():
         )
     wait_for(lambda: PlayerBaseline.objects.filter(player=player, bet_count=12).exists())
 
-    # The same integer recurrence as fraud.screening's UPSERT, row by row in booking order:
-    # the running mean over the first 10 bets, then an EWMA with alpha 1/10 (PostgreSQL's
-    # integer division truncates toward zero).
-    expected = stakes[0]
-    for count, stake in enumerate(stakes[1:], start=2):
-        step = abs(stake - expected) // min(count, 10)
-        expected += step if stake >= expected else -step
     baseline = PlayerBaseline.objects.get(player=player)
-    assert (baseline.bet_count, baseline.stake_ewma_minor) == (12, expected)
+    assert (baseline.bet_count, baseline.stake_ewma_minor) == (12, expected_stake(stakes))
     # The deposit that funded the player went the same way.
     assert baseline.deposit_amounts == [1000_00]
     assert baseline_writer.written >= written_before + 12
@@ -88,9 +92,5 @@ def test_interleaved_bets_of_several_wallets_get_each_wallets_own_figures():
             )
     wait_for(lambda: PlayerBaseline.objects.filter(player__in=players, bet_count=15).count() == 3)
     for player in players:
-        series = stakes[player.pk]
-        expected = series[0]
-        for count, stake in enumerate(series[1:], start=2):
-            step = abs(stake - expected) // min(count, 10)
-            expected += step if stake >= expected else -step
-        assert PlayerBaseline.objects.get(player=player).stake_ewma_minor == expected
+        baseline = PlayerBaseline.objects.get(player=player)
+        assert baseline.stake_ewma_minor == expected_stake(stakes[player.pk])

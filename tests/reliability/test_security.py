@@ -73,9 +73,10 @@ print(json.dumps({name: getattr(s, name, None) for name in [
 """
 
 
-def probe_settings(**env) -> dict:
+def run_in_production(code: str, **env) -> str:
+    """What `code` prints, run by a fresh Python process with the production settings."""
     done = subprocess.run(
-        [sys.executable, "-c", SETTINGS_PROBE],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=production_env(**env),
         capture_output=True,
@@ -83,7 +84,11 @@ def probe_settings(**env) -> dict:
         timeout=60,
         check=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip()
+
+
+def probe_settings(**env) -> dict:
+    return json.loads(run_in_production(SETTINGS_PROBE, **env).splitlines()[-1])
 
 
 def test_production_has_secure_cookies_hsts_and_proxy_headers_when_configured():
@@ -117,16 +122,7 @@ def _database_setting(name: str, **env) -> str:
         "import django; django.setup(); from django.db import connection; "
         f"cursor = connection.cursor(); cursor.execute('SHOW {name}'); print(cursor.fetchone()[0])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=production_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip()
+    return run_in_production(code, **env)
 
 
 def test_web_server_connections_cannot_hang_on_a_statement():
@@ -140,16 +136,8 @@ def test_web_server_connections_cannot_hang_on_a_statement():
         "import os, config.server as s; s.os.execv = lambda *a: print(os.environ"
         "['DB_STATEMENT_TIMEOUT_MS'], ' '.join(a[1])); s.main()"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", serve],
-        cwd=ROOT,
-        env={**production_env(), "WEB_BIND": "127.0.0.1:8123", "WEB_CONCURRENCY": "3"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    timeout, command = done.stdout.strip().split(" ", 1)
+    printed = run_in_production(serve, WEB_BIND="127.0.0.1:8123", WEB_CONCURRENCY="3")
+    timeout, command = printed.split(" ", 1)
     assert timeout == "30000"
     assert "--interface wsgi --host 127.0.0.1 --port 8123 --workers 3" in command
     assert command.endswith("config.wsgi:application")
