@@ -17,9 +17,12 @@ about 30 % faster than gunicorn's gthread workers did, with the same code and da
 - HTTP/1.1 keep-alive: providers send bursts over a few long-lived sockets.
 - No access log by default (WEB_ACCESS_LOG=1 prints one): it costs a write per call and the
   monitoring app already records every wallet call.
-- Granian has no per-request timeout (gunicorn killed a worker stuck for 30 s): instead the
-  server's database connections carry a statement timeout (DB_STATEMENT_TIMEOUT_MS, 30 s unless
-  set), so a request cannot hang on the database.
+- The server's database connections carry a statement timeout (DB_STATEMENT_TIMEOUT_MS, 30 s
+  unless set; 0 turns it off): no statement of a request runs longer, so a wallet call or a page
+  cannot hold a thread (4 per worker) on a runaway query. It is a limit of its own, not a copy of
+  gunicorn's: gunicorn's gthread worker timeout never bounded a single request. Celery jobs and
+  management commands have none.
+- WEB_BIND is host:port; an IPv6 host goes in brackets ([::1]:8000).
 
 Every value can be overridden from the environment; extra command-line arguments are passed on.
 """
@@ -40,15 +43,26 @@ def _granian() -> str:
     return str(beside) if beside.exists() else (shutil.which("granian") or "granian")
 
 
+def _bind() -> tuple[str, str]:
+    bind = os.environ.get("WEB_BIND", "127.0.0.1:8000").strip()
+    host, _, port = bind.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit():
+        raise SystemExit(
+            f"WEB_BIND must be host:port (e.g. 0.0.0.0:8000 or [::1]:8000), not {bind!r}"
+        )
+    return host, port
+
+
 def argv(*extra: str) -> list[str]:
     """The granian command line for the current environment."""
-    host, _, port = os.environ.get("WEB_BIND", "127.0.0.1:8000").rpartition(":")
+    host, port = _bind()
     command = [
         _granian(),
         "--interface",
         "wsgi",
         "--host",
-        host or "127.0.0.1",
+        host,
         "--port",
         port,
         "--workers",

@@ -117,9 +117,9 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", "5")
 # queries bind on the client and are never prepared either way; the wallet API's hot statements
 # (wallets.db) ask to be.
 DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
-# The longest one statement may run, in ms (0: no limit). The web server sets 30 s
-# (config/server.py): a request must not hang on the database, as gunicorn's worker timeout once
-# ensured. Celery jobs and management commands run without a limit.
+# The longest one statement may run, in ms (0: no limit). The web server sets 30 s unless told
+# otherwise (config/server.py): no request holds a thread on a runaway query. Celery jobs and
+# management commands run without a limit.
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
 if DB_STATEMENT_TIMEOUT_MS > 0:
     _options = DATABASES["default"]["OPTIONS"]

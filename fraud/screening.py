@@ -18,7 +18,6 @@ So a bet pays no baseline statement, and a crash can lose at most the last momen
 (rare) are recorded by fraud.services after commit, in the call.
 """
 
-import atexit
 import logging
 import os
 import threading
@@ -27,7 +26,7 @@ import time
 from django.db import connection, transaction
 
 from fraud import rules as rule_kinds
-from wallets import db, hooks
+from wallets import db, hooks, lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +258,7 @@ class BaselineWriter:
                     target=self._run, name="fraud-baselines", daemon=True
                 )
                 self.thread.start()
+                lifecycle.at_exit(self.stop)  # in this process: also a forked web worker
 
     def flush(self) -> int:
         """Write everything queued, on this thread's connection; returns how many updates."""
@@ -307,7 +307,6 @@ class BaselineWriter:
 
 
 baseline_writer = BaselineWriter()
-atexit.register(baseline_writer.stop)
 
 
 def on_ledger_row(txn, screening: hooks.Screening) -> None:

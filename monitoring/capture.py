@@ -23,7 +23,6 @@ MONITORING_REDIS_BACKOFF_SECONDS (observations are counted as lost at once). Wha
 killed outright (SIGKILL) had queued, at most one interval's worth, is lost uncounted.
 """
 
-import atexit
 import logging
 import os
 import threading
@@ -34,6 +33,7 @@ import redis
 from django.conf import settings
 
 from monitoring import histogram
+from wallets import lifecycle
 from wallets.hooks import CallObservation
 
 logger = logging.getLogger("pitboss.monitoring")
@@ -72,7 +72,6 @@ class _State:
         self.queue: deque = deque()  # (minute epoch, CallObservation) waiting for the sender
         self.send_lock = threading.Lock()
         self.sender_pid: int | None = None
-        self.atexit_registered = False
 
 
 state = _State()
@@ -243,9 +242,7 @@ def _start_sender() -> None:
             # Forked from a process that had a sender: its queue is the parent's to write.
             state.queue.clear()
         state.sender_pid = pid
-        if not state.atexit_registered:
-            atexit.register(drain)
-            state.atexit_registered = True
+        lifecycle.at_exit(drain)  # in this process: also a forked web server worker
     threading.Thread(target=_sender_loop, args=(pid,), name="metrics-sender", daemon=True).start()
 
 

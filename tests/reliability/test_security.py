@@ -126,8 +126,8 @@ def _database_setting(name: str, **env) -> str:
 
 
 def test_web_server_connections_cannot_hang_on_a_statement():
-    """Granian has no request timeout: the web server's database connections carry a statement
-    timeout instead (30 s unless set), and other processes (Celery, commands) none."""
+    """The web server's database connections carry a statement timeout (30 s unless set), other
+    processes (Celery, commands) none; WEB_BIND is checked."""
     from config import server
 
     assert _database_setting("statement_timeout", DB_STATEMENT_TIMEOUT_MS="1500") == "1500ms"
@@ -142,6 +142,15 @@ def test_web_server_connections_cannot_hang_on_a_statement():
     assert "--interface wsgi --host 127.0.0.1 --port 8123 --workers 3" in command
     assert command.endswith("config.wsgi:application")
     assert server.argv()[-1] == "config.wsgi:application"
+    for bind, host in [("[::1]:8124", "::1"), ("0.0.0.0:8125", "0.0.0.0")]:
+        command = run_in_production(
+            "import config.server as s; print(' '.join(s.argv()))", WEB_BIND=bind
+        )
+        assert f"--host {host} --port {bind.rsplit(':', 1)[1]} " in command
+    for bind in ["0.0.0.0", "localhost:http", ""]:
+        with pytest.raises(subprocess.CalledProcessError) as refused:
+            run_in_production("import config.server as s; s.argv()", WEB_BIND=bind)
+        assert "WEB_BIND must be host:port" in refused.value.stderr
 
 
 # --- login rate limiting --------------------------------------------------------------------------

@@ -184,7 +184,7 @@ class TestActivityStep:
         player = factories.funded_player(100_00)
         session, token = factories.open_session(player, provider)
         wallet_api.call("authenticate", session_token=token)
-        _age(session, 9)  # within the 10 s step
+        _age(session, 5)  # within the 10 s step
         aged = self._activity(session)
         wallet_api.call(
             "bet",
@@ -197,17 +197,17 @@ class TestActivityStep:
         assert self._activity(session) == aged
 
     def test_the_step_is_one_percent_of_a_short_idle_timeout(self, provider, wallet_api):
-        provider.idle_timeout_seconds = 200  # step: 2 s
+        provider.idle_timeout_seconds = 600  # step: 6 s
         provider.save()
         player = factories.funded_player(100_00)
         session, token = factories.open_session(player, provider)
         wallet_api.call("authenticate", session_token=token)
         common = dict(session_token=token, amount="1", currency="EUR")
-        _age(session, 1.5)
+        _age(session, 3)
         aged = self._activity(session)
         wallet_api.call("bet", transaction_id="b1", round_id="r1", **common)
         assert self._activity(session) == aged
-        _age(session, 2.5)
+        _age(session, 9)
         before = timezone.now()
         wallet_api.call("bet", transaction_id="b2", round_id="r2", **common)
         assert self._activity(session) >= before
