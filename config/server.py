@@ -4,9 +4,9 @@ small machine (2 cores). `make run`, `make bench` and the reliability tests star
     python -m config.server [extra granian options]
 
 Why granian: it parses HTTP and does its socket I/O in Rust, outside the GIL, so a worker's
-Python time goes to the wallet call itself. On this machine it answers the wallet API's bets
-about 30 % faster than gunicorn's gthread workers did, with the same code and database
-(README, Benchmarks).
+Python time goes to the wallet call itself. On this machine it answered the wallet API's bets
+25-31 % faster than gunicorn's gthread workers, with the same code and database (README,
+Benchmarks).
 
 - WEB_CONCURRENCY worker processes (default: one per core), each running the WSGI application
   on WEB_THREADS threads (default 4). A wallet call is mostly Python under the GIL plus one

@@ -32,15 +32,13 @@ def _cursor():
 
 def _run(sql: str, run):
     conn, cursor = _cursor()
-    if not conn.queries_logged:
-        with conn.wrap_database_errors:
-            return run(cursor)
-    started = time.monotonic()
+    started = time.monotonic() if conn.queries_logged else None
     try:
         with conn.wrap_database_errors:
             return run(cursor)
     finally:
-        conn.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        if started is not None:
+            conn.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def fetch_one(sql: str, params: list) -> tuple | None:

@@ -227,10 +227,6 @@ class WalletResponse:
         return response
 
 
-def _json_response(payload: dict, status: int, headers=()) -> WalletResponse:
-    return WalletResponse(status, payload, headers)
-
-
 def _error_payload(error: WalletError, session: LiveSession | None) -> dict:
     payload = {"status": "ERROR", "code": error.code, "message": error.message}
     if error.field:
@@ -251,9 +247,9 @@ def handle(request, operation: str) -> WalletResponse:
     address: str | None = None
     try:
         if request.method != "POST":
-            response = _json_response(
-                {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"},
+            response = WalletResponse(
                 405,
+                {"status": "ERROR", "code": "VALIDATION_ERROR", "message": "use POST"},
                 headers=(("Allow", "POST"),),
             )
             outcome = "VALIDATION_ERROR"  # counted like any other call (rule 7)
@@ -286,20 +282,20 @@ def handle(request, operation: str) -> WalletResponse:
                         call.context, request_id=inspection.request_id
                     )
             payload = OPERATIONS[operation](call)
-            response = _json_response({"status": "OK", **payload}, 200)
+            response = WalletResponse(200, {"status": "OK", **payload})
             outcome = "OK"
     except WalletError as error:
-        response = _json_response(_error_payload(error, call and call.session), error.http_status)
+        response = WalletResponse(error.http_status, _error_payload(error, call and call.session))
         outcome = error.code
     except (OperationalError, InterfaceError):
         logger.warning("database unavailable during %s", operation, exc_info=True)
         error = ServiceUnavailable()
-        response = _json_response(_error_payload(error, None), error.http_status)
+        response = WalletResponse(error.http_status, _error_payload(error, None))
         outcome = error.code
     except Exception:
         logger.exception("wallet API %s failed", operation)
         error = InternalError()
-        response = _json_response(_error_payload(error, None), error.http_status)
+        response = WalletResponse(error.http_status, _error_payload(error, None))
         outcome = error.code
     provider = getattr(request, "wallet_provider", None)
     hooks.observe_call(
