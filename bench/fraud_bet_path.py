@@ -1,4 +1,4 @@
-"""Benchmark: what the fraud screener adds to the bet path (issue 6, target < 1 ms at p99).
+"""Benchmark: what the fraud screener adds to the bet path (target < 1 ms at p99).
 
 Calls wallets.ledger.bet directly, many times, with the fraud hooks off (no screener, no
 listener) and on (the fraud screener under the lock, and the after-commit baseline UPSERT),

@@ -1,4 +1,4 @@
-"""A large ledger for the scale benchmarks (issue 8): N ledger rows over realistic players,
+"""A large ledger for the scale benchmarks: N ledger rows over realistic players,
 wallets, providers, sessions, rounds and audit records, built with set-based SQL.
 
     python -m bench.ledger_scale [--quick] [--rows N] [--players P] [--name DB] [--rebuild]

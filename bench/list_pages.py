@@ -1,4 +1,4 @@
-"""Benchmark: admin and back-office API list pages over a 10,000,000-row ledger (issue 8: every
+"""Benchmark: admin and back-office API list pages over a 10,000,000-row ledger (every
 page renders in under 300 ms).
 
     python -m bench.list_pages [--quick] [--repeats R] [--sizes 10m,1m]

@@ -1,5 +1,5 @@
 """Benchmark: the incremental internal reconciliation with 10,000 changed wallets, over a ledger
-of 10,000,000 rows and one of 1,000,000 rows (issue 8: the two should cost about the same).
+of 10,000,000 rows and one of 1,000,000 rows (the two should cost about the same).
 
     python -m bench.reconciliation_incremental [--quick] [--changed N] [--repeats R]
 

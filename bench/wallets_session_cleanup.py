@@ -1,4 +1,4 @@
-"""Benchmark: the idle-session cleanup over 100,000 idle sessions (issue 3, target < 10 s).
+"""Benchmark: the idle-session cleanup over 100,000 idle sessions (target < 10 s).
 
 Creates its own data with set-based SQL in a throwaway database (`<db>_bench_cleanup`), half of
 the sessions holding a buy-in reservation, runs the same service the beat job runs, checks that

@@ -1,4 +1,4 @@
-"""Provider security compliance (issue 7).
+"""Provider security compliance.
 
 How it plugs into the wallet (only through wallets.hooks, registered in apps.py):
 

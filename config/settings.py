@@ -268,7 +268,7 @@ LOGGING = {
     },
 }
 
-# Monitoring (issue 4): metrics capture in Redis, alert notifications, /metrics access.
+# Monitoring: metrics capture in Redis, alert notifications, /metrics access.
 MONITORING_REDIS_URL = env_str("MONITORING_REDIS_URL", "")  # empty: REDIS_URL
 MONITORING_REDIS_PREFIX = env_str("MONITORING_REDIS_PREFIX", "pitboss:mon")
 # The capture client's connect and I/O timeout: Redis trouble may cost a wallet call this much

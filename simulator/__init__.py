@@ -1,4 +1,4 @@
-"""Provider simulator and wallet conformance kit (issue 10, parts 1 and 2).
+"""Provider simulator and wallet conformance kit.
 
 Both are HTTP clients of a running Pitboss; neither touches the database to move money.
 
@@ -24,6 +24,6 @@ and the providers' newest secrets from this project's database (never outside de
 
 `python manage.py wallet_conformance --base-url URL --provider CODE --secret S
 --session-token T1,T2` (or `--launch [--token STAFF_TOKEN]`) checks the contract's edge cases
-(shared/wallet-api.md) and prints PASS / FAIL per rule; it exits non-zero on any failure.
+(docs/wallet-api.md) and prints PASS / FAIL per rule; it exits non-zero on any failure.
 simulator.clients and simulator.conformance use only the standard library.
 """

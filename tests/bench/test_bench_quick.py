@@ -1,4 +1,4 @@
-"""The benchmark harness in its short mode, so that it never rots (issue 8).
+"""The benchmark harness in its short mode, so that it never rots.
 
 Runs `python -m bench.run --quick` end to end (own database, the web server with the production
 settings, wrk, pgbench, the other engineers' bench modules) and checks only that it completes and

@@ -1,4 +1,4 @@
-"""The scale benchmarks (issue 8) in their short mode, so that they never rot: the ledger builder
+"""The scale benchmarks in their short mode, so that they never rot: the ledger builder
 yields a consistent ledger, and the incremental-reconciliation and list-page benchmarks complete
 and yield their figures. No speed is asserted (the figures are for the README, measured in full
 mode on a quiet machine)."""

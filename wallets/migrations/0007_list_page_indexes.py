@@ -1,4 +1,4 @@
-"""Indexes for the ledger at ten million rows (issue 8), built CONCURRENTLY: a plain CREATE INDEX
+"""Indexes for the ledger at ten million rows, built CONCURRENTLY: a plain CREATE INDEX
 would block every ledger write for as long as the build takes (tens of seconds at that size).
 
 - txn_by_wallet_covering replaces txn_by_wallet (same key, wallet then newest first) and also

@@ -1,4 +1,4 @@
-"""Ledger writes touch fewer indexes (issue 8): every bet inserts a ledger row and a round, and
+"""Ledger writes touch fewer indexes: every bet inserts a ledger row and a round, and
 each index on them is one more entry to write and log.
 
 - The nullable references (a ledger row's reference, creator and approver; a session's ender)

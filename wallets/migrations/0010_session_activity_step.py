@@ -1,5 +1,5 @@
 """Bets, wins and rollbacks refresh a session's last activity only when it has aged by a step:
-1 % of the provider's idle timeout, at most 10 seconds (issue 8).
+1 % of the provider's idle timeout, at most 10 seconds.
 
 Before, every money call rewrote the session row, and since last_activity_at is indexed (idle
 cleanup finds sessions by it) that update could never be HOT: all ten of the session's index

@@ -6,7 +6,7 @@ from simulator.conformance import FAIL, PASS, SKIP, Abort, ConformanceKit, launc
 
 class Command(BaseCommand):
     help = (
-        "Run the wallet API contract's edge cases (shared/wallet-api.md) against a wallet over "
+        "Run the wallet API contract's edge cases (docs/wallet-api.md) against a wallet over "
         "HTTP and print PASS/FAIL per rule; exits non-zero on any failure. Needs a provider "
         "code and secret, and session tokens (--session-token T1,T2) or --launch with a staff "
         "token. In development, missing credentials are taken from this project's database."
