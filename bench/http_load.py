@@ -106,9 +106,8 @@ class RequestWriter:
 
     def add(self, op: str, body: dict) -> None:
         raw = json.dumps(body, separators=(",", ":"))
-        signature = hmac.new(
-            self.key, (self.timestamp + "." + raw).encode(), hashlib.sha256
-        ).hexdigest()
+        message = f"{self.timestamp}./wallet/v1/{op}.{raw}".encode()
+        signature = hmac.new(self.key, message, hashlib.sha256).hexdigest()
         self.file.write(f"{op}\t{self.timestamp}\t{signature}\t{raw}\n")
         self.count += 1
 

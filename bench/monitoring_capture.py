@@ -1,5 +1,5 @@
 """Benchmark: what metrics capture (monitoring.capture, one pipelined Redis round trip per
-call) adds to the bet endpoint (issue 4, target < 5 %).
+call) adds to the bet endpoint (target < 5 %).
 
 Sends signed bets through the Django test Client (the full view: signature check, parsing,
 ledger, rendering, observers), alternating blocks with the capture observer registered and
@@ -103,7 +103,7 @@ def _run(bets: int) -> dict:
             content_type="application/json",
             HTTP_X_PROVIDER_CODE=provider.code,
             HTTP_X_TIMESTAMP=ts,
-            HTTP_X_SIGNATURE=crypto.sign(secret.encode(), ts, body),
+            HTTP_X_SIGNATURE=crypto.sign(secret.encode(), ts, "/wallet/v1/bet", body),
         )
         elapsed = time.perf_counter() - started
         if response.status_code != 200:

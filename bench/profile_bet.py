@@ -21,10 +21,11 @@ from pathlib import Path
 from bench.common import ROOT, drop_database, emit, log, recreate_database, setup_django
 
 
-def _signed(seed, body: dict) -> tuple[bytes, dict]:
+def _signed(seed, op: str, body: dict) -> tuple[bytes, dict]:
     raw = json.dumps(body, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
-    signature = hmac.new(seed.secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256)
+    message = f"{timestamp}./wallet/v1/{op}.".encode() + raw
+    signature = hmac.new(seed.secret.encode(), message, hashlib.sha256)
     return raw, {
         "HTTP_X_PROVIDER_CODE": seed.provider_code,
         "HTTP_X_TIMESTAMP": timestamp,
@@ -46,6 +47,7 @@ def profile(seed, out_dir: Path, *, calls: int = 300) -> dict:
         n = next(counter)
         raw, headers = _signed(
             seed,
+            "bet",
             {
                 "session_token": token,
                 "transaction_id": f"prof-{n}",
@@ -60,7 +62,7 @@ def profile(seed, out_dir: Path, *, calls: int = 300) -> dict:
         return response.status_code
 
     def call(op: str, body: dict) -> None:
-        raw, headers = _signed(seed, {"session_token": token, **body})
+        raw, headers = _signed(seed, op, {"session_token": token, **body})
         response = client.post(f"/wallet/v1/{op}", raw, content_type="application/json", **headers)
         assert response.status_code == 200, response.content
 

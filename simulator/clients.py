@@ -43,10 +43,12 @@ def parse_minor(text: str, currency: str) -> int:
     return int(Decimal(str(text)).scaleb(exponent(currency)))
 
 
-def sign(secret: str | bytes, timestamp: str, body: bytes) -> str:
-    """X-Signature: lowercase hex HMAC-SHA256(secret, "<timestamp>." + body)."""
+def sign(secret: str | bytes, timestamp: str, path: str, body: bytes) -> str:
+    """X-Signature: lowercase hex HMAC-SHA256(secret, "<timestamp>.<path>.<body>"), the path
+    being what is requested, without query string (contract revision 2)."""
     key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    message = timestamp.encode() + b"." + path.encode() + b"." + body
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -196,15 +198,14 @@ class WalletClient:
     ) -> HttpResult:
         """POST raw body bytes, signed now unless a timestamp / signature is forced."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
+        path = f"/wallet/v1/{operation}"
         all_headers = {
             "X-Provider-Code": self.provider_code if provider_code is None else provider_code,
             "X-Timestamp": ts,
-            "X-Signature": sign(self.secret, ts, body) if signature is None else signature,
+            "X-Signature": sign(self.secret, ts, path, body) if signature is None else signature,
             **(headers or {}),
         }
-        return self.connection.request(
-            "POST", f"/wallet/v1/{operation}", body, all_headers, body_delay=body_delay
-        )
+        return self.connection.request("POST", path, body, all_headers, body_delay=body_delay)
 
     def call(self, operation: str, body_delay: float = 0.0, **fields) -> HttpResult:
         return self.send(operation, dumps(fields), body_delay=body_delay)

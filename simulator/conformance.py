@@ -1,4 +1,4 @@
-"""Wallet conformance kit: the provider contract's edge cases (shared/wallet-api.md), run over
+"""Wallet conformance kit: the provider contract's edge cases (docs/wallet-api.md), run over
 HTTP against any wallet, with a PASS / FAIL / SKIP verdict per rule.
 
 Only HTTP, no database and no Django: point it at a sandbox with a provider code, its secret and
@@ -7,6 +7,8 @@ still be accepted afterwards). Every money call uses fresh ids, small stakes (on
 and refunds or pays most of them back, so a sandbox player with ten units is enough.
 """
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -304,7 +306,7 @@ class ConformanceKit:
     def signatures(self, token: str) -> None:
         body = dumps({"session_token": token})
         now = int(time.time())
-        wrong = sign(self.client.secret + "x", str(now), body)
+        wrong = sign(self.client.secret + "x", str(now), "/wallet/v1/balance", body)
         self.expect_code(
             "signature.wrong",
             self.send("balance", body, signature=wrong),
@@ -326,13 +328,52 @@ class ConformanceKit:
             401,
             "unknown X-Provider-Code",
         )
-        tampered = sign(self.client.secret, str(now), dumps({"session_token": token + "x"}))
+        tampered = sign(
+            self.client.secret,
+            str(now),
+            "/wallet/v1/balance",
+            dumps({"session_token": token + "x"}),
+        )
         self.expect_code(
             "signature.body_tampered",
             self.send("balance", body, signature=tampered),
             "INVALID_SIGNATURE",
             401,
             "signature of another body",
+        )
+        # Revision 2: the path is signed. A body signed for one operation is refused by another
+        # (a refused bet replayed to /win must never credit), and revision 1's signature
+        # (timestamp and body only) is refused.
+        bet_body = dumps(
+            {
+                "session_token": token,
+                "transaction_id": self.new_id("bet"),
+                "round_id": self.new_id("round"),
+                "amount": self.amount(self.unit),
+                "currency": self.currency,
+            }
+        )
+        before = self.balance(token)
+        for_bet = sign(self.client.secret, str(now), "/wallet/v1/bet", bet_body)
+        replayed = self.send("win", bet_body, timestamp=now, signature=for_bet)
+        self.check(
+            "signature.path_replay",
+            replayed.code == "INVALID_SIGNATURE"
+            and replayed.status == 401
+            and before is not None
+            and self.balance(token) == before,
+            "a bet's signed body sent to /win: 401 INVALID_SIGNATURE, nothing credited",
+            f"bet body replayed to /win: got {replayed.status} {replayed.code} "
+            f"{_short(replayed.body)}",
+        )
+        key = self.client.secret.encode()
+        revision_1 = hmac.new(key, str(now).encode() + b"." + body, hashlib.sha256).hexdigest()
+        self.expect_code(
+            "signature.revision_1",
+            self.send("balance", body, timestamp=now, signature=revision_1),
+            "INVALID_SIGNATURE",
+            401,
+            "signature over timestamp and body only (revision 1)",
         )
         self.expect_code(
             "timestamp.expired_past",
@@ -368,6 +409,35 @@ class ConformanceKit:
             "VALIDATION_ERROR",
             400,
             "JSON array body",
+        )
+        quoted = json.dumps(token)
+        self.expect_code(
+            "body.duplicate_key",
+            self.send(
+                "balance", f'{{"session_token": {quoted}, "session_token": {quoted}}}'.encode()
+            ),
+            "VALIDATION_ERROR",
+            400,
+            "a key given twice",
+        )
+        nested = '{"session_token": ' + quoted + ', "x": ' + "[" * 33 + "]" * 33 + "}"
+        self.expect_code(
+            "body.too_deep",
+            self.send("balance", nested.encode()),
+            "VALIDATION_ERROR",
+            400,
+            "nesting deeper than 32 levels",
+        )
+        within = '{"session_token": ' + quoted + ', "x": ' + "[" * 31 + "]" * 31 + "}"
+        self.expect_ok(
+            "body.deep_within_limit", self.send("balance", within.encode()), "31 nested levels"
+        )
+        self.expect_code(
+            "body.lone_surrogate",
+            self.send("balance", ('{"session_token": ' + quoted + ', "note": "\\ud800"}').encode()),
+            "VALIDATION_ERROR",
+            400,
+            "a lone surrogate escape in a string",
         )
         missing = {
             "session_token": token,
@@ -649,6 +719,41 @@ class ConformanceKit:
             "INVALID_REFERENCE",
             409,
             "rollback referring to a win",
+        )
+        # Revision 2: a bet whose round paid a win is settled.
+        settled_bet, settled_round = self.new_id("bet"), self.new_id("round")
+        self.bet(token, settled_bet, settled_round, self.unit)
+        self.win(token, self.new_id("win"), settled_round, self.unit)
+        self.expect_code(
+            "rollback.bet_settled",
+            self.rollback(token, self.new_id("rb"), settled_bet, settled_round),
+            "BET_SETTLED",
+            409,
+            "rollback of a bet whose round already paid a win",
+        )
+        # A win into a round whose every bet was rolled back credits nothing.
+        void_bet, void_round = self.new_id("bet"), self.new_id("round")
+        self.bet(token, void_bet, void_round, self.unit)
+        self.rollback(token, self.new_id("rb"), void_bet, void_round)
+        self.expect_code(
+            "rollback.win_into_rolled_back_round",
+            self.win(token, self.new_id("win"), void_round, self.unit),
+            "TRANSACTION_ROLLED_BACK",
+            409,
+            "win into a round whose bets were all rolled back",
+        )
+        self.expect_code(
+            "rollback.win_naming_rolled_back_bet",
+            self.win(
+                token,
+                self.new_id("win"),
+                self.new_id("round"),
+                self.unit,
+                reference_transaction_id=void_bet,
+            ),
+            "TRANSACTION_ROLLED_BACK",
+            409,
+            "win whose reference_transaction_id names a rolled-back bet",
         )
         self.expect_balance(
             "rollback.balance_after", token, before, "after all rollback cases: balance as before"

@@ -9,16 +9,26 @@ from wallets import crypto
 
 
 class WalletApiClient:
-    """Signs and sends wallet API calls the way a provider does (HMAC over timestamp + body)."""
+    """Signs and sends wallet API calls the way a provider does (HMAC over timestamp, request
+    path and body)."""
 
     def __init__(self, provider_code: str, secret: str, client: Client | None = None):
         self.provider_code = provider_code
         self.secret = secret
         self.client = client or Client()
 
-    def headers(self, body: bytes, *, timestamp: int | None = None, signature: str | None = None):
+    def headers(
+        self,
+        body: bytes,
+        *,
+        path: str,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ):
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        sig = signature if signature is not None else crypto.sign(self.secret.encode(), ts, body)
+        if signature is None:
+            signature = crypto.sign(self.secret.encode(), ts, path, body)
+        sig = signature
         return {
             "HTTP_X_PROVIDER_CODE": self.provider_code,
             "HTTP_X_TIMESTAMP": ts,
@@ -28,6 +38,7 @@ class WalletApiClient:
     def raw(self, operation: str, body: bytes, **header_overrides):
         extra = self.headers(
             body,
+            path=f"/wallet/v1/{operation}",
             timestamp=header_overrides.pop("timestamp", None),
             signature=header_overrides.pop("signature", None),
         )

@@ -59,6 +59,17 @@ class TransactionKind(models.TextChoices):
     DEPOSIT = "deposit", "Deposit"
     WITHDRAWAL = "withdrawal", "Withdrawal"
     ADJUSTMENT = "adjustment", "Adjustment"
+    # A provider's credit with no stake: free-round winnings, promotions, jackpots, rewards.
+    PROMO = "promo", "Promotional credit"
+
+
+class CreditType(models.TextChoices):
+    """What a promotional credit (TransactionKind.PROMO) pays out."""
+
+    FREE_ROUND = "free_round", "Free rounds"
+    PROMO = "promo", "Promotion"
+    JACKPOT = "jackpot", "Jackpot"
+    REWARD = "reward", "Reward or tournament prize"
 
 
 class TransactionStatus(models.TextChoices):

@@ -48,9 +48,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The wallet API signature: hex HMAC-SHA256(secret, "<timestamp>." + body)."""
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signed_message(timestamp: str, path: str, body: bytes) -> bytes:
+    """What a wallet API signature covers: "<timestamp>.<request path>.<body>". The path is
+    signed so that a signed body can never be replayed to another operation."""
+    return timestamp.encode() + b"." + path.encode("utf-8", "surrogateescape") + b"." + body
+
+
+def sign(secret: bytes, timestamp: str, path: str, body: bytes) -> str:
+    """The wallet API signature: hex HMAC-SHA256(secret, "<timestamp>.<path>.<body>")."""
+    return hmac.new(secret, signed_message(timestamp, path, body), hashlib.sha256).hexdigest()
 
 
 def parse_ed25519_public_key(text: str) -> str:
@@ -91,9 +97,11 @@ def _ed25519_key(public_key_hex: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
 
 
-def verify_ed25519(public_key_hex: str, timestamp: str, body: bytes, signature: bytes) -> bool:
+def verify_ed25519(
+    public_key_hex: str, timestamp: str, path: str, body: bytes, signature: bytes
+) -> bool:
     """Whether `signature` (hex of the 64-byte Ed25519 signature, as sent in X-Signature) signs
-    "<timestamp>." + body under the public key."""
+    "<timestamp>.<path>.<body>" under the public key."""
     if len(signature) != 128:
         return False
     try:
@@ -101,7 +109,7 @@ def verify_ed25519(public_key_hex: str, timestamp: str, body: bytes, signature: 
     except (ValueError, UnicodeDecodeError):
         return False
     try:
-        _ed25519_key(public_key_hex).verify(raw, timestamp.encode() + b"." + body)
+        _ed25519_key(public_key_hex).verify(raw, signed_message(timestamp, path, body))
     except _BadSignature:
         return False
     return True

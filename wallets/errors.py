@@ -98,6 +98,16 @@ class BetDeclined(WalletError):
     code, http_status, default_message = "BET_DECLINED", 403, "bet declined by a risk rule"
 
 
+class LimitExceeded(WalletError):
+    """A player-protection limit or exclusion refuses the call; the message says which."""
+
+    code, http_status, default_message = (
+        "LIMIT_EXCEEDED",
+        403,
+        "a player-protection limit refuses this",
+    )
+
+
 class InvalidReference(WalletError):
     code, http_status, default_message = (
         "INVALID_REFERENCE",
@@ -122,6 +132,14 @@ class TransactionRolledBack(WalletError):
     )
 
 
+class BetSettled(WalletError):
+    code, http_status, default_message = (
+        "BET_SETTLED",
+        409,
+        "the round of this bet has already paid a win: it cannot be rolled back",
+    )
+
+
 class RoundClosed(WalletError):
     code, http_status, default_message = "ROUND_CLOSED", 409, "round is closed"
 
@@ -143,6 +161,24 @@ class ServiceUnavailable(WalletError):
         "SERVICE_UNAVAILABLE",
         503,
         "service temporarily unavailable, retry",
+    )
+
+
+# Refusals that only protocol adapters meet (the native contract never asks for them): a win
+# whose bet is unknown, or a second settlement of a bet, for protocols that settle each bet once.
+class BetNotFound(WalletError):
+    code, http_status, default_message = (
+        "BET_NOT_FOUND",
+        409,
+        "no bet of this player to settle",
+    )
+
+
+class RoundSettled(WalletError):
+    code, http_status, default_message = (
+        "ROUND_SETTLED",
+        409,
+        "this bet has already been settled",
     )
 
 

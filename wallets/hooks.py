@@ -19,6 +19,9 @@
   before the operation runs (compliance: sensitive data, TLS). They may redact `data` and
   `request_id` in place; they run on the hot path, so no query unless something is found. An
   inspector that raises fails the call (500): better refused than stored unredacted.
+- `incident_reporters`: told when the ledger refuses something that staff must settle by
+  hand (a provider's reversal of a win the player no longer has: the balance never goes below
+  zero, so the money is the operator's to recover). Reconciliation opens a discrepancy.
 - `credential_lifetime`: how long a newly issued provider credential lives (None: no expiry).
 - `metric_sources`: figures that apps publish for monitoring's alert rules and dashboard
   (reconciliation publishes drift, compliance publishes violations, ...). Monitoring reads
@@ -87,7 +90,26 @@ class InspectedRequest:
     request_id_from_caller: bool = True
 
 
+# What wallets.ledger refused and staff must settle (incident_reporters).
+WIN_REVERSAL_REFUSED = "win_reversal_refused"
+
+
+@dataclass(frozen=True)
+class LedgerIncident:
+    kind: str
+    provider_id: int | None
+    player_id: int
+    wallet_id: int | None
+    currency: str
+    available_minor: int
+    external_id: str  # the refused call's id
+    reference_external_id: str = ""  # what it referred to
+    round_id: str = ""
+    detail: str = ""
+
+
 call_observers: list[Callable[[CallObservation], None]] = []
+incident_reporters: list[Callable[[LedgerIncident], None]] = []
 # (transaction, screening) of each posted or held row, after commit.
 ledger_listeners: list[Callable[[Any, Screening], None]] = []
 # Screener: (ScreeningRequest) -> Screening. Declines are reported to `decline_recorders`
@@ -148,6 +170,14 @@ def notify_ledger(transaction: Any, screening: Screening) -> None:
             listener(transaction, screening)
         except Exception:
             logger.exception("ledger listener %r failed", listener)
+
+
+def report_incident(incident: LedgerIncident) -> None:
+    for reporter in incident_reporters:
+        try:
+            reporter(incident)
+        except Exception:
+            logger.exception("incident reporter %r failed", reporter)
 
 
 def record_decline(request: ScreeningRequest, screening: Screening) -> None:

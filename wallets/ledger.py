@@ -8,19 +8,20 @@ depends on under that lock, checks, appends ledger rows, writes the new balance 
 Locks are held for the SQL only, never across a network call. The time spent waiting for the
 lock is measured and returned.
 
-The provider's money calls (bet, win, rollback) are PL/pgSQL functions defined in migration
-wallets/0006_ledger_functions (their session update changed by 0010: a session's last activity
-is refreshed once it has aged by 1 % of the provider's idle timeout, at most 10 s), each called
-in one statement: lock, checks, writes and commit in one round trip, prepared by PostgreSQL
-after the first few calls on a connection (wallets.db).
-The rules are documented on the Python functions below, which map the functions' outcome codes
-to the contract's errors. Payments, holds, corrections and sessions stay in Python: they are
-rare, and readable code matters more there than a round trip.
+The provider's money calls (bet, win, rollback) are PL/pgSQL functions whose current
+definitions live in wallets/sql/ledger.sql, each called in one statement: lock, checks,
+writes and commit in one round trip, prepared by PostgreSQL after the first few calls on a
+connection (wallets.db). The rules are documented on the Python functions below, which map the
+functions' outcome codes to the contract's errors. Payments, holds, corrections, promotional
+credits and sessions stay in Python: they are rare, and readable code matters more there than
+a round trip.
 
-Idempotency: `(provider, external_id)` (or `(kind, external_id)` for payments) is unique in the
-database. A repeat with the same payload returns the original row marked as a duplicate; a
-different payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet
-at the unique index; the loser is replayed against the winner's row.
+Idempotency: `(provider, external_id, id_scope)` (or `(kind, external_id)` for payments) is
+unique in the database. A provider's ids are in the scope '' unless its protocol says they are
+unique only per player (`ids_per_player`), or a cancel reuses its bet's id (`id_namespace`).
+A repeat with the same payload returns the original row marked as a duplicate; a different
+payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet at the
+unique index; the loser is replayed against the winner's row.
 
 The `session` the provider calls take is a GameSession or the wallet API's LiveSession (the same
 fields, read with the call's session look-up; wallets.provider_api.views).
@@ -30,6 +31,8 @@ session and round rows. Nothing locks a wallet and then a player. A rollback of 
 locks every wallet of the player, in id order.
 """
 
+import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +55,8 @@ from wallets.choices import (
 )
 from wallets.errors import (
     BetDeclined,
+    BetNotFound,
+    BetSettled,
     CurrencyMismatch,
     DuplicateMismatch,
     FourEyesRequired,
@@ -64,6 +69,7 @@ from wallets.errors import (
     ProviderRestricted,
     ProviderSuspended,
     RoundClosed,
+    RoundSettled,
     SessionExpired,
     SessionLimit,
     TransactionRolledBack,
@@ -121,6 +127,9 @@ class LedgerResult:
     currency: str
     duplicate: bool = False
     lock_wait_us: int = 0
+    # A rollback whose reference was unknown: it moved nothing and left a tombstone, so the
+    # referenced bet is refused if it arrives (protocols answer such a cancel differently).
+    tombstone: bool = False
 
     @property
     def available_minor(self) -> int:
@@ -164,14 +173,22 @@ def _result(wallet: Wallet, txn: Transaction | None, lock_wait_us: int, duplicat
 def _retry_once_on_unique_race(operation: Callable[[], T]) -> T:
     """Run `operation`; if it lost an insert race on an idempotency key, run it again.
 
-    The second run finds the winner's row and replays it (duplicate or mismatch).
+    The second run finds the winner's row and replays it (duplicate or mismatch). Inside a
+    caller's transaction each attempt runs in a savepoint, so the lost race does not abort it.
     """
-    try:
+
+    def attempt() -> T:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                return operation()
         return operation()
+
+    try:
+        return attempt()
     except IntegrityError as error:
         if "txn_unique_" not in str(error):
             raise
-        return operation()
+        return attempt()
 
 
 def _insert(**fields) -> Transaction:
@@ -360,21 +377,22 @@ def close_session_by_provider(*, provider: Provider, session: GameSession) -> Le
 # --- provider money calls -------------------------------------------------------------------
 
 
-# The bet and the win are database functions (migration 0006_ledger_functions): lock, checks,
-# writes and commit in one round trip. They answer with an outcome code; this maps it to the
+# The bet and the win are database functions (wallets/sql/ledger.sql): lock, checks, writes
+# and commit in one round trip. They answer with an outcome code; this maps it to the
 # contract's errors. Every outcome carries the wallet's figures, so no error needs a re-read.
 _BET_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
        wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
        txn_session_id, txn_wallet_id, txn_game_id
-FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
 """
 
 _WIN_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
        wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
        txn_session_id, txn_wallet_id, txn_game_id
-FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s, %s, %s,
+                 %s::inet, %s, %s)
 """
 
 
@@ -423,16 +441,55 @@ def _call_money_function(sql: str, params: list) -> _Outcome:
     return _Outcome(*db.fetch_one(sql, params))
 
 
+def _lock_wallet_row(wallet_id: int) -> int:
+    """Lock the wallet row (FOR NO KEY UPDATE, as the ledger functions do) in the current
+    transaction; returns the microseconds waited for it."""
+    started = time.perf_counter()
+    db.fetch_one("SELECT 1 FROM wallets_wallet WHERE id = %s FOR NO KEY UPDATE", [wallet_id])
+    return int((time.perf_counter() - started) * 1_000_000)
+
+
+def _screened_call(
+    sql: str,
+    request: ScreeningRequest | None,
+    params: Callable[[bool], list],
+    *,
+    act_on: str,
+) -> tuple[hooks.Screening, _Outcome]:
+    """Screen `request` and call the ledger function `sql` with params(the screener chose
+    `act_on`). When a rule could act on the call, the wallet row is locked first and the
+    screening and the call run in one transaction: the figures the rule decides on are
+    committed state that no concurrent call on the wallet can change before this one is booked
+    (N calls at once are judged as N in a row would be). Otherwise (no session read, or no rule
+    could act) the call is the one statement of the fast path."""
+    if request is None or not hooks.screening_needed(request.kind, request.amount_minor):
+        outcome = _retry_once_on_unique_race(lambda: _call_money_function(sql, params(False)))
+        return hooks.ALLOW_ALL, outcome
+
+    def run() -> tuple[hooks.Screening, _Outcome]:
+        with transaction.atomic():
+            waited = _lock_wallet_row(request.wallet_id)
+            screening = _screen(request)
+            outcome = _call_money_function(sql, params(screening.action == act_on))
+        return screening, dataclasses.replace(outcome, lock_wait_us=outcome.lock_wait_us + waited)
+
+    return _retry_once_on_unique_race(run)
+
+
 _REFUSALS = {
     "ROLLED_BACK": TransactionRolledBack,
     "SESSION_EXPIRED": SessionExpired,
     "PROVIDER_SUSPENDED": ProviderSuspended,
+    "PROVIDER_RESTRICTED": ProviderRestricted,
     "PLAYER_BLOCKED": PlayerBlocked,
     "CURRENCY_MISMATCH": CurrencyMismatch,
     "ROUND_CLOSED": RoundClosed,
     "INSUFFICIENT_FUNDS": InsufficientFunds,
     "DECLINED": BetDeclined,
     "INVALID_REFERENCE": InvalidReference,
+    "BET_SETTLED": BetSettled,
+    "BET_NOT_FOUND": BetNotFound,
+    "ROUND_SETTLED": RoundSettled,
 }
 _REFUSAL_FIELDS = {
     "CURRENCY_MISMATCH": "currency",
@@ -460,6 +517,22 @@ def _raise_refusal(outcome: _Outcome) -> None:
     )
 
 
+# Set while wallets.ledger.play or rollback_many runs several calls in one transaction: an
+# incident reported inside it would be rolled back with the refused call, so it is kept here
+# and reported once the transaction is over.
+_deferred = threading.local()
+
+
+def _report_after_refusal(incident: hooks.LedgerIncident, outcome: _Outcome) -> None:
+    """Report `incident` (or keep it for the enclosing play) and raise the refusal."""
+    pending = getattr(_deferred, "incidents", None)
+    if pending is None:
+        hooks.report_incident(incident)
+    else:
+        pending.append(incident)
+    _raise_refusal(outcome)
+
+
 def _money_result(outcome: _Outcome, row: Transaction | WrittenRow) -> LedgerResult:
     return LedgerResult(
         row=row,
@@ -468,6 +541,7 @@ def _money_result(outcome: _Outcome, row: Transaction | WrittenRow) -> LedgerRes
         currency=outcome.currency,
         duplicate=outcome.code == "DUPLICATE",
         lock_wait_us=outcome.lock_wait_us,
+        tombstone=outcome.detail == "tombstone",
     )
 
 
@@ -487,6 +561,11 @@ def _written_row(outcome: _Outcome, **fields) -> WrittenRow:
         lock_wait_us=outcome.lock_wait_us,
         **fields,
     )
+
+
+def _player_scope(ids_per_player: bool, player_id: int) -> str:
+    """The id scope suffix the ledger functions give a row (pitboss_player_scope)."""
+    return f"@{player_id}" if ids_per_player else ""
 
 
 def _session_params(session) -> tuple:
@@ -512,20 +591,24 @@ def bet(
     currency: str,
     game_id: str = "",
     rounding_residue: Decimal | None = None,
+    ids_per_player: bool = False,
     context: CallContext = NO_CONTEXT,
 ) -> LedgerResult:
-    """Debit a stake. Draws on the session's buy-in reservation first, then on available funds.
+    """Debit a stake (zero allowed: protocols send zero-stake bets, e.g. free rounds). Draws
+    on the session's buy-in reservation first, then on available funds.
 
     Refused: a replay with another payload, an id already rolled back (tombstone), a session not
-    open, a suspended provider, a blocked player, another currency, a closed round, missing
-    funds, a fraud decline. Nothing is written when refused. The screener decides before the
-    call, from the session as read; its decline applies only to a new bet that passed every
-    other check (a replay of an accepted bet is still a duplicate).
+    open, a suspended provider, a restricted provider on a session it had not authenticated
+    before the restriction, a blocked player, another currency, a closed round, missing funds,
+    a fraud decline. Nothing is written when refused. When a rule could act on the bet, the
+    screener decides under the wallet's lock, from committed figures, just before the booking
+    in the same transaction; its decline applies only to a new bet that passed every other
+    check (a replay of an accepted bet is still a duplicate).
     """
-    if amount_minor <= 0:
-        raise InvalidAmount("a bet must be greater than zero", field="amount")
+    if amount_minor < 0:
+        raise InvalidAmount("a bet must not be negative", field="amount")
     session = _resolved(provider, session, TransactionKind.BET, amount_minor)
-    screening, screening_request = hooks.ALLOW_ALL, None
+    screening_request = None
     if not isinstance(session, SessionToken):
         screening_request = ScreeningRequest(
             kind=TransactionKind.BET,
@@ -538,22 +621,25 @@ def bet(
             client_ip=context.client_ip,
             seconds_since_authentication=_seconds_since_authentication(session),
         )
-        screening = _screen(screening_request)
-    params = [
-        provider.pk,
-        *_session_params(session),
-        transaction_id,
-        round_id,
-        amount_minor,
-        currency,
-        game_id,
-        rounding_residue,
-        screening.action == DECLINE,
-        context.client_ip,
-        context.request_id,
-        context.elapsed_us(),
-    ]
-    outcome = _retry_once_on_unique_race(lambda: _call_money_function(_BET_SQL, params))
+
+    def params(decline: bool) -> list:
+        return [
+            provider.pk,
+            *_session_params(session),
+            transaction_id,
+            ids_per_player,
+            round_id,
+            amount_minor,
+            currency,
+            game_id,
+            rounding_residue,
+            decline,
+            context.client_ip,
+            context.request_id,
+            context.elapsed_us(),
+        ]
+
+    screening, outcome = _screened_call(_BET_SQL, screening_request, params, act_on=DECLINE)
     if outcome.code == "DECLINED":
         hooks.record_decline(screening_request, screening)
     if outcome.code == "DUPLICATE":
@@ -570,6 +656,7 @@ def bet(
         delta_minor=-amount_minor,
         rounding_residue=rounding_residue,
         external_id=transaction_id,
+        id_scope=_player_scope(ids_per_player, outcome.player_id),
         client_ip=context.client_ip,
         request_id=context.request_id,
     )
@@ -588,48 +675,62 @@ def win(
     round_closed: bool = False,
     reference_transaction_id: str = "",
     rounding_residue: Decimal | None = None,
+    ids_per_player: bool = False,
+    settles_one_bet: bool = False,
+    credit_type: str = "",
     context: CallContext = NO_CONTEXT,
 ) -> LedgerResult:
     """Credit a win (zero allowed). Always accepted when it settles a round opened by an
     accepted bet, whatever the session, provider or player status now is: players are paid what
     they won. A win with no bet in its round (free spins) opens and settles the round, and needs
-    an open session. A screener may hold the win (decided before the call, applied to a new
-    win only): credited to the balance and to `reserved` until staff decide. `round_closed`
-    settles the round.
+    an open session. Nothing is credited into a round whose every bet was rolled back, nor
+    against a `reference_transaction_id` naming a rolled-back bet (TransactionRolledBack). A
+    screener may hold the win (decided before the call, applied to a new win only): credited to
+    the balance and to `reserved` until staff decide. `round_closed` settles the round.
+
+    `settles_one_bet` (protocols whose win settles one bet, once): the bet must exist (named by
+    `reference_transaction_id`, or in the round) or BetNotFound, and a round that already paid
+    a win pays no second one (RoundSettled). `credit_type` marks a win that is a promotional
+    credit (free rounds) for the revenue reports.
     """
     if amount_minor < 0:
         raise InvalidAmount("a win must not be negative", field="amount")
     session = _resolved(provider, session, TransactionKind.WIN, amount_minor)
-    screening = hooks.ALLOW_ALL
+    screening_request = None
     if amount_minor and not isinstance(session, SessionToken):
-        screening = _screen(
-            ScreeningRequest(
-                kind=TransactionKind.WIN,
-                player_id=session.player_id,
-                wallet_id=session.wallet_id,
-                currency=currency,
-                amount_minor=amount_minor,
-                provider_id=provider.pk,
-                session_id=session.pk,
-                client_ip=context.client_ip,
-            )
+        screening_request = ScreeningRequest(
+            kind=TransactionKind.WIN,
+            player_id=session.player_id,
+            wallet_id=session.wallet_id,
+            currency=currency,
+            amount_minor=amount_minor,
+            provider_id=provider.pk,
+            session_id=session.pk,
+            client_ip=context.client_ip,
         )
-    params = [
-        provider.pk,
-        *_session_params(session),
-        transaction_id,
-        round_id,
-        amount_minor,
-        currency,
-        round_closed,
-        reference_transaction_id,
-        rounding_residue,
-        screening.action == HOLD,
-        context.client_ip,
-        context.request_id,
-        context.elapsed_us(),
-    ]
-    outcome = _retry_once_on_unique_race(lambda: _call_money_function(_WIN_SQL, params))
+
+    def params(hold: bool) -> list:
+        return [
+            provider.pk,
+            *_session_params(session),
+            transaction_id,
+            ids_per_player,
+            round_id,
+            amount_minor,
+            currency,
+            round_closed,
+            reference_transaction_id,
+            rounding_residue,
+            settles_one_bet,
+            settles_one_bet,
+            credit_type,
+            hold,
+            context.client_ip,
+            context.request_id,
+            context.elapsed_us(),
+        ]
+
+    screening, outcome = _screened_call(_WIN_SQL, screening_request, params, act_on=HOLD)
     if outcome.code == "DUPLICATE":
         return _money_result(outcome, Transaction.objects.get(pk=outcome.txn_id))
     if outcome.code != "OK":
@@ -644,7 +745,9 @@ def win(
         delta_minor=amount_minor,
         rounding_residue=rounding_residue,
         external_id=transaction_id,
+        id_scope=_player_scope(ids_per_player, outcome.player_id),
         reference_external_id=reference_transaction_id,
+        credit_type=credit_type,
         client_ip=context.client_ip,
         request_id=context.request_id,
     )
@@ -656,7 +759,7 @@ _ROLLBACK_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
        wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
        txn_session_id, txn_wallet_id, txn_game_id
-FROM pitboss_rollback(%s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s)
+FROM pitboss_rollback(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s)
 """
 
 
@@ -667,22 +770,34 @@ def rollback(
     transaction_id: str,
     reference_transaction_id: str,
     round_id: str,
+    id_namespace: str = "",
+    ids_per_player: bool = False,
+    allow_win: bool = False,
     context: CallContext = NO_CONTEXT,
 ) -> LedgerResult:
-    """Cancel a bet in full. Always accepted (expired session, suspended provider, blocked
-    player alike). One call of the database function pitboss_rollback:
+    """Cancel a bet in full, or, with `allow_win` (protocols that cancel wins), reverse a win.
+    Always accepted (expired session, suspended provider, blocked player alike) unless a rule
+    below refuses it. One call of the database function pitboss_rollback:
 
     - A replay of this rollback id: the original row (duplicate); another payload under the
-      same id: DuplicateMismatch. Checked first, like every other call.
-    - Unknown reference: succeeds, changes no balance, leaves a tombstone so the bet is refused
-      (TRANSACTION_ROLLED_BACK) if it arrives late. Every wallet of the player is locked for
-      it, so a bet in flight in another currency either commits first and is refunded, or
-      meets the tombstone.
-    - A bet already rolled back (by another rollback id): succeeds, changes nothing, duplicate;
+      same id: DuplicateMismatch. Checked first, like every other call. The rollback's own id
+      lives in `id_namespace` (a protocol whose cancel reuses its bet's id gives one, so the
+      cancel is not a duplicate of the bet).
+    - Unknown reference: succeeds, changes no balance, leaves a tombstone (`tombstone` on the
+      result) so the bet is refused (TRANSACTION_ROLLED_BACK) if it arrives late, and a win
+      naming it credits nothing. Every wallet of the player is locked for it, so a bet in
+      flight in another currency either commits first and is refunded, or meets the tombstone.
+    - Already rolled back (by another rollback id): succeeds, changes nothing, duplicate;
       the new id is recorded (a zero row) so it cannot be reused for anything else.
-    - A reference that is not a bet of this provider and player: InvalidReference.
-    The part of the stake that came from a still-open session's buy-in goes back to it; a
-    round left with no standing bet and no win is cancelled.
+    - A bet whose round has already paid a win (posted or held) is settled: BetSettled.
+    - A reference that is not a bet (or, with `allow_win`, a win) of this provider and player:
+      InvalidReference.
+    - A win is reversed only out of the available balance (a held win out of its own
+      reservation): never below zero. When the player no longer has it, InsufficientFunds and
+      an incident for staff (wallets.hooks.report_incident: reconciliation opens a
+      discrepancy).
+    The part of a stake that came from a still-open session's buy-in goes back to it; a round
+    left with no standing bet and no win is cancelled.
     """
     params = [
         provider.pk,
@@ -690,13 +805,32 @@ def rollback(
         session.player_id,
         session.wallet_id,
         transaction_id,
+        id_namespace,
+        ids_per_player,
         reference_transaction_id,
         round_id,
+        allow_win,
         context.client_ip,
         context.request_id,
         context.elapsed_us(),
     ]
     outcome = _retry_once_on_unique_race(lambda: _call_money_function(_ROLLBACK_SQL, params))
+    if outcome.code == "INSUFFICIENT_FUNDS":
+        _report_after_refusal(
+            hooks.LedgerIncident(
+                kind=hooks.WIN_REVERSAL_REFUSED,
+                provider_id=provider.pk,
+                player_id=session.player_id,
+                wallet_id=outcome.wallet_id,
+                currency=outcome.currency,
+                available_minor=outcome.available_minor,
+                external_id=transaction_id,
+                reference_external_id=reference_transaction_id,
+                round_id=round_id,
+                detail=outcome.detail or "",
+            ),
+            outcome,
+        )
     if outcome.code not in ("OK", "DUPLICATE"):
         _raise_refusal(outcome)
     row = Transaction.objects.get(pk=outcome.txn_id)  # rollbacks are few: read the row back
@@ -721,6 +855,301 @@ def close_round(*, provider: Provider, session: GameSession, round_id: str) -> L
             Round.objects.filter(pk=round_.pk).update(status=RoundStatus.SETTLED, closed_at=now)
         _touch_session(session, now)
         return _result(wallet, None, lock_wait_us)
+
+
+# --- what protocols add: calls applied together, credits without a stake, re-settlements -----
+
+
+@dataclass(frozen=True)
+class PlayBet:
+    """A bet of a `play` call (the fields of `bet`)."""
+
+    transaction_id: str
+    amount_minor: int
+    rounding_residue: Decimal | None = None
+    game_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlayWin:
+    """A win of a `play` call (the fields of `win`)."""
+
+    transaction_id: str
+    amount_minor: int
+    rounding_residue: Decimal | None = None
+    round_closed: bool = False
+    credit_type: str = ""
+
+
+def play(
+    *,
+    provider: Provider,
+    session: GameSession,
+    round_id: str,
+    currency: str,
+    actions: list[PlayBet | PlayWin],
+    ids_per_player: bool = False,
+    context: CallContext = NO_CONTEXT,
+) -> list[LedgerResult]:
+    """Several bets and wins of one round applied atomically, in the order given (a spin's
+    stake and its win in one call): every action is applied, or, when one is refused, none is
+    and that refusal is raised. Each action keeps its own rules and idempotency: a repeat of
+    the whole call answers every action as a duplicate. Listeners hear of the rows once the
+    transaction has committed."""
+    _deferred.incidents = []
+    try:
+        with transaction.atomic():
+            results = []
+            for action in actions:
+                if isinstance(action, PlayBet):
+                    results.append(
+                        bet(
+                            provider=provider,
+                            session=session,
+                            transaction_id=action.transaction_id,
+                            round_id=round_id,
+                            amount_minor=action.amount_minor,
+                            currency=currency,
+                            game_id=action.game_id,
+                            rounding_residue=action.rounding_residue,
+                            ids_per_player=ids_per_player,
+                            context=context,
+                        )
+                    )
+                else:
+                    results.append(
+                        win(
+                            provider=provider,
+                            session=session,
+                            transaction_id=action.transaction_id,
+                            round_id=round_id,
+                            amount_minor=action.amount_minor,
+                            currency=currency,
+                            round_closed=action.round_closed,
+                            rounding_residue=action.rounding_residue,
+                            credit_type=action.credit_type,
+                            ids_per_player=ids_per_player,
+                            context=context,
+                        )
+                    )
+            return results
+    finally:
+        for incident in _deferred.incidents:
+            hooks.report_incident(incident)
+        _deferred.incidents = None
+
+
+def rollback_many(
+    *,
+    provider: Provider,
+    session: GameSession,
+    round_id: str,
+    rollbacks: list[tuple[str, str]],
+    id_namespace: str = "",
+    ids_per_player: bool = False,
+    allow_win: bool = False,
+    context: CallContext = NO_CONTEXT,
+) -> list[LedgerResult]:
+    """Several rollbacks ((its own id, the id it cancels), ...) applied atomically. Wins are
+    reversed before bets whatever the order given, so a round voided whole (its stake and its
+    win) is not refused as settled. Results come back in the order given."""
+    kinds = dict(
+        Transaction.objects.filter(
+            provider=provider,
+            player_id=session.player_id,
+            external_id__in=[reference for _, reference in rollbacks],
+        ).values_list("external_id", "kind")
+    )
+    order = sorted(
+        range(len(rollbacks)), key=lambda i: kinds.get(rollbacks[i][1]) != TransactionKind.WIN
+    )
+    _deferred.incidents = []
+    try:
+        with transaction.atomic():
+            results: dict[int, LedgerResult] = {}
+            for i in order:
+                own_id, reference = rollbacks[i]
+                results[i] = rollback(
+                    provider=provider,
+                    session=session,
+                    transaction_id=own_id,
+                    reference_transaction_id=reference,
+                    round_id=round_id,
+                    id_namespace=id_namespace,
+                    ids_per_player=ids_per_player,
+                    allow_win=allow_win,
+                    context=context,
+                )
+            return [results[i] for i in range(len(rollbacks))]
+    finally:
+        for incident in _deferred.incidents:
+            hooks.report_incident(incident)
+        _deferred.incidents = None
+
+
+def _provider_row_replay(
+    provider: Provider, scope: str, external_id: str, wallet: Wallet, lock_wait_us: int, **expected
+) -> LedgerResult | None:
+    existing = Transaction.objects.filter(
+        provider=provider, id_scope=scope, external_id=external_id
+    ).first()
+    if existing is None:
+        return None
+    _check_replay(existing, **expected)
+    return _result(wallet, existing, lock_wait_us, duplicate=True)
+
+
+def credit_promo(
+    *,
+    provider: Provider,
+    player: Player,
+    currency: str,
+    transaction_id: str,
+    amount_minor: int,
+    credit_type: str,
+    round_id: str = "",
+    session: GameSession | None = None,
+    id_namespace: str = "",
+    ids_per_player: bool = False,
+    rounding_residue: Decimal | None = None,
+    note: str = "",
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """A provider's credit with no stake: free-round winnings paid at the end, a promotion, a
+    jackpot, a reward. Needs no session or round (the player may be offline); always accepted,
+    whatever the provider's or the player's status (the money is the player's). Idempotent on
+    (provider, transaction id, scope): a repeat is a duplicate, another amount, currency,
+    player or type a DuplicateMismatch."""
+    if amount_minor < 0:
+        raise InvalidAmount("a credit must not be negative", field="amount")
+    scope = id_namespace + _player_scope(ids_per_player, player.pk)
+
+    def run() -> LedgerResult:
+        wallet_row, _ = Wallet.objects.get_or_create(player=player, currency=currency)
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(wallet_row.pk)
+            replay = _provider_row_replay(
+                provider,
+                scope,
+                transaction_id,
+                wallet,
+                lock_wait_us,
+                kind=TransactionKind.PROMO,
+                player_id=player.pk,
+                currency=currency,
+                amount_minor=amount_minor,
+                credit_type=credit_type,
+            )
+            if replay is not None:
+                return replay
+            wallet.balance_minor += amount_minor
+            txn = _insert(
+                wallet=wallet,
+                player=player,
+                provider=provider,
+                session=session,
+                kind=TransactionKind.PROMO,
+                credit_type=credit_type,
+                status=TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=amount_minor,
+                delta_minor=amount_minor,
+                balance_after_minor=wallet.balance_minor,
+                rounding_residue=rounding_residue,
+                external_id=transaction_id,
+                id_scope=scope,
+                round_external_id=round_id,
+                game_id=session.game_id if session else "",
+                note=note[:500],
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            _after_commit(txn, hooks.ALLOW_ALL)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
+
+
+def settle_adjustment(
+    *,
+    provider: Provider,
+    session: GameSession,
+    transaction_id: str,
+    round_id: str,
+    delta_minor: int,
+    currency: str,
+    ids_per_player: bool = False,
+    rounding_residue: Decimal | None = None,
+    context: CallContext = NO_CONTEXT,
+) -> LedgerResult:
+    """A provider's re-settlement of a round it already settled (a live table's result
+    corrected): an `adjustment` row by the provider, credit or debit. A debit needs the
+    available funds (InsufficientFunds otherwise: never below zero) and is accepted whatever
+    the session's state; a credit always is. Not a staff correction: no four eyes, the
+    provider's id is its idempotency key."""
+    if delta_minor == 0:
+        raise InvalidAmount("an adjustment must change the balance", field="amount")
+    if currency != session.currency:
+        raise CurrencyMismatch(f"currency must be the session's ({session.currency})")
+    scope = _player_scope(ids_per_player, session.player_id)
+
+    def run() -> LedgerResult:
+        with transaction.atomic():
+            wallet, lock_wait_us = _lock_wallet(session.wallet_id)
+            replay = _provider_row_replay(
+                provider,
+                scope,
+                transaction_id,
+                wallet,
+                lock_wait_us,
+                kind=TransactionKind.ADJUSTMENT,
+                player_id=session.player_id,
+                delta_minor=delta_minor,
+                round_external_id=round_id,
+            )
+            if replay is not None:
+                return replay
+            if delta_minor < 0 and wallet.available_minor < -delta_minor:
+                raise _funds_error(wallet)
+            round_pk = (
+                Round.objects.filter(
+                    provider=provider, player_id=session.player_id, external_id=round_id
+                )
+                .values_list("pk", flat=True)
+                .first()
+            )
+            wallet.balance_minor += delta_minor
+            txn = _insert(
+                wallet=wallet,
+                player_id=session.player_id,
+                provider=provider,
+                session=session,
+                round_id=round_pk,
+                kind=TransactionKind.ADJUSTMENT,
+                status=TransactionStatus.POSTED,
+                currency=currency,
+                amount_minor=abs(delta_minor),
+                delta_minor=delta_minor,
+                balance_after_minor=wallet.balance_minor,
+                rounding_residue=rounding_residue,
+                external_id=transaction_id,
+                id_scope=scope,
+                round_external_id=round_id,
+                game_id=session.game_id,
+                note="provider re-settlement",
+                client_ip=context.client_ip,
+                request_id=context.request_id,
+                processing_us=context.elapsed_us(),
+                lock_wait_us=lock_wait_us,
+            )
+            _save_wallet(wallet)
+            _after_commit(txn, hooks.ALLOW_ALL)
+            return _result(wallet, txn, lock_wait_us)
+
+    return _retry_once_on_unique_race(run)
 
 
 # --- payments -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def public_hex(private: Ed25519PrivateKey) -> str:
 def ed_call(private, code, operation, **fields):
     body = json.dumps(fields).encode()
     ts = str(int(time.time()))
-    signature = private.sign(ts.encode() + b"." + body).hex()
+    signature = private.sign(f"{ts}./wallet/v1/{operation}.".encode() + body).hex()
     api = WalletApiClient(code, "unused")
     return api.raw(operation, body, timestamp=ts, signature=signature)
 
@@ -61,7 +61,7 @@ def test_ed25519_key_signs_calls_and_a_wrong_key_fails(provider, token):
     # a tampered body fails too
     body_bytes = json.dumps({"session_token": token}).encode()
     ts = str(int(time.time()))
-    sig = private.sign(ts.encode() + b"." + body_bytes).hex()
+    sig = private.sign(f"{ts}./wallet/v1/balance.".encode() + body_bytes).hex()
     tampered = WalletApiClient("acme", "x").raw(
         "balance", body_bytes + b" ", timestamp=ts, signature=sig
     )

@@ -308,11 +308,13 @@ def request(port: int, method: str, path: str, body: bytes, headers: dict, timeo
         conn.close()
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
+def sign(secret: str, timestamp: str, path: str, body: bytes) -> str:
+    """A wallet API signature (contract revision 2: timestamp, path and body)."""
     import hashlib
     import hmac
 
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    message = f"{timestamp}.{path}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -329,7 +331,7 @@ class WalletHttp:
             "Content-Type": "application/json",
             "X-Provider-Code": self.provider,
             "X-Timestamp": timestamp,
-            "X-Signature": sign(self.secret, timestamp, body),
+            "X-Signature": sign(self.secret, timestamp, f"/wallet/v1/{operation}", body),
         }
         status, raw = request(self.port, "POST", f"/wallet/v1/{operation}", body, headers, timeout)
         try:

@@ -202,12 +202,12 @@ def client_as(role: str, world: dict) -> APIClient:
     return client
 
 
-def signature_headers(secret: str, body: bytes) -> dict[str, str]:
+def signature_headers(secret: str, path: str, body: bytes) -> dict[str, str]:
     timestamp = str(int(time.time()))
     return {
         "HTTP_X_PROVIDER_CODE": "acme",
         "HTTP_X_TIMESTAMP": timestamp,
-        "HTTP_X_SIGNATURE": sign(secret, timestamp, body),
+        "HTTP_X_SIGNATURE": sign(secret, timestamp, path, body),
     }
 
 
@@ -247,7 +247,7 @@ def test_endpoint_by_role(world, ep: Endpoint, role: str):
     client = client_as(role, world)
     path = ep.path.format(**{k: v for k, v in world.items() if not isinstance(v, list)})
     body = json.dumps(fill(ep.body or {}, world)).encode() if ep.writes else b""
-    extra = signature_headers(world["secret"], body) if role == "wallet_signature" else {}
+    extra = signature_headers(world["secret"], path, body) if role == "wallet_signature" else {}
     before = state()
     if ep.writes:
         response = client.post(path, body, content_type="application/json", **extra)

@@ -94,16 +94,18 @@ def bodies(draw, token):
 
 
 @st.composite
-def headers(draw, provider_code, secret, body):
+def headers(draw, provider_code, secret, path, body):
     timestamp = str(int(time.time()))
     signed = draw(st.booleans())
     values = {
         "HTTP_X_PROVIDER_CODE": provider_code,
         "HTTP_X_TIMESTAMP": timestamp,
-        "HTTP_X_SIGNATURE": crypto.sign(secret.encode(), timestamp, body),
+        "HTTP_X_SIGNATURE": crypto.sign(secret.encode(), timestamp, path, body),
     }
     if not signed:
-        mutation = draw(st.sampled_from(["drop", "signature", "timestamp", "code", "old", "other"]))
+        mutation = draw(
+            st.sampled_from(["drop", "signature", "timestamp", "code", "old", "other", "path"])
+        )
         if mutation == "drop":
             del values[draw(st.sampled_from(sorted(values)))]
         elif mutation == "signature":
@@ -115,9 +117,12 @@ def headers(draw, provider_code, secret, body):
         elif mutation == "old":  # well signed, outside the window
             old = str(int(time.time()) - draw(st.integers(301, 10**9)))
             values["HTTP_X_TIMESTAMP"] = old
-            values["HTTP_X_SIGNATURE"] = crypto.sign(secret.encode(), old, body)
-        else:  # a signature of another body
-            values["HTTP_X_SIGNATURE"] = crypto.sign(secret.encode(), timestamp, body + b" ")
+            values["HTTP_X_SIGNATURE"] = crypto.sign(secret.encode(), old, path, body)
+        elif mutation == "other":  # a signature of another body
+            values["HTTP_X_SIGNATURE"] = crypto.sign(secret.encode(), timestamp, path, body + b" ")
+        else:  # the same body signed for another operation: never replayable elsewhere
+            other = "/wallet/v1/win" if path != "/wallet/v1/win" else "/wallet/v1/bet"
+            values["HTTP_X_SIGNATURE"] = crypto.sign(secret.encode(), timestamp, other, body)
     if draw(st.integers(0, 9)) == 0:
         values["HTTP_X_FORWARDED_FOR"] = draw(st.text(max_size=30))
     if draw(st.integers(0, 9)) == 0:
@@ -151,7 +156,7 @@ def test_random_bodies_and_headers_never_5xx_and_refusals_change_nothing():
         FIGURES["cases"] += 1
         operation = data.draw(st.sampled_from(OPERATIONS))
         body = data.draw(bodies(token))
-        signed, extra = data.draw(headers(provider.code, secret, body))
+        signed, extra = data.draw(headers(provider.code, secret, f"/wallet/v1/{operation}", body))
         FIGURES["signed"] += signed
         before = snapshot()
         response = client.client.post(

@@ -123,7 +123,11 @@ def storm(world: World, calls: list[Call], rng: random.Random, dups=(2, 7)) -> d
         if not call.firsts[0] <= firsts <= call.firsts[1]:
             problems.append(f"{call.kind} {call.transaction_id}: applied {firsts} times")
     assert not problems, "\n".join(problems[:30])
-    return {"deliveries": len(deliveries), "duplicates": len(deliveries) - len(calls)}
+    return {
+        "deliveries": len(deliveries),
+        "duplicates": len(deliveries) - len(calls),
+        "applied": {call for call in calls if any(first for _, first in outcomes[call])},
+    }
 
 
 def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
@@ -140,6 +144,7 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
     expected = dict.fromkeys(range(PLAYERS), FUNDS)
     phase_a, phase_b = [], []
     plain_bets, raced_bets, rolled_back_in_b, free_spin_rounds, ghosts = [], [], [], [], []
+    raced_wins = {}  # raced bet's id -> the win racing its rollback
 
     def amount():
         return rng.randint(1, 25_00)
@@ -151,7 +156,9 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
             plain_bets.append(bet)
             phase_a.append(bet)
             expected[p] -= bet.amount_minor
-        # Bets raced by their rollback (some by two rollback ids, some also by a win).
+        # Bets raced by their rollback (some by two rollback ids, some also by a win: whichever
+        # of the rollback and the win is booked first stands, the other is refused, as the
+        # contract says: BET_SETTLED, or TRANSACTION_ROLLED_BACK).
         for i in range(RACED_BETS):
             round_id = f"p{p}-q{i}"
             bet = Call("bet", f"p{p}-qb{i}", p, rng.randrange(2), round_id, amount(),
@@ -160,6 +167,7 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
             raced_bets.append(bet)
             phase_a.append(bet)
             rollback_ids = [f"p{p}-qrb{i}"] + ([f"p{p}-qrb2-{i}"] if i % 3 == 0 else [])
+            raced_by_win = i % 4 == 0
             for rollback_id in rollback_ids:
                 phase_a.append(
                     Call(
@@ -169,14 +177,17 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
                         rng.randrange(2),
                         round_id,
                         reference=bet.transaction_id,
-                        firsts=(0, 1) if len(rollback_ids) > 1 else (1, 1),
+                        allowed=frozenset({"OK", "BET_SETTLED"} if raced_by_win else {"OK"}),
+                        firsts=(0, 1) if len(rollback_ids) > 1 or raced_by_win else (1, 1),
                     )
                 )
-            if i % 4 == 0:
+            if raced_by_win:
                 win = Call("win", f"p{p}-qw{i}", p, bet.session, round_id, amount(),
-                           round_closed=bool(i % 8))  # fmt: skip
+                           round_closed=bool(i % 8),
+                           allowed=frozenset({"OK", "TRANSACTION_ROLLED_BACK"}),
+                           firsts=(0, 1))  # fmt: skip
                 phase_a.append(win)
-                expected[p] += win.amount_minor
+                raced_wins[bet.transaction_id] = win
         # Free-spin wins (no bet in the round) and rollbacks of bets that never came.
         for i in range(6):
             win = Call("win", f"p{p}-fs{i}", p, rng.randrange(2), f"p{p}-fsr{i}", amount())
@@ -189,10 +200,33 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
                                 reference=ghost))  # fmt: skip
 
     figures_a = storm(world, phase_a, rng)
+    for bet_id, win in raced_wins.items():
+        if win in figures_a["applied"]:
+            expected[win.player] += win.amount_minor
+            # The win came first: its bet stands (or never landed, its rollback first).
+            assert not Transaction.objects.filter(
+                provider=provider, external_id=bet_id, status="rolled_back"
+            ).exists(), bet_id
+        else:
+            # The rollback came first: the round was cancelled and the win refused.
+            assert Transaction.objects.filter(
+                provider=provider, external_id=bet_id, status="rolled_back"
+            ).exists(), bet_id
+    settled_raced_bets = {
+        bet_id
+        for bet_id, win in raced_wins.items()
+        if win in figures_a["applied"]
+        and Transaction.objects.filter(
+            provider=provider, external_id=bet_id, status="posted"
+        ).exists()
+    }
+    for bet in raced_bets:
+        if bet.transaction_id in settled_raced_bets:
+            expected[bet.player] -= bet.amount_minor  # it stands: its rollbacks were refused
 
     for p_bets in [plain_bets[i : i + PLAIN_BETS] for i in range(0, len(plain_bets), PLAIN_BETS)]:
         winners = p_bets[:8]
-        doomed = p_bets[5:11]  # half of them also won: rolled back after the win
+        doomed = p_bets[8:14]  # rolled back; a bet whose round paid a win cannot be
         for bet in p_bets:
             rolled = bet in doomed
             # Late retries of the bet itself: a duplicate, or refused once it is rolled back.
@@ -260,14 +294,25 @@ def test_duplicate_storms_and_reordered_calls_match_the_reference_model():
         status = "rolled_back" if bet.transaction_id in rolled_ids else "posted"
         assert (row.status, row.amount_minor) == (status, bet.amount_minor)
     for bet in raced_bets:
-        # Either it landed and was refunded, or its rollback came first and it never landed.
-        assert [row.status for row in rows.get(bet.transaction_id, [])] in ([], ["rolled_back"])
+        # Either it landed and was refunded, or its rollback came first and it never landed;
+        # or its win came first and it stands.
+        statuses = [row.status for row in rows.get(bet.transaction_id, [])]
+        if bet.transaction_id in settled_raced_bets:
+            assert statuses == ["posted"]
+        else:
+            assert statuses in ([], ["rolled_back"])
     for win in free_spin_rounds:
         assert f"{win.transaction_id}-late-bet" not in rows
     for _, ghost in ghosts:
         assert ghost not in rows
     every_id = {call.transaction_id for call in phase_a + phase_b}
     written = every_id - {bet.transaction_id for bet in raced_bets}
+    written -= {win.transaction_id for win in raced_wins.values()}
+    written -= {
+        call.transaction_id
+        for call in phase_a
+        if call.kind == "rollback" and "BET_SETTLED" in call.allowed
+    }
     written -= {f"{win.transaction_id}-late-bet" for win in free_spin_rounds}
     written -= {ghost for _, ghost in ghosts}
     assert written <= set(rows)

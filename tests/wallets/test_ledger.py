@@ -373,7 +373,7 @@ def test_bet_refusals_write_nothing(player, provider):
     rows_before = Transaction.objects.count()
 
     with pytest.raises(InvalidAmount):
-        place_bet(provider, session, 0)
+        place_bet(provider, session, -1)
     with pytest.raises(CurrencyMismatch):
         place_bet(provider, session, 1_00, currency="JPY")
     with pytest.raises(RoundClosed):

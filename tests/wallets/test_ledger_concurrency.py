@@ -23,6 +23,7 @@ from tests.wallets.test_ledger import assert_ledger_invariant, quiet_hooks  # no
 from wallets import hooks, ledger
 from wallets.choices import SessionEndReason, SessionStatus, TransactionKind, TransactionStatus
 from wallets.errors import (
+    BetSettled,
     DuplicateMismatch,
     InsufficientFunds,
     NotAllowed,
@@ -230,6 +231,8 @@ def replay(rows: list[Transaction], balance: int, session_reserved: dict[int, in
         elif row.kind == TransactionKind.WIN:
             if row.delta_minor != row.amount_minor:
                 fail(f"win {ext} delta {row.delta_minor}")
+            if model.rounds.get(rnd) == "cancelled":
+                fail(f"win {ext} paid into cancelled round {rnd}")
             model.balance += row.amount_minor
             # A win into a round no bet opened is a free-spin win: it opens and settles it.
             model.rounds.setdefault(rnd, "settled")
@@ -240,6 +243,8 @@ def replay(rows: list[Transaction], balance: int, session_reserved: dict[int, in
             if status == TransactionStatus.POSTED:
                 bet_row = model.bet_rows[ref]
                 rnd = bet_row.round_external_id
+                if model.round_wins[rnd]:
+                    fail(f"rollback {ext} refunded bet {ref} of a round that paid a win")
                 if (row.delta_minor, row.reference_id) != (bet_row.amount_minor, bet_row.pk):
                     fail(f"rollback {ext} refunded {row.delta_minor} for {row.reference_id}")
                 back = bet_row.reserved_used_minor
@@ -304,14 +309,19 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
 
     run_in_threads([worker(share) for share in shares])
 
-    # Wins and rollbacks are never refused. A bet may be refused for want of funds, because it
-    # was rolled back (before or after it landed), or because a win that raced ahead of it
-    # settled its round as a free-spin round.
-    bet_refusals = InsufficientFunds | TransactionRolledBack | RoundClosed
+    # A bet may be refused for want of funds, because it was rolled back (before or after it
+    # landed), or because a win that raced ahead of it settled its round as a free-spin round.
+    # A win is refused only into a round whose bets were all rolled back; a rollback only of a
+    # bet whose round already paid a win.
+    allowed_refusals = {
+        "bet": InsufficientFunds | TransactionRolledBack | RoundClosed,
+        "win": TransactionRolledBack,
+        "rollback": BetSettled,
+    }
     unexpected = [
         f"{o.op.kind} {o.op.transaction_id}: {type(o.error).__name__} {o.error}"
         for o in outcomes
-        if o.error is not None and not (o.op.kind == "bet" and isinstance(o.error, bet_refusals))
+        if o.error is not None and not isinstance(o.error, allowed_refusals[o.op.kind])
     ]
     assert not unexpected, unexpected
     assert_ledger_invariant([wallet_pk])
@@ -323,9 +333,6 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
     )
     assert max(per_id.values()) == 1
     assert len(rows) == len(per_id)
-    for op in plan:
-        if op.kind != "bet":
-            assert per_id[op.transaction_id] == 1, op
 
     model = replay(rows, 12_00, {session_pks[0]: 4_00, session_pks[1]: 0})
     assert not model.violations, "\n".join(model.violations)
@@ -357,10 +364,15 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
             first_deliveries = sum(not o.duplicate for o in accepted)
             assert first_deliveries == (0 if txn_id in model.late_rollbacks else 1), txn_id
         else:
-            assert op.kind == "bet" and not accepted, txn_id
+            assert not accepted, txn_id
         for o in seen:
-            if isinstance(o.error, TransactionRolledBack):
+            if isinstance(o.error, TransactionRolledBack) and op.kind == "win":
+                assert model.rounds[op.round_id] == "cancelled", txn_id
+            elif isinstance(o.error, TransactionRolledBack):
                 assert txn_id in model.tombstones or db_bets.get(txn_id) == "rolled_back"
+            if isinstance(o.error, BetSettled):
+                assert db_bets[op.reference] == "posted", txn_id
+                assert model.round_wins[model.bet_rows[op.reference].round_external_id], txn_id
             if isinstance(o.error, InsufficientFunds):
                 assert o.error.balance_minor < op.amount_minor, txn_id
             if isinstance(o.error, RoundClosed):

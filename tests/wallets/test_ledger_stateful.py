@@ -27,6 +27,7 @@ from tests.wallets.test_ledger import ledger_discrepancies, quiet_hooks  # noqa:
 from wallets import ledger
 from wallets.choices import SessionEndReason, SessionStatus, TransactionStatus
 from wallets.errors import (
+    BetSettled,
     DuplicateMismatch,
     InsufficientFunds,
     SessionExpired,
@@ -196,7 +197,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.bets)
     @rule(pick=picks, amount=st.integers(min_value=0, max_value=40_00), closes=st.booleans())
     def win_in_a_bets_round(self, pick, amount, closes):
-        """A win settling a bet's round: always paid, whatever the session's state now."""
+        """A win settling a bet's round: always paid, whatever the session's state now, unless
+        the round's only bet was rolled back (then its round is cancelled: nothing is paid)."""
         bet_id = sorted(self.bets)[pick % len(self.bets)]
         win_id = self.new_id("win")
         kwargs = dict(
@@ -207,8 +209,12 @@ class LedgerMachine(RuleBasedStateMachine):
             currency="EUR",
             round_closed=closes,
         )
+        if self.bets[bet_id]["status"] == TransactionStatus.ROLLED_BACK:
+            self.refused(TransactionRolledBack, "win", kwargs)
+            return
         self.apply("win", kwargs, win_id)
         self.balance += amount
+        self.bets[bet_id]["settled"] = True
 
     @precondition(lambda self: self.sessions)
     @rule(pick=picks, amount=st.integers(min_value=0, max_value=40_00))
@@ -244,6 +250,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if bet["status"] == TransactionStatus.ROLLED_BACK:
             result = self.apply("rollback", kwargs, rollback_id, duplicate=True)
             assert result.transaction.delta_minor == 0
+            return
+        if bet.get("settled"):  # its round paid a win
+            self.refused(BetSettled, "rollback", kwargs)
             return
         result = self.apply("rollback", kwargs, rollback_id)
         assert result.transaction.delta_minor == bet["amount"]

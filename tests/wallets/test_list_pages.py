@@ -1,4 +1,4 @@
-"""List pages over a large ledger (issue 8): lean page counts, searches and filters answered by
+"""List pages over a large ledger: lean page counts, searches and filters answered by
 indexes, and the indexes they need. The figures at ten million rows are bench/list_pages.py's
 and bench/reconciliation_incremental.py's; here, the behaviour on small data, with the
 exact-count limit lowered where a test needs to go past it."""
@@ -229,7 +229,7 @@ def _plan(queryset_or_sql, params=None) -> str:
 def test_list_filters_and_searches_are_answered_by_indexes(ledger_20k):
     row = Transaction.objects.filter(kind="bet").order_by("-id")[100]
     by_external_id = _plan(Transaction.objects.filter(transaction_external_id_q(row.external_id)))
-    assert "txn_unique_provider_external_id" in by_external_id
+    assert "txn_unique_provider_scope_id" in by_external_id
     assert "txn_unique_payment_external_id" in by_external_id
     assert "Seq Scan" not in by_external_id
     by_round = _plan(Transaction.objects.filter(round_external_id=row.round_external_id))

@@ -75,7 +75,8 @@ class TestLifecycle:
             ("authenticate", {}),
             ("balance", {}),
             ("bet", {"transaction_id": "b", "round_id": "r", "amount": "1", "currency": "EUR"}),
-            ("win", {"transaction_id": "w", "round_id": "r", "amount": "1", "currency": "EUR"}),
+            # (a win in the bet's round would settle it: BET_SETTLED for the rollback below)
+            ("win", {"transaction_id": "w", "round_id": "r2", "amount": "1", "currency": "EUR"}),
             ("rollback", {"transaction_id": "x", "reference_transaction_id": "b", "round_id": "r"}),
             ("round/close", {"round_id": "r"}),
         ]:

@@ -1,4 +1,4 @@
-"""The provider wallet API against its contract (/work/shared/wallet-api.md), over HTTP.
+"""The provider wallet API against its contract (docs/wallet-api.md), over HTTP.
 
 Every call goes through the full middleware stack with a real HMAC signature (the `wallet_api`
 fixture), against real PostgreSQL. After every refused call the ledger is checked unchanged.
@@ -222,7 +222,7 @@ def test_an_insane_request_id_is_replaced(wallet_api, token):
 @pytest.mark.parametrize("how", ["absent", "empty"])
 def test_missing_signature_headers_are_refused(wallet_api, token, missing, how):
     body = json.dumps({"session_token": token}).encode()
-    headers = wallet_api.headers(body)
+    headers = wallet_api.headers(body, path="/wallet/v1/balance")
     if how == "absent":
         del headers[missing]
     else:
@@ -255,7 +255,7 @@ def test_signature_of_another_body_is_refused(wallet_api, token):
     ).encode()
     signed_body = body.replace(b"90.00", b"1.00")
     ts = str(int(time.time()))
-    signature = crypto.sign(wallet_api.secret.encode(), ts, signed_body)
+    signature = crypto.sign(wallet_api.secret.encode(), ts, "/wallet/v1/bet", signed_body)
     refused(
         lambda: wallet_api.raw("bet", body, timestamp=ts, signature=signature),
         "INVALID_SIGNATURE",
@@ -266,7 +266,7 @@ def test_signature_of_another_body_is_refused(wallet_api, token):
 def test_signature_with_another_timestamp_is_refused(wallet_api, token):
     body = json.dumps({"session_token": token}).encode()
     now = int(time.time())
-    signature = crypto.sign(wallet_api.secret.encode(), str(now - 1), body)
+    signature = crypto.sign(wallet_api.secret.encode(), str(now - 1), "/wallet/v1/balance", body)
     refused(
         lambda: wallet_api.raw("balance", body, timestamp=now, signature=signature),
         "INVALID_SIGNATURE",
@@ -300,7 +300,7 @@ def test_garbage_signature_is_a_401_not_a_500(wallet_api, token, signature):
 )
 def test_malformed_timestamp_is_refused_even_when_signed(wallet_api, token, timestamp):
     body = json.dumps({"session_token": token}).encode()
-    signature = crypto.sign(wallet_api.secret.encode(), timestamp, body)
+    signature = crypto.sign(wallet_api.secret.encode(), timestamp, "/wallet/v1/balance", body)
     refused(
         lambda: wallet_api.raw("balance", body, timestamp=timestamp, signature=signature),
         "INVALID_SIGNATURE",
@@ -1314,7 +1314,7 @@ def _post(
             "Content-Type": "application/json",
             "X-Provider-Code": api.provider_code,
             "X-Timestamp": (ts := str(int(time.time()))),
-            "X-Signature": crypto.sign(api.secret.encode(), ts, body),
+            "X-Signature": crypto.sign(api.secret.encode(), ts, f"/wallet/v1/{operation}", body),
             **headers,
         },
     )

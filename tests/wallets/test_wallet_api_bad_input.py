@@ -395,7 +395,7 @@ def test_only_post(wallet_api, placed, method):
             f"/wallet/v1/{operation}",
             content_type="application/json",
             **extra,
-            **wallet_api.headers(body),
+            **wallet_api.headers(body, path=f"/wallet/v1/{operation}"),
         )
         assert response.status_code == 405, operation
         assert response["Allow"] == "POST"

@@ -45,13 +45,13 @@ def wsgi_call(path, body=b"", *, method="POST", host="127.0.0.1", **headers):
     return answer
 
 
-def signed(secret: str, provider_code: str, fields: dict) -> tuple[bytes, dict]:
+def signed(secret: str, provider_code: str, path: str, fields: dict) -> tuple[bytes, dict]:
     body = json.dumps(fields).encode()
     timestamp = str(int(time.time()))
     return body, {
         "HTTP_X_PROVIDER_CODE": provider_code,
         "HTTP_X_TIMESTAMP": timestamp,
-        "HTTP_X_SIGNATURE": crypto.sign(secret.encode(), timestamp, body),
+        "HTTP_X_SIGNATURE": crypto.sign(secret.encode(), timestamp, path, body),
     }
 
 
@@ -72,7 +72,7 @@ def test_a_bet_through_the_short_way_is_booked_and_answered_as_by_django(acme):
         "amount": "2.50",
         "currency": "EUR",
     }
-    body, headers = signed(secret, "acme", fields)
+    body, headers = signed(secret, "acme", "/wallet/v1/bet", fields)
     answer = wsgi_call("/wallet/v1/bet", body, HTTP_X_REQUEST_ID="caller-id-1", **headers)
 
     assert answer["status"] == 200
@@ -96,7 +96,7 @@ def test_a_bet_through_the_short_way_is_booked_and_answered_as_by_django(acme):
 
 def test_the_short_way_sends_the_headers_django_would(acme):
     _, secret, _, token = acme
-    body, headers = signed(secret, "acme", {"session_token": token})
+    body, headers = signed(secret, "acme", "/wallet/v1/balance", {"session_token": token})
     answer = wsgi_call("/wallet/v1/balance", body, **headers)
     assert answer["status"] == 200
     sent = answer["headers"]
@@ -123,7 +123,7 @@ def test_the_short_way_and_django_send_the_same_protective_headers(acme, client,
         "X-Frame-Options",
         "Strict-Transport-Security",
     }
-    body, headers = signed(secret, "acme", {"session_token": token})
+    body, headers = signed(secret, "acme", "/wallet/v1/balance", {"session_token": token})
     scheme = {"wsgi.url_scheme": "https"} if https else {}
     short = wsgi_call("/wallet/v1/balance", body, **scheme, **headers)["headers"]
     through_django = client.post(
@@ -140,7 +140,7 @@ def test_the_short_way_and_django_send_the_same_protective_headers(acme, client,
 
 def test_a_host_the_site_does_not_serve_is_refused_by_django(acme):
     _, secret, _, token = acme
-    body, headers = signed(secret, "acme", {"session_token": token})
+    body, headers = signed(secret, "acme", "/wallet/v1/balance", {"session_token": token})
     answer = wsgi_call("/wallet/v1/balance", body, host="evil.example", **headers)
     assert answer["status"] == 400
 
@@ -154,7 +154,7 @@ def test_wrong_method_and_oversized_body_get_the_contract_errors(acme, settings)
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
     fields = {"session_token": token, "transaction_id": "big", "round_id": "r", "amount": "1",
               "currency": "EUR", "game_id": "x" * 300}  # fmt: skip
-    body, headers = signed(secret, "acme", fields)
+    body, headers = signed(secret, "acme", "/wallet/v1/bet", fields)
     answer = wsgi_call("/wallet/v1/bet", body, **headers)
     assert answer["status"] == 400
     error = json.loads(answer["body"])
@@ -173,7 +173,7 @@ def test_calls_through_the_short_way_are_observed_by_monitoring(acme):
     seen = []
     hooks.call_observers.append(seen.append)
     try:
-        body, headers = signed(secret, "acme", {"session_token": "nope"})
+        body, headers = signed(secret, "acme", "/wallet/v1/balance", {"session_token": "nope"})
         wsgi_call("/wallet/v1/balance", body, **headers)
     finally:
         hooks.call_observers.remove(seen.append)

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from wallets.choices import TransactionKind, TransactionStatus
+from wallets.choices import CreditType, TransactionKind, TransactionStatus
 from wallets.models.players import Player, Wallet
 from wallets.models.providers import Provider
 from wallets.models.sessions import GameSession, Round
@@ -21,7 +21,7 @@ class Transaction(models.Model):
     """
 
     # No single-column indexes on these three: txn_by_wallet_covering, txn_by_player and
-    # txn_unique_provider_external_id lead with the same column, and every index is paid on
+    # txn_unique_provider_scope_id lead with the same column, and every index is paid on
     # every bet.
     wallet = models.ForeignKey(
         Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False
@@ -58,8 +58,17 @@ class Transaction(models.Model):
         blank=True,
         help_text="Major units removed by the provider's rounding mode.",
     )
-    # The provider's (or payment gateway's) transaction id: the idempotency key.
+    # The provider's (or payment gateway's) transaction id: the idempotency key, unique per
+    # provider within `id_scope`.
     external_id = models.CharField(max_length=128)
+    # Where the id is unique: '' for a provider's bets, wins and (native) rollbacks; a
+    # namespace such as 'cancel' for a protocol whose cancel reuses its bet's id; '@<player id>'
+    # appended when a provider's ids are unique only per player (see wallets/sql/ledger.sql).
+    id_scope = models.CharField(max_length=160, blank=True, default="", db_default="")
+    # For promotional credits: what they pay (free rounds, promotion, jackpot, reward).
+    credit_type = models.CharField(
+        max_length=16, blank=True, default="", db_default="", choices=CreditType.choices
+    )
     round_external_id = models.CharField(max_length=128, blank=True)
     # What a rollback cancels, or what an adjustment corrects.
     # The three nullable references are indexed only where set (Meta.indexes): almost every row
@@ -105,9 +114,9 @@ class Transaction(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["provider", "external_id"],
+                fields=["provider", "external_id", "id_scope"],
                 condition=Q(provider__isnull=False),
-                name="txn_unique_provider_external_id",
+                name="txn_unique_provider_scope_id",
             ),
             models.UniqueConstraint(
                 fields=["kind", "external_id"],
@@ -142,9 +151,16 @@ class Transaction(models.Model):
                 name="txn_by_wallet_covering",
             ),
             models.Index(fields=["player", "-id"], name="txn_by_player"),
+            # A wallet's payments by time: the fraud rules' figures, read under the wallet lock
+            # of a withdrawal. Bets never enter it (their kind is outside the predicate).
+            models.Index(
+                fields=["wallet", "-created_at"],
+                condition=Q(kind__in=["deposit", "withdrawal"]),
+                name="txn_payments_by_wallet",
+            ),
             models.Index(fields=["created_at"], name="txn_by_time"),
             models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
-            # List pages (issue 8): search by round id; filter by a status other than posted.
+            # List pages: search by round id; filter by a status other than posted.
             models.Index(
                 fields=["round_external_id"],
                 condition=~Q(round_external_id=""),

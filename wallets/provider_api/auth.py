@@ -111,16 +111,18 @@ def _known_provider(code: str, *, reload: bool = False) -> _KnownProvider | None
     return entry
 
 
-def _matching_credential(entry: _KnownProvider, timestamp: str, body: bytes, offered: bytes):
+def _matching_credential(
+    entry: _KnownProvider, timestamp: str, path: str, body: bytes, offered: bytes
+):
     now = timezone.now()
     for credential in entry.credentials:
         if credential.expires_at is not None and credential.expires_at <= now:
             continue
         if credential.kind == CredentialKind.ED25519:
-            if crypto.verify_ed25519(credential.public_key, timestamp, body, offered):
+            if crypto.verify_ed25519(credential.public_key, timestamp, path, body, offered):
                 return credential
             continue
-        expected = crypto.sign(credential.secret, timestamp, body)
+        expected = crypto.sign(credential.secret, timestamp, path, body)
         if hmac.compare_digest(expected.encode(), offered):
             return credential
     return None
@@ -129,9 +131,11 @@ def _matching_credential(entry: _KnownProvider, timestamp: str, body: bytes, off
 def authenticate_provider(request, *, address: str | None) -> Provider:
     """The provider whose valid signature this request carries, or a 401/403 error.
 
-    Any unexpired, unrevoked credential of the provider may have signed (rotation overlap):
-    an HMAC secret (compared in constant time) or an Ed25519 public key (verified). The
-    returned Provider is shared by concurrent calls: read it, never change it.
+    The signature covers the timestamp, the request path (as the provider requested it,
+    without query string) and the raw body. Any unexpired, unrevoked credential of the
+    provider may have signed (rotation overlap): an HMAC secret (compared in constant time) or
+    an Ed25519 public key (verified). The returned Provider is shared by concurrent calls: read
+    it, never change it.
     """
     code = request.headers.get("X-Provider-Code", "")
     timestamp = request.headers.get("X-Timestamp", "")
@@ -153,14 +157,16 @@ def authenticate_provider(request, *, address: str | None) -> Provider:
     # Header values may carry any byte (decoded as latin-1); compare bytes, so a non-ASCII
     # "signature" is simply wrong instead of a TypeError from compare_digest.
     offered = signature.encode("latin-1", errors="replace")
-    matched = _matching_credential(entry, timestamp, body, offered)
+    path = request.path
+    matched = _matching_credential(entry, timestamp, path, body, offered)
     if matched is None:
         # A credential added a moment ago in another process: look once more, fresh.
         entry = _known_provider(code, reload=True)
         if entry is None:
             raise InvalidSignature()
         request.wallet_provider = entry.provider
-        matched = _matching_credential(entry, timestamp, body, offered)
+        path = request.path
+    matched = _matching_credential(entry, timestamp, path, body, offered)
     if matched is None:
         raise InvalidSignature()
     # Plain ASCII digits only: int() would also take " 17", "+17", "1_7" and other scripts' digits.

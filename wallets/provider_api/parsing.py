@@ -1,36 +1,23 @@
 """Reading a wallet API request body: strict types, exact amounts, clear errors."""
 
-import json
 import re
-from decimal import Decimal
 from typing import Any
 
+from wallets import strict_json
 from wallets.errors import ValidationFailed
 
 MAX_ID_LENGTH = 128
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-class _NonFinite:
-    """What NaN / Infinity / -Infinity parse into, so they can be refused by field."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """The JSON object in `raw`. Numbers are read exactly from their text (Decimal / int),
-    never through a binary float."""
+    """The JSON object in `raw`, read strictly (wallets.strict_json: no key twice, at most 32
+    levels, valid Unicode only). Numbers are read exactly from their text (Decimal), never
+    through a binary float."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValidationFailed("body is not UTF-8") from None
-    try:
-        # Integers as Decimal too: int() refuses texts over 4,300 digits (a ValueError that
-        # would read as "not JSON"); the amount parser refuses them by their size instead.
-        data = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_NonFinite)
-    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        raise ValidationFailed(f"body is not valid JSON: {error}") from None
+        data = strict_json.loads(raw)
+    except strict_json.StrictJsonError as error:
+        raise ValidationFailed(f"body refused: {error}", field=error.field) from None
     if not isinstance(data, dict):
         raise ValidationFailed("body must be a JSON object")
     return data
@@ -75,6 +62,6 @@ def required_amount(data: dict, name: str = "amount") -> object:
     value = data[name]
     if isinstance(value, (bool, list, dict)):
         raise ValidationFailed(f"{name} must be a decimal string or number", field=name)
-    if isinstance(value, _NonFinite):
+    if isinstance(value, strict_json.NonFinite):
         return value.text  # refused as INVALID_AMOUNT by the amount parser
     return value

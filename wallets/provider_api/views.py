@@ -1,4 +1,4 @@
-"""The provider-facing wallet API (contract: shared/wallet-api.md).
+"""The provider-facing wallet API (contract: docs/wallet-api.md).
 
 Each view parses and authenticates, calls one ledger function and renders. Every call, refused
 or not, is reported to the monitoring hook with its outcome and wallet-side latency.
@@ -21,6 +21,7 @@ from wallets.currencies import is_known
 from wallets.errors import (
     CurrencyMismatch,
     InternalError,
+    InvalidAmount,
     InvalidToken,
     ServiceUnavailable,
     WalletError,
@@ -142,6 +143,9 @@ def _bet_fields(call: Call, session: LiveSession | None) -> dict:
         "game_id": optional_str(call.data, "game_id"),
     }
     fields["amount_minor"], fields["currency"], fields["rounding_residue"] = call.money(session)
+    if fields["amount_minor"] == 0:
+        # The ledger takes zero stakes for protocols that send them; this contract does not.
+        raise InvalidAmount("a bet must be greater than zero", field="amount")
     return fields
 
 

@@ -51,6 +51,8 @@ class WalletRequest:
         self.environ = environ
         self.META = environ
         self.method = environ["REQUEST_METHOD"].upper()
+        # As Django's request.path: the script prefix and the path, without query string.
+        self.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         self.headers = _Headers(environ)
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         self.request_id_from_caller = bool(_VALID_REQUEST_ID.fullmatch(incoming))
