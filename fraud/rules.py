@@ -56,7 +56,7 @@ PARAMETERS: dict[str, dict[str, Param]] = {
         "within_seconds": Param(60, 1, DAY, "bets this soon after authentication"),
         "min_stake_minor": Param(200_00, 1, None, "only stakes from this amount"),
         "stake_multiple": Param(10, 2, 100_000, "stake at least this many typical stakes"),
-        "min_history_bets": Param(20, 1, None, "no decision before this many bets"),
+        "min_history_bets": Param(20, 1, 1000, "no decision before this many bets"),
     },
     RuleKind.WITHDRAWAL_VELOCITY: {
         "max_withdrawals": Param(5, 1, RECENT_LIMIT - 1, "withdrawals allowed in the window"),

@@ -1,23 +1,28 @@
 """The fraud app in the money path: the screener (wallets.hooks.screener) and the baseline
 updater (a wallets.hooks.ledger_listeners entry).
 
-The screener runs before the ledger call, from the session as the call read it (the ledger
-applies its decision only to a new call that passed every other check). Its cost is bounded: the
-enabled rules come from an in-process cache (refreshed every RULE_CACHE_SECONDS, and at once in
-this process when a rule is saved); when a rule could fire at all, ONE primary-key query reads
-the wallet's PlayerBaseline and the player's PlayerRisk. It never scans history. A bet that no
-rule could touch (too small, or long after authentication) costs no query at all.
+The screener decides from committed state under the wallet row lock of the call it judges:
+a withdrawal is screened inside its locked transaction, and a bet that a rule could act on
+takes its wallet lock before it is screened (wallets.ledger.bet). The figures a rule decides on
+(deposits and withdrawals in a window, the wallet's recent bets) are read from the ledger
+there, so concurrent calls see each other exactly as sequential ones would: twelve
+withdrawals sent at once against "5 per hour" pay out five and hold seven. The enabled rules
+come from an in-process cache (refreshed every RULE_CACHE_SECONDS, and at once in this process
+when a rule is saved); a call no rule could touch (too small, or long after authentication, a
+deposit, a win) costs no query at all.
 
-The baseline is derived data, updated after commit, off the request path: a committed ledger
-row's update is queued and a writer thread applies the queue every BASELINE_FLUSH_SECONDS, all
-of it in one transaction, one multi-row statement for each wallet's first updates, another for
-the second ones, and so on (a wallet's updates in the order they were booked).
-So a bet pays no baseline statement, and a crash can lose at most the last moment's updates
-(rules briefly less sensitive), never a ledger row. A row booked inside an open transaction
-(a caller's atomic block) updates its baseline in that same transaction instead. Rule hits
-(rare) are recorded by fraud.services after commit, in the call.
+The baseline (PlayerBaseline: bet count, typical stake, recent payments) is derived data for
+the staff's player pages and the pattern jobs; no real-time decision reads it. It is updated
+after commit, off the request path: a committed ledger row's update is queued and a writer
+thread applies the queue every BASELINE_FLUSH_SECONDS, all of it in one transaction, one
+multi-row statement for each wallet's first updates, another for the second ones, and so on (a
+wallet's updates in the order they were booked). A crash can lose at most the last moment's
+updates, never a ledger row. A row booked inside an open transaction (a caller's atomic block)
+updates its baseline in that same transaction instead. Rule hits (rare) are recorded by
+fraud.services after commit, in the call.
 """
 
+import dataclasses
 import logging
 import os
 import threading
@@ -26,6 +31,7 @@ import time
 from django.db import connection, transaction
 
 from fraud import rules as rule_kinds
+from fraud.choices import RuleKind
 from wallets import db, hooks, lifecycle
 
 logger = logging.getLogger(__name__)
@@ -70,29 +76,100 @@ def active_rules() -> rule_kinds.RuleSet:
         return loaded
 
 
-# One round trip, two primary-key lookups: the wallet's baseline and the player's risk record.
-_BASELINE_SQL = """
-SELECT b.bet_count, b.stake_ewma_minor, b.deposit_times, b.deposit_amounts,
-       b.withdrawal_times, r.trusted, r.hold_next_withdrawal
+# The figures a real-time rule decides on are read from the ledger's committed rows, in the
+# money call's own transaction and under the wallet row lock it holds (a withdrawal takes it
+# before screening; a bet that could be screened takes it first, wallets.ledger.bet): every
+# earlier call on this wallet has committed and none can commit meanwhile, so N concurrent
+# calls see each other exactly as N sequential ones would. The derived PlayerBaseline (written
+# after commit, below) is for display and the pattern jobs; no decision reads it.
+# Each read is bounded: a partial index over a wallet's payments by time, and the wallet's last
+# bets by id.
+_FIGURES_LIMIT = 200  # rows of one kind read for a decision; every threshold is far below it
+_PAYMENTS_SQL = """
+SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_withdrawal,
+       d.times, d.amounts, w.times
 FROM (SELECT 1) AS one
-LEFT JOIN fraud_playerbaseline b ON b.wallet_id = %s
-LEFT JOIN fraud_playerrisk r ON r.player_id = %s
+LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
+CROSS JOIN LATERAL (
+    SELECT array_agg(at ORDER BY at DESC) AS times, array_agg(amount ORDER BY at DESC) AS amounts
+    FROM (SELECT extract(epoch FROM created_at)::bigint AS at, amount_minor AS amount
+          FROM wallets_transaction
+          WHERE wallet_id = %(wallet)s AND kind = 'deposit' AND status IN ('posted', 'held')
+            AND created_at >= clock_timestamp() - make_interval(secs => %(deposit_window)s)
+          ORDER BY created_at DESC LIMIT %(limit)s) AS recent
+) AS d
+CROSS JOIN LATERAL (
+    SELECT array_agg(at ORDER BY at DESC) AS times
+    FROM (SELECT extract(epoch FROM created_at)::bigint AS at
+          FROM wallets_transaction
+          WHERE wallet_id = %(wallet)s AND kind = 'withdrawal' AND status IN ('posted', 'held')
+            AND created_at >= clock_timestamp() - make_interval(secs => %(withdrawal_window)s)
+          ORDER BY created_at DESC LIMIT %(limit)s) AS recent
+) AS w
+"""
+_BETS_SQL = """
+SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_withdrawal,
+       b.amounts
+FROM (SELECT 1) AS one
+LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
+CROSS JOIN LATERAL (
+    SELECT array_agg(amount_minor ORDER BY id) AS amounts
+    FROM (SELECT id, amount_minor FROM wallets_transaction
+          WHERE wallet_id = %(wallet)s AND kind = 'bet'
+          ORDER BY id DESC LIMIT %(limit)s) AS recent
+) AS b
 """
 
 
-def read_baseline(wallet_id: int, player_id: int) -> rule_kinds.Baseline:
+def typical_stake(amounts_oldest_first) -> int:
+    """The wallet's typical stake: the running mean of the first 10 bets read, then an EWMA with
+    alpha 1/10 (integer minor units), over its last bets (an older bet weighs less than 0.5 %
+    after 50 more)."""
+    ewma = 0
+    for count, amount in enumerate(amounts_oldest_first, start=1):
+        step = abs(amount - ewma) // min(count, 10)  # truncated towards zero, as SQL divides
+        ewma += step if amount >= ewma else -step
+    return ewma
+
+
+def read_figures(
+    request: hooks.ScreeningRequest, rules: rule_kinds.RuleSet
+) -> tuple[rule_kinds.Baseline, int]:
+    """(the figures the enabled rules need for `request`, the database's clock in epoch
+    seconds), read from committed ledger rows under the caller's wallet lock."""
+    params = {"player": request.player_id, "wallet": request.wallet_id, "limit": _FIGURES_LIMIT}
     with connection.cursor() as cursor:
-        cursor.execute(_BASELINE_SQL, [wallet_id, player_id])
-        row = cursor.fetchone()
-    bets, ewma, deposit_times, deposit_amounts, withdrawal_times, trusted, hold_next = row
-    return rule_kinds.Baseline(
-        bet_count=bets or 0,
-        stake_ewma_minor=ewma or 0,
-        deposit_times=tuple(deposit_times or ()),
-        deposit_amounts=tuple(deposit_amounts or ()),
-        withdrawal_times=tuple(withdrawal_times or ()),
-        trusted=bool(trusted),
-        hold_next_withdrawal=bool(hold_next),
+        if request.kind == "bet":
+            rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+            history = max(50, rule.parameters["min_history_bets"]) if rule else 50
+            cursor.execute(_BETS_SQL, {**params, "limit": history})
+            now, trusted, hold_next, amounts = cursor.fetchone()
+            amounts = list(amounts or ())
+            figures = rule_kinds.Baseline(
+                bet_count=len(amounts), stake_ewma_minor=typical_stake(amounts)
+            )
+        else:
+            rapid = rules.get(RuleKind.RAPID_DEPOSITS_WITHDRAWAL)
+            velocity = rules.get(RuleKind.WITHDRAWAL_VELOCITY)
+            cursor.execute(
+                _PAYMENTS_SQL,
+                {
+                    **params,
+                    "deposit_window": rapid.parameters["window_seconds"] if rapid else 0,
+                    "withdrawal_window": velocity.parameters["window_seconds"] if velocity else 0,
+                },
+            )
+            now, trusted, hold_next, deposit_times, deposit_amounts, withdrawal_times = (
+                cursor.fetchone()
+            )
+            figures = rule_kinds.Baseline(
+                deposit_times=tuple(deposit_times or ()),
+                deposit_amounts=tuple(deposit_amounts or ()),
+                withdrawal_times=tuple(withdrawal_times or ()),
+            )
+    return (
+        dataclasses.replace(figures, trusted=bool(trusted), hold_next_withdrawal=bool(hold_next)),
+        int(now),
     )
 
 
@@ -107,8 +184,8 @@ def screen(request: hooks.ScreeningRequest) -> hooks.Screening:
     rules = active_rules()
     if not rules.needs_baseline(request):
         return hooks.ALLOW_ALL
-    baseline = read_baseline(request.wallet_id, request.player_id)
-    return rule_kinds.evaluate(request, rules, baseline, int(time.time()))
+    figures, now = read_figures(request, rules)
+    return rule_kinds.evaluate(request, rules, figures, now)
 
 
 screen.screening_filter = could_screen  # see wallets.hooks

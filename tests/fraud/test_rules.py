@@ -23,8 +23,14 @@ def wallet_of(player):
 
 
 def age_baseline(player, seconds):
-    """Move every time in a player's baseline `seconds` into the past (as if that long ago)."""
+    """Move a player's payments `seconds` into the past (as if made that long ago): the ledger
+    rows the rules read, and the derived baseline shown to staff."""
     with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE wallets_transaction SET created_at = created_at - make_interval(secs => %s)"
+            " WHERE player_id = %s AND kind IN ('deposit', 'withdrawal')",
+            [seconds, player.pk],
+        )
         cursor.execute(
             "UPDATE fraud_playerbaseline SET"
             " deposit_times = ARRAY(SELECT t - %s FROM unnest(deposit_times) t),"
