@@ -14,7 +14,7 @@ urlpatterns = [
     # catch-all would 404 it.
     path("admin/monitoring/", include("monitoring.dashboard")),
     path("admin/", admin.site.urls),
-    path("wallet/v1/", include("wallets.provider_api.urls")),
+    path("wallet/", include("wallets.adapters.urls")),
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/", include("monitoring.api.urls")),
     path("api/v1/", include("reconciliation.api.urls")),

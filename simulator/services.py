@@ -65,6 +65,31 @@ def demo_secrets(codes: list[str]) -> dict[str, str]:
     return secrets
 
 
+def demo_key_path(code: str):
+    """Where seed_demo keeps a demo provider's private signing key (a protocol whose provider
+    signs with its own key, as Hub88 does): under the data folder, never in the repository."""
+    return settings.DATA_DIR / "demo-keys" / f"{code}.pem"
+
+
+def demo_protocol_credential(code: str) -> str:
+    """What a demo provider of another protocol signs with: its private key (Hub88) or its
+    shared secret. Development only."""
+    if not settings.DEVELOPMENT:
+        raise NotConfigured("outside development, pass the provider's key or secret")
+    from wallets.choices import ProviderProtocol
+    from wallets.models import Provider
+
+    protocol = Provider.objects.filter(code=code).values_list("protocol", flat=True).first()
+    if protocol is None:
+        raise NotConfigured(f"no provider {code!r}: run seed_demo first")
+    if protocol == ProviderProtocol.HUB88:
+        path = demo_key_path(code)
+        if not path.exists():
+            raise NotConfigured(f"no demo key at {path}: run seed_demo first")
+        return path.read_text()
+    return demo_secrets([code])[code]
+
+
 def parse_secrets(text: str) -> dict[str, str]:
     """`code=secret,code2=secret2` -> {code: secret}."""
     secrets = {}

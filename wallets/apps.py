@@ -32,7 +32,7 @@ def _provider_changed(sender, **kwargs) -> None:
     # At once, and again at commit: a call between the two could have cached the old rows.
     from django.db import transaction
 
-    from wallets.provider_api.auth import forget_providers
+    from wallets.adapters.credentials import forget_providers
 
     forget_providers()
     transaction.on_commit(forget_providers)

@@ -27,8 +27,19 @@ class OpenRoundPolicy(models.TextChoices):
 
 
 class CredentialKind(models.TextChoices):
-    HMAC = "hmac", "HMAC-SHA256 shared secret"
+    HMAC = "hmac", "Shared secret (HMAC key, API token or hash key)"
     ED25519 = "ed25519", "Ed25519 public key (the operator holds no secret)"
+    RSA = "rsa", "RSA public key (the operator holds no secret)"
+
+
+class ProviderProtocol(models.TextChoices):
+    """The wallet protocol a provider calls in (wallets/adapters)."""
+
+    NATIVE = "native", "Pitboss wallet API"
+    HUB88 = "hub88", "Hub88 operator wallet API (RS_* family)"
+    EVOLUTION = "evolution", "Evolution One Wallet"
+    PRAGMATIC = "pragmatic", "Pragmatic Play seamless wallet"
+    SOFTSWISS = "softswiss", "SoftSwiss / BGaming game provider API"
 
 
 class SessionStatus(models.TextChoices):

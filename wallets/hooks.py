@@ -47,6 +47,10 @@ class CallObservation:
     provider_id: int | None = None  # None when the call named no known provider
     client_ip: str | None = None
     request_id: str = ""
+    # The wallet protocol of the call (wallets/adapters) and its own status word for the
+    # outcome (RS_OK, INSUFFICIENT_FUNDS, 0, ...); `outcome` is the canonical code.
+    protocol: str = "native"
+    protocol_status: str = ""
 
 
 ALLOW, FLAG, HOLD, DECLINE = "allow", "flag", "hold", "decline"

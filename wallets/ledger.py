@@ -24,7 +24,7 @@ payload raises DuplicateMismatch. Two first deliveries racing on different walle
 unique index; the loser is replayed against the winner's row.
 
 The `session` the provider calls take is a GameSession or the wallet API's LiveSession (the same
-fields, read with the call's session look-up; wallets.provider_api.views).
+fields, read with the call's session look-up; wallets.adapters.native).
 
 Lock order, to stay free of deadlocks: player row (session opens only), then wallet row, then
 session and round rows. Nothing locks a wallet and then a player. A rollback of an unknown bet
@@ -676,7 +676,8 @@ def win(
     reference_transaction_id: str = "",
     rounding_residue: Decimal | None = None,
     ids_per_player: bool = False,
-    settles_one_bet: bool = False,
+    requires_bet: bool = False,
+    settles_once: bool = False,
     credit_type: str = "",
     context: CallContext = NO_CONTEXT,
 ) -> LedgerResult:
@@ -688,10 +689,10 @@ def win(
     screener may hold the win (decided before the call, applied to a new win only): credited to
     the balance and to `reserved` until staff decide. `round_closed` settles the round.
 
-    `settles_one_bet` (protocols whose win settles one bet, once): the bet must exist (named by
-    `reference_transaction_id`, or in the round) or BetNotFound, and a round that already paid
-    a win pays no second one (RoundSettled). `credit_type` marks a win that is a promotional
-    credit (free rounds) for the revenue reports.
+    For protocols whose win settles a bet: with `requires_bet` the bet must exist (named by
+    `reference_transaction_id`, or in the round) or BetNotFound; with `settles_once` a round
+    that already paid a win pays no second one (RoundSettled). `credit_type` marks a win that
+    is a promotional credit (free rounds) for the revenue reports.
     """
     if amount_minor < 0:
         raise InvalidAmount("a win must not be negative", field="amount")
@@ -721,8 +722,8 @@ def win(
             round_closed,
             reference_transaction_id,
             rounding_residue,
-            settles_one_bet,
-            settles_one_bet,
+            requires_bet,
+            settles_once,
             credit_type,
             hold,
             context.client_ip,

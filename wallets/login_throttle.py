@@ -48,7 +48,7 @@ def _redis():
 
 
 def _address(request) -> str:
-    from wallets.provider_api.auth import client_ip
+    from wallets.adapters.credentials import client_ip
 
     return client_ip(request) or "unknown"
 

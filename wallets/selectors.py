@@ -182,3 +182,20 @@ def live_session(provider_id: int, token_hash: str) -> tuple[LiveSession, str] |
         ),
     )
     return session, provider_status
+
+
+def player_session(provider_id: int, player_external_id: str, *, currency: str = ""):
+    """The session a protocol that names the player rather than a token books against: the
+    player's newest open session at this provider (in `currency` when given), else their
+    newest session of any status (a late win or refund after the session ended). A
+    GameSession with its player and wallet, or None when the player never played here."""
+    from wallets.models import GameSession
+
+    sessions = GameSession.objects.filter(
+        provider_id=provider_id, player__external_id=player_external_id
+    ).select_related("player", "wallet")
+    if currency:
+        sessions = sessions.filter(currency=currency)
+    return (
+        sessions.filter(status="open").order_by("-id").first() or sessions.order_by("-id").first()
+    )

@@ -17,6 +17,7 @@ from wallets.choices import (
     CredentialKind,
     OpenRoundPolicy,
     PlayerStatus,
+    ProviderProtocol,
     ProviderStatus,
     SessionEndReason,
     SessionStatus,
@@ -98,11 +99,47 @@ def _issue_credential(provider: Provider, expires_at=None) -> str:
     return secret
 
 
+def _check_protocol(protocol: str, options) -> dict:
+    from wallets.adapters.registry import adapter_for
+
+    adapter = adapter_for(protocol)
+    if adapter is None:
+        raise ValidationFailed(
+            f"unknown protocol {protocol!r}; known: {', '.join(ProviderProtocol.values)}",
+            field="protocol",
+        )
+    try:
+        return adapter.validate_options(options)
+    except ValueError as error:
+        raise ValidationFailed(str(error), field="protocol_options") from None
+
+
 def create_provider(
-    *, code: str, name: str, currencies: list[str], actor=None, **provider_settings
-) -> tuple[Provider, str]:
-    """Create a provider with its first HMAC secret. The secret is returned here only."""
+    *,
+    code: str,
+    name: str,
+    currencies: list[str],
+    actor=None,
+    protocol: str = ProviderProtocol.NATIVE,
+    protocol_options: dict | None = None,
+    public_key: str = "",
+    **provider_settings,
+) -> tuple[Provider, str | None]:
+    """Create a provider speaking `protocol`, with its first credential. Protocols signing with
+    a shared secret (the native API's HMAC key, Evolution's authToken, Pragmatic's hash key,
+    SoftSwiss's signing token) get a new secret, returned here only; Hub88 signs with its own
+    RSA key: `public_key` (PEM) is required, and no secret is returned (None)."""
     taken = ValidationFailed(f"provider {code} already exists", field="code")
+    options = _check_protocol(protocol, protocol_options)
+    rsa_pem = None
+    if protocol == ProviderProtocol.HUB88:
+        rsa_pem = _rsa_key_or_error(public_key)
+    elif public_key:
+        raise ValidationFailed(
+            "public_key is for hub88 providers (native providers add an Ed25519 key as a "
+            "credential)",
+            field="public_key",
+        )
     if Provider.objects.filter(code=code).exists():
         raise taken
     with transaction.atomic():
@@ -113,23 +150,71 @@ def create_provider(
                     code=code,
                     name=name,
                     currencies=_check_currencies(currencies),
+                    protocol=protocol,
+                    protocol_options=options,
                     **provider_settings,
                 )
         except IntegrityError:
             raise taken from None
-        secret = _issue_credential(provider)
+        secret = None
+        if rsa_pem is None:
+            secret = _issue_credential(provider)
+        else:
+            _store_public_key(provider, CredentialKind.RSA, rsa_pem, _default_expiry(provider))
         record_audit(
             actor=actor,
             action="provider.create",
             target=provider,
-            after={"code": code, "name": name, "currencies": provider.currencies},
+            after={
+                "code": code,
+                "name": name,
+                "currencies": provider.currencies,
+                "protocol": protocol,
+                "protocol_options": options,
+            },
         )
     return provider, secret
 
 
+def _rsa_key_or_error(public_key: str) -> str:
+    from wallets.adapters.credentials import parse_rsa_public_key
+
+    if not (public_key or "").strip():
+        raise ValidationFailed(
+            "a hub88 provider needs its RSA public_key (PEM)", field="public_key"
+        )
+    try:
+        return parse_rsa_public_key(public_key)
+    except ValueError as error:
+        raise ValidationFailed(f"public_key: {error}", field="public_key") from None
+
+
+def _store_public_key(provider: Provider, kind: str, key: str, expires_at) -> ProviderCredential:
+    fingerprint = (
+        crypto.public_key_fingerprint(key)
+        if kind == CredentialKind.ED25519
+        else crypto.secret_fingerprint(key)
+    )
+    if ProviderCredential.objects.filter(provider=provider, fingerprint=fingerprint).exists():
+        raise NotAllowed("the provider already has this key")
+    return ProviderCredential.objects.create(
+        provider=provider,
+        kind=kind,
+        public_key=key,
+        fingerprint=fingerprint,
+        expires_at=expires_at,
+    )
+
+
 def rotate_provider_secret(*, provider: Provider, actor=None, reason: str = "") -> str:
     """Issue a new secret; the current ones keep working for the rotation overlap window
-    (CREDENTIAL_ROTATION_OVERLAP_SECONDS) so the provider can switch without failed calls."""
+    (CREDENTIAL_ROTATION_OVERLAP_SECONDS) so the provider can switch without failed calls.
+    A provider signing with its own key (Hub88) has no secret: it adds its new key instead."""
+    if provider.protocol == ProviderProtocol.HUB88:
+        raise NotAllowed(
+            "a hub88 provider signs with its own RSA key: add its new public key as a "
+            "credential, then revoke the old one"
+        )
     with transaction.atomic():
         overlap_end = timezone.now() + timedelta(
             seconds=settings.CREDENTIAL_ROTATION_OVERLAP_SECONDS
@@ -160,39 +245,38 @@ def rotate_provider_secret(*, provider: Provider, actor=None, reason: str = "") 
 def add_provider_credential(
     *, provider: Provider, public_key: str, expires_at=None, actor=None, reason: str = ""
 ) -> ProviderCredential:
-    """Register an Ed25519 public key for the provider (the operator stores no secret); it is
-    accepted at once, next to the provider's other unexpired, unrevoked credentials. Without
-    `expires_at` the policy's lifetime applies (wallets.hooks.credential_lifetime); an expiry
-    in the past, or a key the provider already has, is refused. Audited."""
-    try:
-        key_hex = crypto.parse_ed25519_public_key(public_key)
-    except ValueError as error:
-        raise ValidationFailed(f"public_key: {error}", field="public_key") from None
+    """Register a public key for the provider (the operator stores no secret): Ed25519 for the
+    native API, RSA (PEM) for Hub88. It is accepted at once, next to the provider's other
+    unexpired, unrevoked credentials, so a provider rotates its key by adding the new one and
+    revoking the old. Without `expires_at` the policy's lifetime applies
+    (wallets.hooks.credential_lifetime); an expiry in the past, a key of the wrong kind for the
+    provider's protocol, or a key the provider already has, is refused. Audited."""
+    if provider.protocol == ProviderProtocol.HUB88:
+        kind, key = CredentialKind.RSA, _rsa_key_or_error(public_key)
+    elif provider.protocol == ProviderProtocol.NATIVE:
+        kind = CredentialKind.ED25519
+        try:
+            key = crypto.parse_ed25519_public_key(public_key)
+        except ValueError as error:
+            raise ValidationFailed(f"public_key: {error}", field="public_key") from None
+    else:
+        raise NotAllowed(f"{provider.protocol} providers sign with a shared secret, not a key")
     now = timezone.now()
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("expires_at must be in the future", field="expires_at")
     if expires_at is None:
         expires_at = _default_expiry(provider)
-    fingerprint = crypto.public_key_fingerprint(key_hex)
     with transaction.atomic():
         Provider.objects.select_for_update(no_key=True).get(pk=provider.pk)
-        if ProviderCredential.objects.filter(provider=provider, fingerprint=fingerprint).exists():
-            raise NotAllowed("the provider already has this key")
-        credential = ProviderCredential.objects.create(
-            provider=provider,
-            kind=CredentialKind.ED25519,
-            public_key=key_hex,
-            fingerprint=fingerprint,
-            expires_at=expires_at,
-        )
+        credential = _store_public_key(provider, kind, key, expires_at)
         record_audit(
             actor=actor,
             action="provider.credential_add",
             target=provider,
             reason=reason,
             after={
-                "kind": CredentialKind.ED25519,
-                "fingerprint": fingerprint,
+                "kind": kind,
+                "fingerprint": credential.fingerprint,
                 "expires_at": expires_at.isoformat() if expires_at else None,
             },
         )
@@ -274,6 +358,22 @@ def change_provider_status(
                 missing_ok=True,
             )
     return provider
+
+
+# --- sessions as protocols see them ---------------------------------------------------------
+
+
+def reissue_session_token(*, session_pk: int) -> str:
+    """A new token for an open session (a protocol that renews the player's token on each
+    check): the old token stops working at once, the session, its rounds and its money stay.
+    Returns the new token (stored hashed only); NotAllowed when the session is not open."""
+    token = crypto.new_session_token()
+    updated = GameSession.objects.filter(pk=session_pk, status=SessionStatus.OPEN).update(
+        token_hash=crypto.token_hash(token)
+    )
+    if not updated:
+        raise NotAllowed("the session is not open")
+    return token
 
 
 # --- players --------------------------------------------------------------------------------

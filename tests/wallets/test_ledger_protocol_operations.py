@@ -240,24 +240,40 @@ def test_a_reversal_row_is_a_rollback_that_takes_money_out(table):
 def test_a_win_settling_one_bet_needs_its_bet(table):
     provider, player, session = table
     with pytest.raises(BetNotFound):
-        pay(provider, session, "w1", 5_00, round_id="no-bet", settles_one_bet=True)
+        pay(provider, session, "w1", 5_00, round_id="no-bet", requires_bet=True, settles_once=True)
     with pytest.raises(BetNotFound):
-        pay(provider, session, "w2", 5_00, reference_transaction_id="ghost", settles_one_bet=True)
+        pay(
+            provider,
+            session,
+            "w2",
+            5_00,
+            reference_transaction_id="ghost",
+            requires_bet=True,
+            settles_once=True,
+        )
     assert figures(player) == (100_00, 0)
     place(provider, session, "b1", 10_00)
-    pay(provider, session, "w3", 5_00, reference_transaction_id="b1", settles_one_bet=True)
+    pay(
+        provider,
+        session,
+        "w3",
+        5_00,
+        reference_transaction_id="b1",
+        requires_bet=True,
+        settles_once=True,
+    )
     assert figures(player) == (95_00, 0)
 
 
 def test_a_bet_is_settled_once(table):
     provider, player, session = table
     place(provider, session, "b1", 10_00)
-    pay(provider, session, "w1", 0, settles_one_bet=True)
+    pay(provider, session, "w1", 0, requires_bet=True, settles_once=True)
     with pytest.raises(RoundSettled):
-        pay(provider, session, "w2", 300_00, settles_one_bet=True)
+        pay(provider, session, "w2", 300_00, requires_bet=True, settles_once=True)
     assert figures(player) == (90_00, 0)
     # The same win again is a duplicate, not a second settlement.
-    assert pay(provider, session, "w1", 0, settles_one_bet=True).duplicate
+    assert pay(provider, session, "w1", 0, requires_bet=True, settles_once=True).duplicate
 
 
 def test_a_free_round_win_is_marked_for_the_reports(table):

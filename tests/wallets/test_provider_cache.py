@@ -1,4 +1,4 @@
-"""Providers and their credentials are cached per process (wallets.provider_api.auth): what a
+"""Providers and their credentials are cached per process (wallets.adapters.credentials): what a
 change made elsewhere looks like to a wallet call, and when it applies."""
 
 import time

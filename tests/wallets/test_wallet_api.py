@@ -167,7 +167,7 @@ def other_player(provider):
 
 
 class FixedClock:
-    """Stands in for the `time` module in wallets.provider_api.auth."""
+    """Stands in for the `time` module in wallets.adapters.native."""
 
     def __init__(self, now: int):
         self.now = now
@@ -321,7 +321,7 @@ def test_malformed_timestamp_is_refused_even_when_signed(wallet_api, token, time
 )
 def test_timestamp_window_is_300_seconds_either_way(wallet_api, token, monkeypatch, offset, code):
     now = int(time.time())
-    monkeypatch.setattr("wallets.provider_api.auth.time", FixedClock(now))
+    monkeypatch.setattr("wallets.adapters.native.time", FixedClock(now))
     body = json.dumps({"session_token": token}).encode()
     if code is None:
         assert ok(wallet_api.raw("balance", body, timestamp=now + offset))["balance"] == "100.00"

@@ -1,4 +1,4 @@
-"""The wallet API's own way in (wallets.provider_api.wsgi): the same answers as through Django's
+"""The wallet API's own way in (wallets.adapters.front): the same answers as through Django's
 stack, the same protective headers and checks, and everything else handed to Django."""
 
 import io

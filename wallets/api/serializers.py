@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallets.choices import OpenRoundPolicy, RoundingMode
+from wallets.choices import OpenRoundPolicy, ProviderProtocol, RoundingMode
 from wallets.currencies import CURRENCY_CHOICES
 from wallets.models import (
     AuditRecord,
@@ -67,6 +67,8 @@ class ProviderSerializer(serializers.ModelSerializer):
             "round_timeout_seconds",
             "max_sessions_per_player",
             "open_round_policy",
+            "protocol",
+            "protocol_options",
             "created_at",
             "open_sessions",
             "credentials",
@@ -108,6 +110,24 @@ class ProviderCreateSerializer(serializers.Serializer):
         min_value=1, max_value=PG_INTEGER_MAX, required=False
     )
     open_round_policy = serializers.ChoiceField(choices=OpenRoundPolicy.choices, required=False)
+    protocol = serializers.ChoiceField(
+        choices=ProviderProtocol.choices,
+        required=False,
+        default=ProviderProtocol.NATIVE,
+        help_text="The wallet protocol the provider calls in (docs/integrations/).",
+    )
+    public_key = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=10_000,
+        help_text="hub88: the provider's RSA public key (PEM) its calls are verified with.",
+    )
+    protocol_options = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text="Settings of the protocol for this provider (see its page in docs/).",
+    )
 
     def validate_ip_allowlist(self, entries):
         import ipaddress
@@ -124,7 +144,11 @@ class ProviderCreateSerializer(serializers.Serializer):
 
 class ProviderWithSecretSerializer(ProviderSerializer):
     secret = serializers.CharField(
-        read_only=True, help_text="The HMAC secret. Shown only in this response: store it now."
+        read_only=True,
+        allow_null=True,
+        help_text="The protocol's shared secret (the native API's HMAC key, Evolution's "
+        "authToken, Pragmatic's hash key, SoftSwiss's signing token). Shown only in this "
+        "response: store it now. Null for hub88, which signs with its own RSA key.",
     )
 
     class Meta(ProviderSerializer.Meta):

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from wallets import crypto, ledger, selectors, services
+from wallets.adapters.credentials import client_ip
 from wallets.api import filters
 from wallets.api import serializers as s
 from wallets.choices import ProviderStatus
@@ -26,7 +27,6 @@ from wallets.models import (
     Transaction,
 )
 from wallets.money import parse_amount
-from wallets.provider_api.auth import client_ip
 
 AUDIT_CSV_COLUMNS = [
     "id", "at", "actor_label", "action", "target_type", "target_id", "target_label", "reason",
@@ -104,7 +104,8 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         request=s.ProviderCreateSerializer, responses={201: s.ProviderWithSecretSerializer}
     )
     def create(self, request):
-        """Register a provider. Its HMAC secret is in this response and never again."""
+        """Register a provider speaking `protocol`. Its shared secret is in this response and
+        never again (a hub88 provider gives its RSA `public_key` instead)."""
         params = s.ProviderCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = dict(params.validated_data)

@@ -1,7 +1,13 @@
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from wallets.choices import CredentialKind, OpenRoundPolicy, ProviderStatus, RoundingMode
+from wallets.choices import (
+    CredentialKind,
+    OpenRoundPolicy,
+    ProviderProtocol,
+    ProviderStatus,
+    RoundingMode,
+)
 
 
 class Provider(models.Model):
@@ -37,6 +43,21 @@ class Provider(models.Model):
     open_round_policy = models.CharField(
         max_length=16, choices=OpenRoundPolicy.choices, default=OpenRoundPolicy.REFUND
     )
+    protocol = models.CharField(
+        max_length=16,
+        choices=ProviderProtocol.choices,
+        default=ProviderProtocol.NATIVE,
+        db_default=ProviderProtocol.NATIVE,
+        help_text="The wallet protocol the provider calls in: /wallet/v1/ for the native API, "
+        "/wallet/<protocol>/<code>/ for the others.",
+    )
+    protocol_options = models.JSONField(
+        default=dict,
+        db_default={},
+        blank=True,
+        help_text="Settings of the protocol for this provider (each protocol's page in docs/ "
+        "lists them).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -51,7 +72,8 @@ class Provider(models.Model):
 
 
 class ProviderCredential(models.Model):
-    """A provider's wallet-API secret, stored encrypted (wallets.crypto), never in plain text."""
+    """A provider's wallet-API credential: a shared secret stored encrypted (wallets.crypto),
+    never in plain text, or a public key (Ed25519 for the native API, RSA for Hub88)."""
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="credentials")
     kind = models.CharField(
@@ -59,8 +81,8 @@ class ProviderCredential(models.Model):
     )
     # HMAC: the Fernet-encrypted secret. Ed25519: empty (the operator holds no secret).
     secret_ciphertext = models.TextField(editable=False, blank=True)
-    # Ed25519: the raw 32-byte public key, hex. HMAC: empty.
-    public_key = models.CharField(max_length=64, blank=True, editable=False)
+    # Ed25519: the raw 32-byte public key, hex. RSA: the public key, PEM. HMAC: empty.
+    public_key = models.TextField(blank=True, editable=False)
     # First characters of SHA-256(secret or public key): tells credentials apart without the
     # secret.
     fingerprint = models.CharField(max_length=16, editable=False)

@@ -1,19 +1,37 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
-from simulator.clients import StaffClient, WalletClient
+from simulator.clients import Connection, StaffClient, WalletClient
 from simulator.conformance import FAIL, PASS, SKIP, Abort, ConformanceKit, launch_sessions
+from simulator.protocols import kits
+from simulator.protocols.base import LaunchFailed, StaffSeats
 
 
 class Command(BaseCommand):
     help = (
-        "Run the wallet API contract's edge cases (docs/wallet-api.md) against a wallet over "
-        "HTTP and print PASS/FAIL per rule; exits non-zero on any failure. Needs a provider "
-        "code and secret, and session tokens (--session-token T1,T2) or --launch with a staff "
-        "token. In development, missing credentials are taken from this project's database."
+        "Run a wallet protocol's edge cases against a wallet over HTTP and print PASS/FAIL per "
+        "rule; exits non-zero on any failure. --protocol native (the default: the contract of "
+        "docs/wallet-api.md) needs a provider code and secret, and session tokens "
+        "(--session-token T1,T2) or --launch with a staff token; the other protocols "
+        "(docs/integrations/) launch their seats through the back-office API (--launch) and "
+        "need the provider's signing key or secret. In development, missing credentials are "
+        "taken from this project's database and demo keys."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", required=True)
+        parser.add_argument(
+            "--protocol",
+            default="native",
+            choices=["native", *kits.KITS],
+            help="the wallet protocol to check (default native)",
+        )
+        parser.add_argument(
+            "--private-key",
+            default="",
+            help="hub88: a PEM file of the RSA private key whose public key the provider has",
+        )
         parser.add_argument("--provider", default="stellar-slots", help="X-Provider-Code")
         parser.add_argument("--secret", default="", help="the provider's HMAC secret")
         parser.add_argument(
@@ -40,6 +58,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=30.0)
 
     def handle(self, *args, **o):
+        if o["protocol"] != "native":
+            return self._protocol(o)
         secret = o["secret"] or self._from_database("secret", o)
         tokens = [t.strip() for t in o["session_token"].split(",") if t.strip()]
         if not tokens:
@@ -76,6 +96,46 @@ class Command(BaseCommand):
         )
         if counts[FAIL]:
             raise CommandError(f"{counts[FAIL]} rule(s) failed", returncode=1)
+
+    def _report(self, result) -> None:
+        style = {PASS: self.style.SUCCESS, FAIL: self.style.ERROR, SKIP: self.style.WARNING}
+        verdict = style[result.verdict](f"{result.verdict:<4}")
+        self.stdout.write(f"{verdict}  {result.rule:<40} {result.detail}")
+
+    def _protocol(self, o: dict) -> None:
+        from simulator import services
+
+        protocol = o["protocol"]
+        code = o["provider"] if o["provider"] != "stellar-slots" else f"{protocol}-demo"
+        key = o["private_key"] and Path(o["private_key"]).read_text()
+        try:
+            credentials = key or o["secret"] or services.demo_protocol_credential(code)
+        except services.NotConfigured as error:
+            raise CommandError(f"--private-key or --secret is required: {error}") from None
+        staff = StaffClient(o["base_url"], o["token"] or self._from_database("token", o))
+        connection = Connection(o["base_url"], o["timeout"])
+        try:
+            launcher = StaffSeats(staff)
+            try:
+                seats = launcher.launch(code, o["currency"])
+            except LaunchFailed as error:
+                raise CommandError(str(error)) from None
+            only = tuple(p.strip() for p in o["only"].split(",") if p.strip())
+            kit = kits.build(
+                protocol, connection, code, credentials, seats, report=self._report, only=only
+            )
+            kit.end_session = launcher.end_session
+            results = kit.run()
+        finally:
+            connection.close()
+            staff.close()
+        counts = {v: sum(1 for r in results if r.verdict == v) for v in (PASS, FAIL, SKIP)}
+        self.stdout.write(
+            f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
+            f"({len(results)} cases) against {o['base_url']} as {code} ({protocol})"
+        )
+        if counts[FAIL]:
+            raise CommandError(f"{counts[FAIL]} case(s) failed", returncode=1)
 
     def _from_database(self, what: str, o: dict) -> str:
         from simulator import services

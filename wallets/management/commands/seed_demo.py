@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from wallets import crypto, ledger, services
+from wallets.choices import ProviderProtocol
 from wallets.models import Player, Provider
 
 DEMO_PASSWORD = "pitboss-demo"
@@ -44,8 +45,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._staff()
             secrets = self._providers()
+            protocols = self._protocol_providers()
         self._players(players)
-        self._report(secrets)
+        self._report(secrets, protocols)
 
     def _staff(self):
         User = get_user_model()
@@ -75,6 +77,54 @@ class Command(BaseCommand):
             secrets[code] = secret
         return secrets
 
+    def _protocol_providers(self) -> dict[str, str]:
+        """One demo provider per protocol other than the native one (`<protocol>-demo`), with
+        what it signs with: a shared secret, or for Hub88 a key pair whose private half is
+        kept under the data folder for the simulator and the conformance kit."""
+        from simulator.protocols.hub88 import new_key_pair
+        from simulator.services import demo_key_path
+        from wallets.adapters.registry import PROTOCOLS
+
+        shown = {}
+        for protocol in PROTOCOLS:
+            if protocol == ProviderProtocol.NATIVE:
+                continue
+            code = f"{protocol}-demo"
+            provider = Provider.objects.filter(code=code).first()
+            if protocol == ProviderProtocol.HUB88:
+                key_path = demo_key_path(code)
+                if provider is None or not key_path.exists():
+                    private, public = new_key_pair()
+                    key_path.parent.mkdir(parents=True, exist_ok=True)
+                    key_path.write_text(private)
+                    key_path.chmod(0o600)
+                    if provider is None:
+                        services.create_provider(
+                            code=code,
+                            name="Hub88 demo aggregator",
+                            currencies=["EUR", "USD"],
+                            protocol=protocol,
+                            public_key=public,
+                        )
+                    else:
+                        services.add_provider_credential(
+                            provider=provider, public_key=public, reason="new demo key"
+                        )
+                shown[code] = f"RSA private key in {key_path}"
+                continue
+            if provider is None:
+                _, secret = services.create_provider(
+                    code=code,
+                    name=f"{protocol.title()} demo",
+                    currencies=["EUR", "USD"],
+                    protocol=protocol,
+                )
+            else:
+                credential = provider.credentials.filter(revoked_at__isnull=True).first()
+                secret = crypto.decrypt_secret(credential.secret_ciphertext).decode()
+            shown[code] = secret
+        return shown
+
     def _players(self, count: int):
         rng = random.Random(7)
         for number in range(1, count + 1):
@@ -98,7 +148,7 @@ class Command(BaseCommand):
                 external_id=f"demo-deposit-{number:03d}",
             )
 
-    def _report(self, secrets: dict[str, str]):
+    def _report(self, secrets: dict[str, str], protocols: dict[str, str]):
         out = self.stdout.write
         out(self.style.SUCCESS("Demo data ready."))
         out(f"  Admin login: admin / {DEMO_PASSWORD} (superuser)")
@@ -109,3 +159,7 @@ class Command(BaseCommand):
         out("  Demo provider secrets (X-Provider-Code / HMAC secret):")
         for code, secret in secrets.items():
             out(f"    {code:<15} {secret}")
+        if protocols:
+            out("  Demo providers of other protocols (/wallet/<protocol>/<code>/...):")
+            for code, credential in protocols.items():
+                out(f"    {code:<15} {credential}")

@@ -1,5 +1,6 @@
-"""The wallet API's own short way in: `/wallet/v1/<operation>` is answered here, before Django's
-request handler; every other path goes to Django unchanged.
+"""The wallet's own short way in: every protocol's calls (`/wallet/v1/<operation>` for the
+native API, `/wallet/<protocol>/<provider code>/<path>` for the others) are answered here,
+before Django's request handler; every other path goes to Django unchanged.
 
 A wallet call needs none of what Django's stack does for the back office (sessions, users, CSRF,
 messages, static files, URL resolution), and on this path that stack cost more CPU than the
@@ -7,7 +8,7 @@ call's own work. What it did that the wallet API does need is done here, once, t
 the host check (ALLOWED_HOSTS), the request id (wallets.middleware rules), the security response
 headers, the HTTPS redirect (such requests are handed to Django, which redirects them), and the
 database connection housekeeping Django does at the start and end of each request. The call
-itself goes through the same `views.handle` as through Django (tests use both ways).
+itself goes through the same `base.serve` as through Django (tests use both ways).
 """
 
 import functools
@@ -23,10 +24,13 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.test.signals import setting_changed
 
+from wallets.adapters.base import serve
+from wallets.adapters.native import ADAPTER as NATIVE
+from wallets.adapters.native import PREFIX
+from wallets.adapters.registry import adapter_for
 from wallets.middleware import _VALID_REQUEST_ID
-from wallets.provider_api.views import OPERATIONS, handle
 
-PREFIX = "/wallet/v1/"
+WALLET_PREFIX = "/wallet/"
 
 
 class _Headers:
@@ -51,6 +55,7 @@ class WalletRequest:
         self.environ = environ
         self.META = environ
         self.method = environ["REQUEST_METHOD"].upper()
+        self.content_type = environ.get("CONTENT_TYPE", "")
         # As Django's request.path: the script prefix and the path, without query string.
         self.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         self.headers = _Headers(environ)
@@ -150,18 +155,35 @@ setting_changed.connect(_settings_changed)
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
+def route(path: str):
+    """(adapter, path within its protocol, provider code in the URL) of a wallet call, or None
+    for a path Django answers."""
+    if path.startswith(PREFIX):
+        operation = path[len(PREFIX) :]
+        return (NATIVE, operation, None) if operation in NATIVE.operations else None
+    if not path.startswith(WALLET_PREFIX):
+        return None
+    parts = path[len(WALLET_PREFIX) :].split("/", 2)
+    if len(parts) != 3 or not parts[1]:
+        return None
+    adapter = adapter_for(parts[0])
+    if adapter is None or adapter is NATIVE:
+        return None
+    return adapter, parts[2], parts[1]
+
+
 class WalletApiFirst:
-    """WSGI application: wallet API calls answered by views.handle directly, the rest by
+    """WSGI application: wallet calls answered by base.serve directly, the rest by
     `application` (Django's handler)."""
 
     def __init__(self, application) -> None:
         self.application = application
 
     def __call__(self, environ: dict, start_response):
-        path = environ.get("PATH_INFO", "")
-        operation = path[len(PREFIX) :] if path.startswith(PREFIX) else None
-        if operation not in OPERATIONS:
+        found = route(environ.get("PATH_INFO", ""))
+        if found is None:
             return self.application(environ, start_response)
+        adapter, path, code = found
         request = WalletRequest(environ)
         secure = request.is_secure()
         if (settings.SECURE_SSL_REDIRECT and not secure) or not request.host_allowed():
@@ -169,12 +191,12 @@ class WalletApiFirst:
             return self.application(environ, start_response)
         _connection_housekeeping()
         try:
-            response = handle(request, operation)
+            response = serve(adapter, request, path, code)
         finally:
             _connection_housekeeping()
         content = response.content()
         headers = [
-            ("Content-Type", "application/json"),
+            ("Content-Type", response.content_type),
             *response.headers,
             ("X-Request-Id", request.request_id),
             *_security_headers(secure),

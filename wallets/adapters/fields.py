@@ -1,12 +1,21 @@
-"""Reading a wallet API request body: strict types, exact amounts, clear errors."""
+"""Reading a wallet request's fields, for every protocol: strict types, exact amounts, clear
+errors naming the field. A field of the wrong type raises WrongType (a ValidationFailed:
+protocols that tell "missing" from "wrong type" apart can)."""
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from wallets import strict_json
 from wallets.errors import ValidationFailed
 
 MAX_ID_LENGTH = 128
+
+
+class WrongType(ValidationFailed):
+    """A field is there but of the wrong type."""
+
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -28,7 +37,7 @@ def required_str(data: dict, name: str, *, max_length: int = MAX_ID_LENGTH) -> s
     if value is None:
         raise ValidationFailed(f"{name} is required", field=name)
     if not isinstance(value, str):
-        raise ValidationFailed(f"{name} must be a string", field=name)
+        raise WrongType(f"{name} must be a string", field=name)
     if not value.strip():
         raise ValidationFailed(f"{name} must not be empty", field=name)
     if len(value) > max_length:
@@ -51,7 +60,7 @@ def optional_bool(data: dict, name: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise ValidationFailed(f"{name} must be true or false", field=name)
+        raise WrongType(f"{name} must be true or false", field=name)
     return value
 
 
@@ -61,7 +70,31 @@ def required_amount(data: dict, name: str = "amount") -> object:
         raise ValidationFailed(f"{name} is required", field=name)
     value = data[name]
     if isinstance(value, (bool, list, dict)):
-        raise ValidationFailed(f"{name} must be a decimal string or number", field=name)
+        raise WrongType(f"{name} must be a decimal string or number", field=name)
     if isinstance(value, strict_json.NonFinite):
         return value.text  # refused as INVALID_AMOUNT by the amount parser
+    return value
+
+
+def required_int(data: dict, name: str, *, minimum: int | None = 0) -> int:
+    """An integer field (JSON number without fraction, read exactly), at least `minimum`."""
+    value = data.get(name)
+    if value is None:
+        raise ValidationFailed(f"{name} is required", field=name)
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise WrongType(f"{name} must be an integer", field=name)
+    if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral()):
+        raise WrongType(f"{name} must be an integer", field=name)
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValidationFailed(f"{name} must be at least {minimum}", field=name)
+    return number
+
+
+def optional_object(data: dict, name: str) -> dict:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WrongType(f"{name} must be an object", field=name)
     return value

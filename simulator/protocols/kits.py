@@ -1,0 +1,21 @@
+"""Each protocol's client and conformance kit, by protocol name."""
+
+from simulator.protocols.base import ProtocolClient, ProtocolKit, Seat
+from simulator.protocols.hub88 import Hub88Client, Hub88Kit
+
+# protocol -> (client class, kit class); a client is built from (transport, provider code,
+# the provider's signing credential: a private key PEM or a shared secret).
+KITS = {
+    "hub88": (Hub88Client, Hub88Kit),
+}
+
+
+def client(protocol: str, transport, code: str, credential: str) -> ProtocolClient:
+    return KITS[protocol][0](transport, code, credential)
+
+
+def build(
+    protocol: str, transport, code: str, credential: str, seats: list[Seat], **options
+) -> ProtocolKit:
+    client_class, kit_class = KITS[protocol]
+    return kit_class(client_class(transport, code, credential), seats, **options)
