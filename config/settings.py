@@ -170,6 +170,13 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Responses can always be encoded, whatever an error message quotes (wallets.api.renderers).
+    "DEFAULT_RENDERER_CLASSES": [
+        "wallets.api.renderers.SafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # Bodies: wallets.strictjson (exact numbers, no repeated keys, at most 32 levels, no lone
+    # surrogates), forms and multipart uploads (reconciliation reports).
     "DEFAULT_PARSER_CLASSES": [
         "wallets.api.parsers.ExactJSONParser",
         "rest_framework.parsers.FormParser",
