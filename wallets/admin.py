@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from wallets import crypto, services
+from wallets import crypto, services, shown_once
 from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 from wallets.api.pagination import LeanCountPaginator
 from wallets.choices import PlayerStatus, ProviderStatus
@@ -256,12 +256,15 @@ class ProviderAdmin(admin.ModelAdmin):
     def rotate_secret(self, request, queryset):
         for provider in queryset:
             secret = services.rotate_provider_secret(provider=provider, actor=request.user)
-            self.message_user(
-                request,
-                f"New secret for {provider.code} (shown once, store it now): {secret}. "
-                "The previous secret keeps working for the rotation overlap window.",
-                messages.WARNING,
+            shown_once.keep_to_show_once(
+                request, label=f"New wallet API secret for {provider.code}", secret=secret
             )
+        self.message_user(
+            request,
+            f"New secrets issued for {queryset.count()} provider(s). The previous secrets keep "
+            "working for the rotation overlap window.",
+            messages.WARNING,
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -290,10 +293,8 @@ class ProviderAdmin(admin.ModelAdmin):
         )
         obj.pk = provider.pk
         obj.refresh_from_db()
-        self.message_user(
-            request,
-            f"Wallet API secret for {provider.code} (shown once, store it now): {secret}",
-            messages.WARNING,
+        shown_once.keep_to_show_once(
+            request, label=f"Wallet API secret for {provider.code}", secret=secret
         )
 
 
