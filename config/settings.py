@@ -230,6 +230,9 @@ WALLET_PROVIDER_CACHE_SECONDS = env_int("WALLET_PROVIDER_CACHE_SECONDS", 1)
 CREDENTIAL_ROTATION_OVERLAP_SECONDS = env_int("CREDENTIAL_ROTATION_OVERLAP_SECONDS", 3600)
 # Trust X-Forwarded-For / X-Forwarded-Proto only behind a proxy that sets them.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+# The proxy's own addresses as the application sees them (e.g. 127.0.0.1 for a proxy on this
+# host): a request from one of them is never a local caller (/metrics), forwarding header or not.
+PROXY_ADDRESSES = env_list("PROXY_ADDRESSES", [])
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
