@@ -140,3 +140,105 @@ def test_a_service_refusal_after_a_valid_form_is_an_error_message_not_a_500(admi
         errors = [str(m) for m in page.context["messages"] if m.level == ERROR]
         assert errors == [f"Not saved: {reason}"]
         assert (ProviderCredential.objects.count(), AuditRecord.objects.count()) == before
+
+
+# --- JSON fields and autocomplete fields of other apps' admins ---------------------------------
+
+
+def _rule_form(rule, parameters: str) -> dict:
+    return {
+        "name": rule.name,
+        "enabled": "on",
+        "action": rule.action,
+        "parameters": parameters,
+        "risk_points": rule.risk_points,
+        "four_eyes_minor": "",
+        "description": rule.description,
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested deeper than 32 levels"),
+        ('{"window_seconds": 3600, "window_seconds": 60}', "duplicate key &quot;window_seconds"),
+        ('{"window_seconds": NaN}', "NaN is not a number"),
+        ('{"window_seconds": "\\ud800"}', "lone surrogate"),
+        ('{"window_seconds": "a\\u0000b"}', "NUL character"),
+        ('{"window_seconds": 1e999999}', "too large"),
+    ],
+)
+def test_admin_json_fields_are_read_strictly(admin, parameters, reason):
+    from fraud import services as fraud_services
+    from fraud.models import FraudRule
+
+    fraud_services.ensure_default_rules()
+    rule = FraudRule.objects.get(key="withdrawal_velocity")
+    before = FraudRule.objects.filter(pk=rule.pk).values().get()
+    response = admin.post(f"/admin/fraud/fraudrule/{rule.pk}/change/", _rule_form(rule, parameters))
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    assert FraudRule.objects.filter(pk=rule.pk).values().get() == before
+    accepted = admin.post(
+        f"/admin/fraud/fraudrule/{rule.pk}/change/",
+        _rule_form(rule, '{"window_seconds": 1.2e3, "max_withdrawals": 4}'),
+    )
+    assert accepted.status_code == 302
+    rule.refresh_from_db()
+    assert rule.parameters == {"window_seconds": 1200, "max_withdrawals": 4}
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "stored"),
+    [
+        ('{"security_violations": "abc"}', None),
+        ('{"security_violations": [1]}', None),
+        ('{"security_violations": 1e30}', None),
+        ('{"security_violations": -1}', None),
+        ('{"security_violations": 0.1234567}', None),
+        ('{"security_violations": 2.5}', {"security_violations": 2.5}),
+        ('{"security_violations": "2.5"}', {"security_violations": "2.5"}),
+    ],
+)
+def test_monitoring_source_thresholds_are_numbers_an_alert_can_hold(admin, thresholds, stored):
+    from monitoring import services as monitoring_services
+
+    factories.make_provider("acme")
+    profile = monitoring_services.ensure_profiles()[Provider.objects.get().pk]
+    url = f"/admin/monitoring/monitoringprofile/{profile.pk}/change/"
+    original = profile.source_thresholds
+    page = admin.get(url)
+    fields = {
+        name: field.value() if field.value() is not None else ""
+        for name, field in ((f.name, f) for f in page.context["adminform"].form)
+    }
+    fields["source_thresholds"] = thresholds
+    fields = {k: ("on" if v is True else v) for k, v in fields.items() if v is not False}
+    response = admin.post(url, fields)
+    profile.refresh_from_db()
+    if stored is None:
+        assert response.status_code == 200
+        assert "6 decimals at most" in str(response.context["adminform"].form.errors)
+        assert profile.source_thresholds == original
+    else:
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert profile.source_thresholds == stored
+
+
+@pytest.mark.parametrize("value", ["1.0", "abc", "\x00", "99999999999999999999999"])
+def test_an_autocomplete_field_given_a_value_that_cannot_be_a_key_is_a_form_error(admin, value):
+    from compliance.models import ProviderSecurityPolicy
+    from reconciliation.models import ProviderReconciliationProfile
+
+    for url, fields in [
+        ("/admin/compliance/providersecuritypolicy/add/", {"provider": value}),
+        (
+            "/admin/reconciliation/providerreconciliationprofile/add/",
+            {"provider": value, "grace_seconds": "300"},
+        ),
+    ]:
+        response = admin.post(url, fields)
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["provider"]
+    assert not ProviderSecurityPolicy.objects.exists()
+    assert not ProviderReconciliationProfile.objects.exists()
