@@ -415,3 +415,44 @@ def test_no_admin_form_filter_or_action_answers_5xx_and_refusals_write_nothing()
     )
     assert FIGURES["forms"] > 15
     assert not failures, "\n".join(f"{where}: {example}" for where, example in failures.items())
+
+
+def test_the_other_django_views_answer_no_5xx():
+    """Health, metrics, the dashboards, the player context and compliance pages, the API docs
+    and both login forms, with hostile query strings and login posts, anonymous and as staff."""
+    staff = factories.UserFactory(is_superuser=True, is_staff=True)
+    world = make_world()
+    anonymous, logged_in = Client(), Client()
+    logged_in.force_login(staff)
+    pages = [
+        "/healthz", "/metrics", "/admin/", "/admin/monitoring/dashboard/",
+        f"/admin/monitoring/dashboard/{world['provider'].code}/",
+        f"/admin/fraud/case/player/{world['player'].pk}/context/",
+        f"/admin/compliance/providercompliance/{world['provider'].pk}/change/",
+        "/api/docs/", "/api/schema/", "/api-auth/login/", "/admin/login/",
+    ]  # fmt: skip
+    failures = {}
+    names = ["hours", "format", "next", "q", "o", "p", "lang", "page", "provider", "window"]
+
+    def visit(query: dict) -> None:
+        for client in (anonymous, logged_in):
+            for url in pages:
+                response = client.get(url, query)
+                if response.status_code >= 500:
+                    failures.setdefault(url, f"{query!r:.300} -> {response.status_code}")
+
+    def log_in(fields: list) -> None:
+        for url in ("/admin/login/", "/api-auth/login/"):
+            before = Fingerprint().take()
+            response = post(Client(), url, fields)
+            if response.status_code >= 500:
+                failures.setdefault(f"POST {url}", f"{fields!r:.300} -> {response.status_code}")
+            elif Fingerprint.changed(before, Fingerprint().take()):
+                failures.setdefault(f"POST {url}", f"{fields!r:.300} wrote a row")
+
+    run(st.dictionaries(st.sampled_from(names), st.one_of(numbers, texts), max_size=3), visit, 6)
+    credentials = st.tuples(texts, texts).map(
+        lambda pair: [("username", pair[0]), ("password", pair[1]), ("next", "/admin/")]
+    )
+    run(credentials, log_in, 8)
+    assert not failures, "\n".join(f"{where}: {example}" for where, example in failures.items())
