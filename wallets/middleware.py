@@ -39,7 +39,10 @@ class AdminRefusalMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not request.path.startswith("/admin/") or not hasattr(request, "_messages"):
+        # Posts only: a page that fails when read would be redirected to itself forever.
+        if request.method != "POST" or not request.path.startswith("/admin/"):
+            return None
+        if not hasattr(request, "_messages"):
             return None
         if isinstance(exception, WalletError):
             reason = exception.message
