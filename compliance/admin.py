@@ -14,6 +14,7 @@ from compliance.models import (
     ProviderSecurityPolicy,
     SecurityViolation,
 )
+from wallets.admin_actions import KeysOnlyAutocompleteMixin
 
 POLICY_LIST = [
     "max_credential_lifetime_days",
@@ -53,7 +54,7 @@ class GlobalSecurityPolicyAdmin(_AuditedPolicyAdmin):
 
 
 @admin.register(ProviderSecurityPolicy)
-class ProviderSecurityPolicyAdmin(_AuditedPolicyAdmin):
+class ProviderSecurityPolicyAdmin(KeysOnlyAutocompleteMixin, _AuditedPolicyAdmin):
     list_display = ["provider", *POLICY_LIST]
     autocomplete_fields = ["provider"]
     search_fields = ["provider__code"]

@@ -1,10 +1,26 @@
 """Provider security compliance: the policy (global defaults, per-provider overrides) and the
 violations the checks record."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from compliance.choices import Severity, ViolationKind
 from wallets.models import Provider
+
+# The bounds of the policy's durations, checked by the admin (model validators) and the API
+# (compliance.api.serializers) alike, and applied again when a policy is read
+# (compliance.policies): a bigger figure would overflow a date when a credential is issued or a
+# window's start is computed. 100 years of credential lifetime; a week of counting windows.
+POLICY_BOUNDS = {
+    "max_credential_lifetime_days": (1, 36_500),
+    "signature_failure_window_seconds": (1, 7 * 24 * 3600),
+    "window_minutes": (1, 7 * 24 * 60),
+}
+
+
+def _bounded(name: str) -> list:
+    low, high = POLICY_BOUNDS[name]
+    return [MinValueValidator(low), MaxValueValidator(high)]
 
 
 class GlobalSecurityPolicy(models.Model):
@@ -12,7 +28,9 @@ class GlobalSecurityPolicy(models.Model):
     the COMPLIANCE_* settings' values."""
 
     max_credential_lifetime_days = models.PositiveIntegerField(
-        default=365, help_text="A credential older than this is a violation."
+        default=365,
+        validators=_bounded("max_credential_lifetime_days"),
+        help_text="A credential older than this is a violation (at most 36,500 days).",
     )
     issue_with_expiry = models.BooleanField(
         default=False,
@@ -24,9 +42,13 @@ class GlobalSecurityPolicy(models.Model):
     signature_failure_threshold = models.PositiveIntegerField(
         default=10, help_text="This many signature failures within the failure window: violation."
     )
-    signature_failure_window_seconds = models.PositiveIntegerField(default=300)
+    signature_failure_window_seconds = models.PositiveIntegerField(
+        default=300, validators=_bounded("signature_failure_window_seconds")
+    )
     window_minutes = models.PositiveIntegerField(
-        default=60, help_text="Violations are counted over this many minutes."
+        default=60,
+        validators=_bounded("window_minutes"),
+        help_text="Violations are counted over this many minutes (at most a week).",
     )
     alert_threshold = models.PositiveIntegerField(
         default=3, help_text="Violations in the window that raise an alert (0: never)."
@@ -68,12 +90,18 @@ class ProviderSecurityPolicy(models.Model):
     provider = models.OneToOneField(
         "wallets.Provider", on_delete=models.CASCADE, related_name="security_policy"
     )
-    max_credential_lifetime_days = models.PositiveIntegerField(null=True, blank=True)
+    max_credential_lifetime_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=_bounded("max_credential_lifetime_days")
+    )
     issue_with_expiry = models.BooleanField(null=True, blank=True)
     require_tls = models.BooleanField(null=True, blank=True)
     signature_failure_threshold = models.PositiveIntegerField(null=True, blank=True)
-    signature_failure_window_seconds = models.PositiveIntegerField(null=True, blank=True)
-    window_minutes = models.PositiveIntegerField(null=True, blank=True)
+    signature_failure_window_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=_bounded("signature_failure_window_seconds")
+    )
+    window_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=_bounded("window_minutes")
+    )
     alert_threshold = models.PositiveIntegerField(null=True, blank=True)
     restrict_threshold = models.PositiveIntegerField(null=True, blank=True)
     suspend_threshold = models.PositiveIntegerField(null=True, blank=True)

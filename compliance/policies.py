@@ -12,7 +12,12 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from compliance.models import POLICY_FIELDS, GlobalSecurityPolicy, ProviderSecurityPolicy
+from compliance.models import (
+    POLICY_BOUNDS,
+    POLICY_FIELDS,
+    GlobalSecurityPolicy,
+    ProviderSecurityPolicy,
+)
 
 POLICY_CACHE_SECONDS = 30
 
@@ -66,6 +71,14 @@ def invalidate(*args, **kwargs) -> None:
     _cache.loaded_at = 0.0
 
 
+def _within_bounds(values: dict) -> dict:
+    """A row written before the bounds existed (or past them by hand in SQL) acts at the
+    nearest bound instead of overflowing a date."""
+    for name, (low, high) in POLICY_BOUNDS.items():
+        values[name] = min(max(values[name], low), high)
+    return values
+
+
 def _load() -> None:
     base = global_policy()
     base_values = {name: getattr(base, name) for name in POLICY_FIELDS}
@@ -76,8 +89,8 @@ def _load() -> None:
             value = getattr(override, name)
             if value is not None:
                 values[name] = value
-        by_provider[override.provider_id] = Policy(**values)
-    _cache.default = Policy(**base_values)
+        by_provider[override.provider_id] = Policy(**_within_bounds(values))
+    _cache.default = Policy(**_within_bounds(base_values))
     _cache.by_provider = by_provider
     _cache.loaded_at = time.monotonic()
 

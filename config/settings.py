@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "wallets.middleware.AdminRefusalMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -121,10 +122,34 @@ DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 # otherwise (config/server.py): no request holds a thread on a runaway query. Celery jobs and
 # management commands run without a limit.
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+_options = DATABASES["default"]["OPTIONS"]
+_server_settings = []
 if DB_STATEMENT_TIMEOUT_MS > 0:
-    _options = DATABASES["default"]["OPTIONS"]
-    _timeout = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
-    _options["options"] = f"{_options.get('options', '')} {_timeout}".strip()
+    _server_settings.append(f"statement_timeout={DB_STATEMENT_TIMEOUT_MS}")
+# A dead peer (a database host that lost power, a partition) must not hold a worker thread for
+# the kernel's two hours: TCP keepalives probe an idle connection after DB_KEEPALIVES_IDLE s,
+# every DB_KEEPALIVES_INTERVAL s, and give up after DB_KEEPALIVES_COUNT unanswered probes;
+# DB_TCP_USER_TIMEOUT_MS bounds how long sent data may stay unacknowledged. Set on both ends:
+# libpq's socket (this process notices a dead server) and the server's (the server notices a
+# dead client and ends its transaction, releasing its row locks). Parameters in DATABASE_URL's
+# query string win; DB_KEEPALIVES=0 leaves libpq's and the kernel's defaults (probes after two
+# hours idle, no user timeout). Unix sockets ignore all of it.
+DB_KEEPALIVES = env_bool("DB_KEEPALIVES", True)
+if DB_KEEPALIVES:
+    _keepalives = {
+        "keepalives_idle": env_int("DB_KEEPALIVES_IDLE", 30),
+        "keepalives_interval": env_int("DB_KEEPALIVES_INTERVAL", 10),
+        "keepalives_count": env_int("DB_KEEPALIVES_COUNT", 3),
+        "tcp_user_timeout": env_int("DB_TCP_USER_TIMEOUT_MS", 30_000),
+    }
+    _options.setdefault("keepalives", "1")
+    for _name, _value in _keepalives.items():
+        _options.setdefault(_name, str(_value))
+        _server_name = _name.replace("keepalives_", "tcp_keepalives_")
+        _server_settings.append(f"{_server_name}={_options[_name]}")
+if _server_settings:
+    _startup = " ".join(f"-c {setting}" for setting in _server_settings)
+    _options["options"] = f"{_options.get('options', '')} {_startup}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -170,6 +195,13 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Responses can always be encoded, whatever an error message quotes (wallets.api.renderers).
+    "DEFAULT_RENDERER_CLASSES": [
+        "wallets.api.renderers.SafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # Bodies: wallets.strictjson (exact numbers, no repeated keys, at most 32 levels, no lone
+    # surrogates), forms and multipart uploads (reconciliation reports).
     "DEFAULT_PARSER_CLASSES": [
         "wallets.api.parsers.ExactJSONParser",
         "rest_framework.parsers.FormParser",
@@ -222,6 +254,9 @@ WALLET_PROVIDER_CACHE_SECONDS = env_int("WALLET_PROVIDER_CACHE_SECONDS", 1)
 CREDENTIAL_ROTATION_OVERLAP_SECONDS = env_int("CREDENTIAL_ROTATION_OVERLAP_SECONDS", 3600)
 # Trust X-Forwarded-For / X-Forwarded-Proto only behind a proxy that sets them.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+# The proxy's own addresses as the application sees them (e.g. 127.0.0.1 for a proxy on this
+# host): a request from one of them is never a local caller (/metrics), forwarding header or not.
+PROXY_ADDRESSES = env_list("PROXY_ADDRESSES", [])
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True

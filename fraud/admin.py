@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from fraud import selectors, services
 from fraud.choices import DecisionReason, RuleKind
 from fraud.models import Case, FraudRule, PlayerBaseline, PlayerRisk, RuleHit
-from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
 from wallets.errors import WalletError
 from wallets.models import Player
 from wallets.money import format_amount
@@ -27,6 +27,7 @@ from wallets.money import format_amount
 
 @admin.register(FraudRule)
 class FraudRuleAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FORMFIELDS
     list_display = [
         "key",
         "name",
@@ -124,6 +125,7 @@ def decision_action(*, name: str, description: str, approve: bool):
         return TemplateResponse(request, "admin/pitboss/reason_form.html", context)
 
     action.__name__ = name
+    action.reason_form = DecisionForm  # what the confirmation page asks (tests fill it in)
     return admin.action(description=description, permissions=["decide"])(action)
 
 

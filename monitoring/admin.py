@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from monitoring import services
 from monitoring.choices import ProfileTemplate
 from monitoring.models import Alert, MetricMinute, MonitoringProfile, NotificationDelivery, Silence
-from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
 
 
 def _apply_template(template):
@@ -22,6 +22,7 @@ def _apply_template(template):
 
 @admin.register(MonitoringProfile)
 class MonitoringProfileAdmin(admin.ModelAdmin):
+    formfield_overrides = STRICT_JSON_FORMFIELDS
     list_display = [
         "provider",
         "template",

@@ -6,7 +6,10 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from monitoring import capture
+        from monitoring import (
+            capture,
+            checks,  # noqa: F401 - registers `check --deploy`'s checks
+        )
         from wallets import hooks
 
         # Every wallet API call is counted in Redis (see monitoring.capture).

@@ -1,9 +1,14 @@
 """GET /metrics: the monitoring figures in the Prometheus text format (version 0.0.4).
 
 Access: with METRICS_TOKEN set, a request needs `Authorization: Bearer <METRICS_TOKEN>` or a
-staff login. Without a token configured, loopback callers (a Prometheus on the same host, or
-behind a local proxy) and logged-in staff may read it; anyone else gets 403. Counters are
-totals since the start: the flushed running totals in PostgreSQL plus what Redis still holds.
+staff login. Without a token configured, logged-in staff and local callers may read it: a
+caller on the loopback address whose request was not forwarded. A request that carries a
+forwarding header (X-Forwarded-For, Forwarded, X-Real-IP, X-Forwarded-Host) or comes from one
+of the proxy's own addresses (PROXY_ADDRESSES) came through a proxy, from anywhere: it is not
+local, so a proxy on the same host does not make the world a loopback caller. Anyone else gets
+403 (`manage.py check --deploy` warns, pitboss.W001, when production runs without a token).
+Counters are totals since the start: the flushed running totals in PostgreSQL plus what Redis
+still holds.
 """
 
 import hmac
@@ -26,6 +31,24 @@ UNKNOWN = "_unknown"
 _LOOPBACK = {"127.0.0.1", "::1"}
 
 
+# Any of these says a proxy forwarded the request for someone else.
+_FORWARDING_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_FORWARDED_HOST",
+)
+
+
+def local_caller(request) -> bool:
+    """A caller on this host, talking to us directly: a loopback address that is not the
+    proxy's, and no forwarding header."""
+    address = request.META.get("REMOTE_ADDR")
+    if address not in _LOOPBACK or address in settings.PROXY_ADDRESSES:
+        return False
+    return not any(name in request.META for name in _FORWARDING_HEADERS)
+
+
 def _allowed(request) -> bool:
     if request.user.is_authenticated and request.user.is_staff:
         return True
@@ -33,7 +56,7 @@ def _allowed(request) -> bool:
     if token:
         offered = request.headers.get("Authorization", "")
         return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
-    return request.META.get("REMOTE_ADDR") in _LOOPBACK
+    return local_caller(request)
 
 
 def _escape(value: str) -> str:

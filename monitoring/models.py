@@ -1,6 +1,8 @@
 """Monitoring: per-minute roll-ups of wallet calls, gauges, per-provider profiles, alerts,
 silences and notification deliveries."""
 
+from decimal import Context, Decimal, InvalidOperation
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -182,6 +184,37 @@ class MonitoringProfile(models.Model):
 
     def __str__(self) -> str:
         return f"monitoring profile of {self.provider}"
+
+    def clean(self) -> None:
+        """source_thresholds is {figure name: threshold}: a name of at most 64 characters and a
+        non-negative number an alert can hold (Alert.threshold: below 10^24, at most 6
+        decimals), as a JSON number or its text; the alert job reads them as exact decimals."""
+        thresholds = self.source_thresholds
+        if thresholds in (None, ""):
+            self.source_thresholds = {}
+            return
+        if not isinstance(thresholds, dict):
+            raise ValidationError({"source_thresholds": "an object of {name: threshold}"})
+        for name, threshold in thresholds.items():
+            if not name or len(name) > 64:
+                raise ValidationError({"source_thresholds": f"{name[:64]!r}: 1 to 64 characters"})
+            if not _is_threshold(threshold):
+                reason = f"{name}: a number from 0, below 10^24, with 6 decimals at most"
+                raise ValidationError({"source_thresholds": reason})
+
+
+def _is_threshold(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return False
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return (
+        number.is_finite()
+        and 0 <= number < 10**24
+        and number == number.quantize(Decimal("0.000001"), context=Context(prec=60))
+    )
 
 
 class Alert(models.Model):

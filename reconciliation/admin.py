@@ -16,7 +16,7 @@ from reconciliation.models import (
     ReconciliationRun,
     ReportRow,
 )
-from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.admin_actions import KeysOnlyAutocompleteMixin, ReadOnlyAdminMixin, reason_action
 from wallets.errors import WalletError
 from wallets.money import format_amount
 
@@ -26,7 +26,7 @@ def _counts(counts: dict) -> str:
 
 
 @admin.register(ProviderReconciliationProfile)
-class ProviderReconciliationProfileAdmin(admin.ModelAdmin):
+class ProviderReconciliationProfileAdmin(KeysOnlyAutocompleteMixin, admin.ModelAdmin):
     list_display = ["provider", "grace_seconds"]
     autocomplete_fields = ["provider"]
 

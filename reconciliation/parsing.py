@@ -3,7 +3,10 @@
 A report is CSV (a header row naming the fields) or JSON (an array of objects, or one object per
 line). Every row comes out as a `StagedRow`: either valid (parsed fields, amount in exact minor
 units) or malformed (line number, reason and raw text). A malformed row never stops the others;
-only an unreadable CSV header refuses the whole report, before anything is stored.
+only an unreadable CSV header (or one naming a column twice) refuses the whole report, before
+anything is stored. JSON is read by wallets.strictjson: amounts given as JSON numbers are exact
+Decimals, never floats; a row with a repeated key, NaN, a lone surrogate or nesting too deep is
+malformed.
 
 Line numbers: the CSV line where the row starts (line 1 is the header), the element number of a
 JSON array (1-based), or the line of a JSON-lines file.
@@ -13,13 +16,13 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from reconciliation.choices import REPORT_KINDS, REPORT_STATUSES
-from wallets import currencies
+from wallets import currencies, strictjson
 from wallets.errors import InvalidAmount, ValidationFailed
 from wallets.money import MAX_AMOUNT_MAJOR, parse_amount
 
@@ -182,6 +185,13 @@ def iter_csv(binary) -> Iterator[StagedRow]:
     except csv.Error as error:
         raise ValidationFailed(f"unreadable CSV header: {error}", field="file") from None
     names = [name.strip().lower() for name in header]
+    # Two columns of one name: which one holds the amount would be a guess.
+    repeated = [name for name, count in Counter(names).items() if name and count > 1]
+    if repeated:
+        listed = ", ".join(f'"{name[:64]}"' for name in repeated)
+        raise ValidationFailed(
+            f"the CSV header names a column more than once: {listed}", field="file"
+        )
     missing = [name for name in REQUIRED if name not in names]
     if missing:
         raise ValidationFailed(
@@ -259,7 +269,6 @@ def _fast_csv_row(line_no: int, row: list[str], position: dict[str, int]) -> Sta
 
 # --- JSON -----------------------------------------------------------------------------------
 
-_DECODER = json.JSONDecoder(parse_float=Decimal)
 _WHITESPACE = " \t\r\n"
 
 
@@ -299,11 +308,19 @@ def _iter_json_lines(lines: Iterable[str]) -> Iterator[StagedRow]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_float=Decimal)
-        except ValueError as error:
-            yield malformed(line_no, f"invalid JSON: {error}", line.rstrip("\n"))
+            value = strictjson.loads(line)
+        except strictjson.JSONRefused as error:
+            yield malformed(line_no, _refusal(error), line.rstrip("\n"))
             continue
         yield json_row(line_no, value)
+
+
+def _refusal(error: strictjson.JSONRefused) -> str:
+    """A malformed row's reason: what wallets.strictjson refused, and where in the row."""
+    reason = error.message
+    if not reason.startswith("invalid JSON"):
+        reason = f"refused JSON: {reason}"
+    return (f"{reason} at {error.field}" if error.field else reason)[:500]
 
 
 def json_row(number: int, value: object) -> StagedRow:
@@ -336,14 +353,22 @@ def _iter_json_array(text, buffer: str) -> Iterator[StagedRow]:
             expect_value = True
             continue
         try:
-            value, end = _DECODER.raw_decode(buffer, position)
-        except ValueError as error:
+            value, end = strictjson.raw_decode(buffer, position)
+        except strictjson.JSONRefused as error:
+            if error.end is not None:
+                # Well-formed but refused (a repeated key, too deep, NaN, a lone surrogate):
+                # this row is malformed, the next one is found after it.
+                number += 1
+                raw = buffer[position : min(error.end, position + MAX_RAW_LENGTH)]
+                yield malformed(number, _refusal(error), raw)
+                position, expect_value = error.end, False
+                continue
             if not eof and len(buffer) - position < MAX_JSON_ELEMENT_CHARS:
                 more = text.read(_CHUNK_CHARS)
                 eof = not more
                 buffer, position = buffer[position:] + more, 0
                 continue
-            yield malformed(number + 1, f"invalid JSON: {error.args[0][:200]}", "")
+            yield malformed(number + 1, _refusal(error), "")
             return
         if end >= len(buffer) and not eof:
             # A value ending exactly at the chunk boundary may be cut (a number): read on.

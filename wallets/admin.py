@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.forms import SimpleArrayField
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from wallets import crypto, services
+from wallets import crypto, services, shown_once
 from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
 from wallets.api.pagination import LeanCountPaginator
 from wallets.choices import PlayerStatus, ProviderStatus
@@ -31,6 +32,7 @@ from wallets.models import (
     Wallet,
 )
 from wallets.money import format_amount
+from wallets.validators import validate_currency, validate_ip_network
 
 
 def _money(minor, currency):
@@ -139,8 +141,33 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
 
+class ProviderForm(forms.ModelForm):
+    """Currencies and the IP allowlist checked by the same validators as the API's
+    (wallets.validators): a value one refuses, the other refuses with the same words."""
+
+    currencies = SimpleArrayField(
+        forms.CharField(max_length=3, validators=[validate_currency]),
+        help_text="ISO 4217 codes in capitals, separated by commas: EUR,USD",
+    )
+    ip_allowlist = SimpleArrayField(
+        forms.CharField(max_length=64, validators=[validate_ip_network]),
+        required=False,
+        help_text="Addresses or networks (CIDR) allowed to call, separated by commas; "
+        "empty allows any.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = [
+            "code", "name", "currencies", "ip_allowlist", "rounding_mode",
+            "idle_timeout_seconds", "round_timeout_seconds", "max_sessions_per_player",
+            "open_round_policy",
+        ]  # fmt: skip
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
     list_display = [
         "code",
         "name",
@@ -229,12 +256,15 @@ class ProviderAdmin(admin.ModelAdmin):
     def rotate_secret(self, request, queryset):
         for provider in queryset:
             secret = services.rotate_provider_secret(provider=provider, actor=request.user)
-            self.message_user(
-                request,
-                f"New secret for {provider.code} (shown once, store it now): {secret}. "
-                "The previous secret keeps working for the rotation overlap window.",
-                messages.WARNING,
+            shown_once.keep_to_show_once(
+                request, label=f"New wallet API secret for {provider.code}", secret=secret
             )
+        self.message_user(
+            request,
+            f"New secrets issued for {queryset.count()} provider(s). The previous secrets keep "
+            "working for the rotation overlap window.",
+            messages.WARNING,
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -263,10 +293,8 @@ class ProviderAdmin(admin.ModelAdmin):
         )
         obj.pk = provider.pk
         obj.refresh_from_db()
-        self.message_user(
-            request,
-            f"Wallet API secret for {provider.code} (shown once, store it now): {secret}",
-            messages.WARNING,
+        shown_once.keep_to_show_once(
+            request, label=f"Wallet API secret for {provider.code}", secret=secret
         )
 
 

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from compliance.models import POLICY_FIELDS, GlobalSecurityPolicy, SecurityViolation
+from compliance.models import POLICY_BOUNDS, POLICY_FIELDS, GlobalSecurityPolicy, SecurityViolation
+from wallets.api.serializers import PG_INTEGER_MAX
+
+
+def _bounded(name: str) -> dict:
+    low, high = POLICY_BOUNDS[name]
+    return {"min_value": low, "max_value": high, "required": False, "allow_null": True}
 
 
 class SecurityViolationSerializer(serializers.ModelSerializer):
@@ -32,22 +38,26 @@ class PolicyUpdateSerializer(serializers.Serializer):
     """Partial update of a policy; on a provider's policy, null means "inherit the global"."""
 
     max_credential_lifetime_days = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True
+        **_bounded("max_credential_lifetime_days")
     )
     issue_with_expiry = serializers.BooleanField(required=False, allow_null=True)
     require_tls = serializers.BooleanField(required=False, allow_null=True)
     signature_failure_threshold = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True
+        min_value=0, max_value=PG_INTEGER_MAX, required=False, allow_null=True
     )
     signature_failure_window_seconds = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True
+        **_bounded("signature_failure_window_seconds")
     )
-    window_minutes = serializers.IntegerField(
-        min_value=1, max_value=10080, required=False, allow_null=True
+    window_minutes = serializers.IntegerField(**_bounded("window_minutes"))
+    alert_threshold = serializers.IntegerField(
+        min_value=0, max_value=PG_INTEGER_MAX, required=False, allow_null=True
     )
-    alert_threshold = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    restrict_threshold = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    suspend_threshold = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    restrict_threshold = serializers.IntegerField(
+        min_value=0, max_value=PG_INTEGER_MAX, required=False, allow_null=True
+    )
+    suspend_threshold = serializers.IntegerField(
+        min_value=0, max_value=PG_INTEGER_MAX, required=False, allow_null=True
+    )
     kill_sessions_on_suspend = serializers.BooleanField(required=False, allow_null=True)
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 

@@ -68,15 +68,23 @@ class CaseSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    reason_code = serializers.ChoiceField(choices=DecisionReason.choices)
-    note = serializers.CharField(max_length=1000, required=False, allow_blank=False)
-    # backoffice-api.md names the body `{reason}`: accepted as the note.
-    reason = serializers.CharField(max_length=1000, required=False, allow_blank=False)
+    """The contract's body is `{reason}`; `reason_code` classifies the decision (default
+    `other`), `note` is an older name of `reason`."""
+
+    reason = serializers.CharField(
+        max_length=1000, required=False, allow_blank=False, help_text="Why: kept as the note."
+    )
+    reason_code = serializers.ChoiceField(
+        choices=DecisionReason.choices, required=False, default=DecisionReason.OTHER
+    )
+    note = serializers.CharField(
+        max_length=1000, required=False, allow_blank=False, help_text="Same as `reason`."
+    )
 
     def validate(self, attrs):
-        note = attrs.get("note") or attrs.get("reason")
+        note = attrs.get("reason") or attrs.get("note")
         if not note or not note.strip():
-            raise serializers.ValidationError({"note": "a decision needs a note"})
+            raise serializers.ValidationError({"reason": "a decision needs a reason"})
         return {"reason_code": attrs["reason_code"], "note": note.strip()}
 
 

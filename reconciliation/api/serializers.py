@@ -1,6 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reconciliation.choices import ReportFormat
+from reconciliation.choices import REPORT_KINDS, REPORT_STATUSES, ReportFormat
 from reconciliation.models import (
     CorrectionRequest,
     Discrepancy,
@@ -100,12 +101,39 @@ class ReportRowSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "transaction_id": {"type": "string"},
+            "round_id": {"type": "string"},
+            "player": {"type": "string"},
+            "kind": {"type": "string", "enum": list(REPORT_KINDS)},
+            "amount": {"type": "string", "example": "12.50"},
+            "currency": {"type": "string", "example": "EUR"},
+            "status": {"type": "string", "enum": list(REPORT_STATUSES)},
+            "time": {"type": "string", "format": "date-time"},
+        },
+    }
+)
+class ReportRowField(serializers.Field):
+    """One report row as the body's JSON parser read it (wallets.strictjson: a JSON number is
+    an exact Decimal). Rows are checked one by one when the report is read: a bad row is a
+    malformed row of the run, not a refused report."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):  # pragma: no cover - input only
+        return value
+
+
 class ReportUploadSerializer(serializers.Serializer):
     """A multipart upload (`file`) or a JSON body (`rows`: a list of row objects)."""
 
     provider = serializers.CharField(help_text="Provider code.")
     file = serializers.FileField(required=False)
-    rows = serializers.ListField(child=serializers.JSONField(), required=False)
+    rows = serializers.ListField(child=ReportRowField(), required=False)
     format = serializers.ChoiceField(choices=ReportFormat.choices, required=False)
     period_start = serializers.DateTimeField(required=False)
     period_end = serializers.DateTimeField(required=False)

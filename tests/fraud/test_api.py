@@ -126,15 +126,35 @@ def test_approve_and_reject_through_the_api(queue):
     assert AuditRecord.objects.filter(action__startswith="fraud.case.").count() == 2
 
 
-def test_decisions_refuse_missing_reason_code_or_note(queue):
+def test_decisions_refuse_a_missing_reason_or_an_unknown_reason_code(queue):
     alice, _ = queue
     client = client_for("back_office")
     case = Case.objects.get(player=alice)
-    for body in ({"note": "x"}, {"reason_code": "verified_player"}, {"reason_code": "bogus"}):
+    for body in (
+        {},
+        {"reason_code": "verified_player"},
+        {"reason": "   "},
+        {"reason": "x", "reason_code": "bogus"},
+    ):
         response = post(client, f"/api/v1/holds/{case.pk}/approve", body)
         assert response.status_code == 400, body
     assert figures(alice) == (199_00, 150_00)
     assert not AuditRecord.objects.filter(action__startswith="fraud.case.").exists()
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_the_contract_body_reason_alone_decides_with_reason_code_other(queue, decision):
+    alice, _ = queue
+    client = client_for("back_office")
+    case = Case.objects.get(player=alice)
+    response = post(client, f"/api/v1/holds/{case.pk}/{decision}", {"reason": "checked by phone"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == ("approved" if decision == "approve" else "rejected")
+    assert (body["reason_code"], body["decision_note"]) == ("other", "checked by phone")
+    assert figures(alice) == ((49_00, 0) if decision == "approve" else (199_00, 0))
+    audit = AuditRecord.objects.get(action=f"fraud.case.{decision}")
+    assert audit.reason == "other: checked by phone"
 
 
 def test_four_eyes_over_the_api(queue, settings):

@@ -123,6 +123,49 @@ def test_without_a_token_only_loopback_and_staff(settings):
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
 
 
+@pytest.mark.parametrize("behind_proxy", [True, False])
+@pytest.mark.parametrize(
+    "forwarding",
+    [
+        {"HTTP_X_FORWARDED_FOR": "203.0.113.9"},
+        {"HTTP_X_FORWARDED_FOR": "127.0.0.1"},
+        {"HTTP_X_FORWARDED_FOR": ""},
+        {"HTTP_FORWARDED": "for=203.0.113.9"},
+        {"HTTP_X_REAL_IP": "203.0.113.9"},
+        {"HTTP_X_FORWARDED_HOST": "metrics.example.com"},
+    ],
+)
+def test_a_forwarded_request_is_not_a_local_caller(settings, behind_proxy, forwarding):
+    """A proxy on this host reaches us from loopback: what it forwards came from anywhere."""
+    settings.METRICS_TOKEN = ""
+    settings.BEHIND_PROXY = behind_proxy
+    for address in ("127.0.0.1", "::1"):
+        assert Client().get("/metrics", REMOTE_ADDR=address, **forwarding).status_code == 403
+        assert Client().get("/metrics", REMOTE_ADDR=address).status_code == 200
+
+
+def test_the_proxys_own_address_is_never_a_local_caller(settings):
+    settings.METRICS_TOKEN = ""
+    settings.BEHIND_PROXY = True
+    settings.PROXY_ADDRESSES = ["127.0.0.1"]
+    # The proxy forwarded without any header: still not local.
+    assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert Client().get("/metrics", REMOTE_ADDR="::1").status_code == 200  # not the proxy
+
+
+def test_behind_a_proxy_a_token_or_staff_still_reads_the_metrics(settings):
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    settings.BEHIND_PROXY = True
+    settings.PROXY_ADDRESSES = ["127.0.0.1"]
+    forwarded = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    bearer = {"HTTP_AUTHORIZATION": "Bearer s3cret-scrape-token"}
+    assert Client().get("/metrics", **forwarded).status_code == 403
+    assert Client().get("/metrics", **forwarded, **bearer).status_code == 200
+    staff = Client()
+    staff.force_login(factories.UserFactory())
+    assert staff.get("/metrics", **forwarded).status_code == 200
+
+
 def test_published_figures_are_exposed_with_their_name(provider):
     """Figures other apps publish (drift, violations, ...) carry a `name` label."""
     from django.utils import timezone
@@ -139,3 +182,18 @@ def test_published_figures_are_exposed_with_their_name(provider):
     assert response.status_code == 200
     _, samples = parse(response.content.decode())
     assert _value(samples, "pitboss_figure", provider=provider.code, name="drift_total_minor") == 7
+
+
+@pytest.mark.parametrize(
+    ("development", "token", "warned"),
+    [(False, "", True), (False, "s3cret", False), (True, "", False)],
+)
+def test_check_deploy_warns_about_metrics_without_a_token_in_production(
+    settings, development, token, warned
+):
+    from django.core.checks import run_checks
+
+    settings.DEVELOPMENT, settings.METRICS_TOKEN = development, token
+    ids = {message.id for message in run_checks(include_deployment_checks=True)}
+    assert ("pitboss.W001" in ids) is warned
+    assert "pitboss.W001" not in {message.id for message in run_checks()}  # deploy only

@@ -38,17 +38,21 @@ def production_env(**extra) -> dict:
     return env
 
 
-def test_check_deploy_is_clean_in_production():
+def check_deploy(**env) -> str:
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=production_env(),
+        env=production_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    output = done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_check_deploy_is_clean_in_production():
+    output = check_deploy(METRICS_TOKEN=secrets.token_urlsafe(32))
     # drf-spectacular's schema warnings are judged by
     # tests/wallets/test_schema.py::test_schema_generation_has_no_warnings; everything else here.
     issues = [
@@ -59,6 +63,11 @@ def test_check_deploy_is_clean_in_production():
     ]
     assert not issues, output
     assert "security." not in output, output
+
+
+def test_check_deploy_warns_when_metrics_have_no_token_in_production():
+    output = check_deploy(METRICS_TOKEN="")
+    assert "pitboss.W001" in output and "METRICS_TOKEN" in output, output
 
 
 SETTINGS_PROBE = """

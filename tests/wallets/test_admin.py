@@ -1,10 +1,15 @@
 """The admin as staff use it: every page renders, ledger rows are read-only, actions need a
 reason and the right role, and act through services (audited)."""
 
+import re
+
 import pytest
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from tests import factories
+from wallets import crypto
 from wallets.choices import ProviderStatus, SessionStatus
 from wallets.models import AuditRecord, GameSession, Provider, Transaction
 
@@ -136,6 +141,24 @@ def test_support_closes_a_session_and_its_buy_in_is_released(admin_client_as, pr
     assert AuditRecord.objects.filter(action="session.close", target_id=str(session.pk)).exists()
 
 
+def _current_secret(provider) -> str:
+    credential = provider.credentials.filter(kind="hmac").latest("pk")
+    return crypto.decrypt_secret(credential.secret_ciphertext).decode()
+
+
+def _cookie_texts(response) -> list[str]:
+    """Every cookie the response sets, raw and, for the messages cookie, decoded."""
+    texts = [morsel.value for morsel in response.cookies.values()]
+    if "messages" in response.cookies:
+        decoded = CookieStorage(response.wsgi_request)._decode(response.cookies["messages"].value)
+        texts += [str(message) for message in decoded or []]
+    return texts
+
+
+def _shown_secrets(page) -> list[str]:
+    return re.findall(r'<code class="pitboss-secret">([^<]+)</code>', page.content.decode())
+
+
 def test_creating_a_provider_in_the_admin_shows_its_secret_once(admin_client_as):
     client = admin_client_as(superuser=True)
     response = client.post(
@@ -153,14 +176,40 @@ def test_creating_a_provider_in_the_admin_shows_its_secret_once(admin_client_as)
             "credentials-TOTAL_FORMS": 0,
             "credentials-INITIAL_FORMS": 0,
         },
-        follow=True,
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     provider = Provider.objects.get(code="newstudio")
     assert provider.credentials.count() == 1
-    shown = [str(m) for m in response.context["messages"]]
-    assert any("shown once" in m for m in shown)
+    secret = _current_secret(provider)
+    # Not in any cookie (the messages cookie is signed, not encrypted), nor in the session row.
+    assert not any(secret in text for text in _cookie_texts(response))
+    session = Session.objects.get(session_key=client.session.session_key)
+    assert secret not in session.session_data and secret not in str(session.get_decoded())
+    page = client.get(response.url)
+    assert _shown_secrets(page) == [secret]
+    assert "Wallet API secret for newstudio (shown once, store it now)" in page.content.decode()
+    assert not any(secret in text for text in _cookie_texts(page))
+    again = client.get(response.url)
+    assert _shown_secrets(again) == [] and secret.encode() not in again.content
     page = client.get(reverse("admin:wallets_provider_change", args=[provider.pk]))
-    secret = shown[0].split(": ")[1].split(".")[0]
     assert secret.encode() not in page.content
     assert GameSession.objects.count() == 0
+
+
+def test_rotating_secrets_in_the_admin_shows_each_once_and_never_in_a_cookie(admin_client_as):
+    client = admin_client_as(superuser=True)
+    providers = [factories.make_provider(code)[0] for code in ("alpha", "beta")]
+    changelist = reverse("admin:wallets_provider_changelist")
+    response = client.post(
+        changelist,
+        {"action": "rotate_secret", "_selected_action": [p.pk for p in providers]},
+    )
+    assert response.status_code == 302
+    secrets = [_current_secret(p) for p in providers]
+    assert not any(s in text for s in secrets for text in _cookie_texts(response))
+    page = client.get(changelist)
+    assert sorted(_shown_secrets(page)) == sorted(secrets)
+    assert not any(s in text for s in secrets for text in _cookie_texts(page))
+    again = client.get(changelist)
+    assert _shown_secrets(again) == []
+    assert not any(s.encode() in again.content for s in secrets)

@@ -1,8 +1,11 @@
-import json
-from decimal import Decimal
+"""The JSON parser of the back-office API: wallets.strictjson (exact numbers, no repeated keys,
+at most 32 levels, no lone surrogates). A refused body is a 400 VALIDATION_ERROR naming the
+field (the repeated key, where the lone surrogate is) and changes nothing."""
 
-from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from wallets import strictjson
+from wallets.errors import ValidationFailed
 
 
 class ExactJSONParser(JSONParser):
@@ -10,13 +13,14 @@ class ExactJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", "utf-8")
+        raw = stream.read()
         try:
-            return json.loads(
-                stream.read().decode(encoding), parse_float=Decimal, parse_constant=_refuse
-            )
-        except (ValueError, RecursionError) as error:
-            raise ParseError(f"JSON parse error - {error}") from None
-
-
-def _refuse(name: str):
-    raise ValueError(f"{name} is not a number")
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise ValidationFailed(f"the JSON body is not {encoding} text") from None
+        try:
+            return strictjson.loads(text)
+        except strictjson.JSONRefused as refused:
+            raise ValidationFailed(
+                f"the JSON body is refused: {refused.message}", field=refused.field
+            ) from None

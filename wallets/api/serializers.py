@@ -4,6 +4,7 @@ Money is rendered as decimal strings with the currency's decimals; amounts come 
 strings (or exact JSON numbers) and are turned into minor units by wallets.money.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -20,6 +21,24 @@ from wallets.models import (
     Wallet,
 )
 from wallets.money import format_amount
+from wallets.validators import validate_currency, validate_ip_network
+
+
+class CurrencyField(serializers.ChoiceField):
+    """An ISO 4217 code the wallet knows, checked by wallets.validators.validate_currency (the
+    admin's check too); the schema lists the codes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=CURRENCY_CHOICES, **kwargs)
+
+    def to_internal_value(self, data):
+        if data == "" and self.allow_blank:
+            return ""
+        try:
+            validate_currency(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code="unknown_currency") from None
+        return data
 
 
 @extend_schema_field({"type": "string", "example": "12.50"})
@@ -89,11 +108,11 @@ class ProviderSerializer(serializers.ModelSerializer):
 class ProviderCreateSerializer(serializers.Serializer):
     code = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
-    currencies = serializers.ListField(
-        child=serializers.ChoiceField(choices=CURRENCY_CHOICES), allow_empty=False
-    )
+    currencies = serializers.ListField(child=CurrencyField(), allow_empty=False)
     ip_allowlist = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, default=list
+        child=serializers.CharField(max_length=64, validators=[validate_ip_network]),
+        required=False,
+        default=list,
     )
     rounding_mode = serializers.ChoiceField(
         choices=RoundingMode.choices, required=False, allow_blank=True, default=""
@@ -128,18 +147,6 @@ class ProviderCreateSerializer(serializers.Serializer):
         default=dict,
         help_text="Settings of the protocol for this provider (see its page in docs/).",
     )
-
-    def validate_ip_allowlist(self, entries):
-        import ipaddress
-
-        for entry in entries:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise serializers.ValidationError(
-                    f"{entry!r} is not an address or network"
-                ) from None
-        return entries
 
 
 class ProviderWithSecretSerializer(ProviderSerializer):
@@ -228,7 +235,7 @@ class PlayerSerializer(serializers.ModelSerializer):
 
 class PlayerCreateSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=128)
-    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, default="")
     registration_ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
 
@@ -236,7 +243,7 @@ class PlayerCreateSerializer(serializers.Serializer):
 class PaymentSerializer(serializers.Serializer):
     player = serializers.PrimaryKeyRelatedField(queryset=Player.objects.all())
     amount = AmountField()
-    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     external_id = serializers.CharField(max_length=128)
     ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
 
@@ -342,7 +349,7 @@ class SessionWithTokenSerializer(SessionSerializer):
 class SessionCreateSerializer(serializers.Serializer):
     player = serializers.PrimaryKeyRelatedField(queryset=Player.objects.all())
     provider = serializers.SlugRelatedField(slug_field="code", queryset=Provider.objects.all())
-    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     game_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
     buy_in = AmountField(required=False)
 

@@ -8,7 +8,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +16,7 @@ from wallets import crypto, ledger, selectors, services
 from wallets.adapters.credentials import client_ip
 from wallets.api import filters
 from wallets.api import serializers as s
+from wallets.api.renderers import SafeJSONRenderer
 from wallets.choices import ProviderStatus
 from wallets.errors import DuplicateMismatch, ValidationFailed
 from wallets.models import (
@@ -339,7 +340,7 @@ class AuditRecordViewSet(viewsets.ReadOnlyModelViewSet):
         detail=False,
         methods=["get"],
         url_path="export.csv",
-        renderer_classes=[JSONRenderer, _CsvRenderer],
+        renderer_classes=[SafeJSONRenderer, _CsvRenderer],
     )
     def export(self, request):
         """The audit records matching the list's filters, as CSV, streamed (no pagination)."""
