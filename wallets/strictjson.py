@@ -1,4 +1,5 @@
-"""JSON as the back office reads it, everywhere: API bodies, provider reports, admin JSON fields.
+"""JSON as Pitboss reads it, everywhere: wallet calls of every protocol, back-office API
+bodies, provider reports, admin JSON fields.
 
 - A number with a fraction or an exponent becomes a `Decimal`, never a binary float; `NaN`,
   `Infinity` and `-Infinity` are refused.
@@ -12,6 +13,11 @@
 Every refusal is a JSONRefused (a ValueError) with a message, the place in the document
 (`field`, e.g. `rows[3].amount`) where known, and `end`, the offset just past the value when
 the text was well-formed JSON (a reader of a stream can go on after a refused element).
+
+The wallet contract refuses NaN and Infinity in an amount as INVALID_AMOUNT, naming the field,
+and integers of any size by their size: `loads(..., keep_non_finite=True,
+exact_integers=True)` hands those back (as NonFinite values, and as Decimal) for the field
+readers to refuse.
 """
 
 import json
@@ -36,11 +42,17 @@ class _DuplicateKeys(dict):
     __slots__ = ("duplicate",)
 
 
-class _NonFinite:
+class NonFinite:
+    """NaN, Infinity or -Infinity as read (`name` is the text): kept only when asked for."""
+
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @property
+    def text(self) -> str:
+        return self.name
 
 
 def _object(pairs: list) -> dict:
@@ -60,11 +72,22 @@ def _object(pairs: list) -> dict:
 # Problems are marked while parsing and refused by `check` afterwards, so that a stream reader
 # learns where a refused value ends.
 _DECODER = json.JSONDecoder(
-    parse_float=Decimal, parse_constant=_NonFinite, object_pairs_hook=_object
+    parse_float=Decimal, parse_constant=NonFinite, object_pairs_hook=_object
+)
+# Integers as Decimal too: int() refuses texts over 4,300 digits (a refusal of the whole body
+# where the contract wants the amount refused by its size).
+_EXACT_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_int=Decimal, parse_constant=NonFinite, object_pairs_hook=_object
 )
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> object:
+def loads(
+    text: str | bytes,
+    *,
+    max_depth: int = MAX_DEPTH,
+    keep_non_finite: bool = False,
+    exact_integers: bool = False,
+) -> object:
     """The value of a whole JSON document, or JSONRefused saying why not."""
     if isinstance(text, bytes | bytearray):
         try:
@@ -72,17 +95,31 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> object:
         except UnicodeDecodeError:
             raise JSONRefused("the JSON text is not UTF-8") from None
     position = _skip_space(text, 0)
-    value, end = raw_decode(text, position, max_depth=max_depth)
+    value, end = raw_decode(
+        text,
+        position,
+        max_depth=max_depth,
+        keep_non_finite=keep_non_finite,
+        exact_integers=exact_integers,
+    )
     if _skip_space(text, end) != len(text):
         raise JSONRefused(_syntax("Extra data", text, end))
     return value
 
 
-def raw_decode(text: str, position: int = 0, *, max_depth: int = MAX_DEPTH) -> tuple[object, int]:
+def raw_decode(
+    text: str,
+    position: int = 0,
+    *,
+    max_depth: int = MAX_DEPTH,
+    keep_non_finite: bool = False,
+    exact_integers: bool = False,
+) -> tuple[object, int]:
     """One JSON value starting at `position`: (value, offset just past it). Refusals of a
     well-formed value carry that offset as `end`."""
+    decoder = _EXACT_DECODER if exact_integers else _DECODER
     try:
-        value, end = _DECODER.raw_decode(text, position)
+        value, end = decoder.raw_decode(text, position)
     except json.JSONDecodeError as error:
         raise JSONRefused(_syntax(error.msg, text, error.pos)) from None
     except RecursionError:
@@ -90,17 +127,17 @@ def raw_decode(text: str, position: int = 0, *, max_depth: int = MAX_DEPTH) -> t
     except ValueError as error:  # an integer of more digits than Python converts
         raise JSONRefused(f"invalid JSON: {error}") from None
     try:
-        check(value, max_depth=max_depth)
+        check(value, max_depth=max_depth, keep_non_finite=keep_non_finite)
     except JSONRefused as refused:
         refused.end = end
         raise
     return value, end
 
 
-def check(value: object, *, max_depth: int = MAX_DEPTH) -> None:
+def check(value: object, *, max_depth: int = MAX_DEPTH, keep_non_finite: bool = False) -> None:
     """Refuse what `loads` refuses in a value parsed by this module: a repeated key, a
-    non-finite number, nesting deeper than `max_depth`, a lone surrogate. A loop, no
-    recursion."""
+    non-finite number (unless kept), nesting deeper than `max_depth`, a lone surrogate. A
+    loop, no recursion."""
     stack = [(value, 0)]
     while stack:
         node, depth = stack.pop()
@@ -123,7 +160,7 @@ def check(value: object, *, max_depth: int = MAX_DEPTH) -> None:
         elif isinstance(node, str):
             if not node.isascii() and _SURROGATE.search(node):
                 raise _refuse(value, node, _LONE_SURROGATE)
-        elif type(node) is _NonFinite:
+        elif type(node) is NonFinite and not keep_non_finite:
             raise _refuse(value, node, f"{node.name} is not a number")
 
 

@@ -126,7 +126,7 @@ def test_a_key_given_twice_at_any_depth_is_a_validation_error(wallet_api, token,
     payload = refused(
         lambda: _send(wallet_api, "balance", body.format(t=token)), "VALIDATION_ERROR", 400
     )
-    assert "twice" in payload["message"]
+    assert "duplicate key" in payload["message"]
 
 
 def test_two_amounts_in_one_bet_are_refused_not_guessed(wallet_api, token, player):

@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from wallets import strict_json
+from wallets import strictjson
 from wallets.errors import ValidationFailed
 
 MAX_ID_LENGTH = 128
@@ -20,13 +20,15 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """The JSON object in `raw`, read strictly (wallets.strict_json: no key twice, at most 32
+    """The JSON object in `raw`, read strictly (wallets.strictjson: no key twice, at most 32
     levels, valid Unicode only). Numbers are read exactly from their text (Decimal), never
-    through a binary float."""
+    through a binary float; NaN and Infinity are kept for the amount reader to refuse."""
     try:
-        data = strict_json.loads(raw)
-    except strict_json.StrictJsonError as error:
-        raise ValidationFailed(f"body refused: {error}", field=error.field) from None
+        data = strictjson.loads(raw, keep_non_finite=True, exact_integers=True)
+    except strictjson.JSONRefused as error:
+        # The field is the top-level key at fault (a nested path names its first part).
+        field = error.field.split(".")[0].split("[")[0] if error.field else None
+        raise ValidationFailed(f"body refused: {error}", field=field) from None
     if not isinstance(data, dict):
         raise ValidationFailed("body must be a JSON object")
     return data
@@ -71,7 +73,7 @@ def required_amount(data: dict, name: str = "amount") -> object:
     value = data[name]
     if isinstance(value, (bool, list, dict)):
         raise WrongType(f"{name} must be a decimal string or number", field=name)
-    if isinstance(value, strict_json.NonFinite):
+    if isinstance(value, strictjson.NonFinite):
         return value.text  # refused as INVALID_AMOUNT by the amount parser
     return value
 
