@@ -244,6 +244,12 @@ def test_an_amount_finer_than_the_currency_is_refused_unless_the_provider_rounds
     assert str(row.rounding_residue).rstrip("0") == "0.005"
 
 
+def test_zeros_past_the_currencys_decimals_are_no_fraction(provider, client):
+    seat, _ = seat_for(provider, 1_000, currency="JPY")
+    assert client.bet(seat, "yen", "r", 0, amount="100.00").balance_minor == 900
+    assert client.bet(seat, "yen2", "r", 0, amount="100.50").status == "7"
+
+
 # --- the status table ------------------------------------------------------------------------
 
 
@@ -543,17 +549,18 @@ def test_a_bad_hash_or_no_hash_is_error_5(provider_and_secret, transport):
     provider, secret = provider_and_secret
     seat, _ = seat_for(provider)
     fields = {"userId": seat.user, "token": seat.token}
-    for body in (
-        urllib.parse.urlencode(fields).encode(),
-        form(fields, secret + "x"),
-        form(fields, secret).replace(b"userId=", b"userId=z"),
-        b"",
-        b"\xff\xfe",  # no form at all: bad parameters, before any hash
+    for body, error in (
+        (urllib.parse.urlencode(fields).encode(), 5),
+        (form(fields, secret + "x"), 5),
+        (form(fields, secret).replace(b"userId=", b"userId=z"), 5),
+        (form(fields, secret) + b"&extra=1", 5),
+        (b"", 5),
+        (b"\xff\xfe", 7),  # not a form at all: bad parameters, before any hash
     ):
         answer = post(transport, provider.code, "balance.html", body)
         assert answer.status == 200
-        assert answer.body["error"] in (5, 7), body
-    assert post(transport, provider.code, "balance.html", b"").body["error"] == 5
+        assert answer.body["error"] == error, body
+        assert "cash" not in answer.body
 
 
 def test_an_unknown_method_is_a_404_and_get_is_refused(provider_and_secret, transport):
