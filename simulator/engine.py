@@ -100,9 +100,10 @@ def parse_faults(text: str) -> Faults:
 @dataclass
 class ProviderProfile:
     code: str
-    secret: str
+    secret: str  # native: the HMAC secret; other protocols: their signing key or secret
     currencies: list[str]
     style: str = "slots"
+    protocol: str = "native"
 
 
 @dataclass
@@ -111,6 +112,9 @@ class SimulationConfig:
     token: str  # staff API token (integrator)
     secrets: dict[str, str]  # provider code -> HMAC secret
     providers: list[str] = field(default_factory=lambda: list(DEFAULT_PROVIDERS))
+    # Providers of the other protocols (docs/integrations/): code -> (protocol, what it signs
+    # with: a private key PEM or a shared secret). They play slots in their own protocol.
+    protocol_providers: dict[str, tuple[str, str]] = field(default_factory=dict)
     rate: float = 5.0  # HTTP requests per second, all kinds together
     duration: float = 60.0  # seconds; 0 = until interrupted
     faults: Faults = field(default_factory=Faults)
@@ -194,6 +198,26 @@ class Stats:
         self.recent.append(now)
         while self.recent and self.recent[0] < now - 5:
             self.recent.popleft()
+
+    def protocol_call(self, operation: str, answer, expected: set[str]) -> None:
+        """A call in another protocol (a simulator.protocols Answer), counted by the ledger
+        outcome its status stands for."""
+        with self.lock:
+            self._tick()
+            self.wallet_calls += 1
+            self.outcomes[answer.canonical] += 1
+            self.operations[operation] += 1
+            if answer.ok:
+                self.applied[operation] += 1
+            if _retryable(answer.http):
+                self._server_error(operation, answer.http)
+            elif answer.canonical not in expected and answer.canonical not in AMBIENT_REFUSALS:
+                self.unexpected_count += 1
+                if len(self.unexpected) < 50:
+                    self.unexpected.append(
+                        f"{operation}: {answer.http.status} {answer.status} (expected "
+                        f"{'/'.join(sorted(expected))}) {str(answer.http.body)[:160]}"
+                    )
 
     def wallet(self, operation: str, result: HttpResult, expected: set[str]) -> None:
         with self.lock:
@@ -355,6 +379,7 @@ class Worker:
         self.rng = random.Random(seed)
         self.staff = StaffClient(sim.config.base_url, sim.config.token, timeout=sim.config.timeout)
         self.wallets: dict[str, WalletClient] = {}
+        self.protocol_clients: dict = {}  # provider code -> (connection, ProtocolClient)
         self.open_plays: set = set()  # scenarios.Play objects not yet closed or abandoned
         self._seq = 0
 
@@ -368,6 +393,8 @@ class Worker:
         self.staff.close()
         for client in self.wallets.values():
             client.close()
+        for connection, _ in self.protocol_clients.values():
+            connection.close()
 
     def new_id(self, kind: str) -> str:
         self._seq += 1
@@ -384,6 +411,34 @@ class Worker:
             )
             self.wallets[provider.code] = client
         return client
+
+    def protocol_client(self, provider: ProviderProfile):
+        """The provider's client in its own protocol (simulator.protocols), one per worker."""
+        from simulator.clients import Connection
+        from simulator.protocols import kits
+
+        found = self.protocol_clients.get(provider.code)
+        if found is None:
+            connection = Connection(self.sim.config.base_url, self.sim.config.timeout)
+            found = (
+                connection,
+                kits.client(provider.protocol, connection, provider.code, provider.secret),
+            )
+            self.protocol_clients[provider.code] = found
+        return found[1]
+
+    def protocol_call(self, provider: ProviderProfile, operation: str, expected, send):
+        """One call in the provider's protocol, after the rate limit: `send(client)` makes it;
+        5xx and network errors are retried as a provider would."""
+        self.sim.limiter.acquire()
+        client = self.protocol_client(provider)
+        for attempt in range(1, RETRIES + 2):
+            answer = send(client)
+            self.sim.stats.protocol_call(f"{provider.protocol}:{operation}", answer, expected)
+            if not _retryable(answer.http) or attempt > RETRIES:
+                break
+            time.sleep(0.2 * attempt)
+        return answer
 
     # --- wallet API ------------------------------------------------------------------------
 
@@ -547,6 +602,19 @@ class Simulator:
                         secret=secret,
                         currencies=list(found.get("currencies") or ["EUR"]),
                         style=PROVIDER_STYLES.get(code, "slots"),
+                    )
+                )
+            for code, (protocol, credential) in self.config.protocol_providers.items():
+                found = staff.get(f"providers/{code}/")
+                if found.status != 200:
+                    raise ValueError(f"provider {code}: {found.status} {found.body}")
+                self.providers.append(
+                    ProviderProfile(
+                        code=code,
+                        secret=credential,
+                        currencies=list(found.get("currencies") or ["EUR"]),
+                        style="protocol",
+                        protocol=protocol,
                     )
                 )
             offered = {c for p in self.providers for c in p.currencies}

@@ -104,7 +104,9 @@ class Play:
 
 
 def _provider(worker: Worker, style: str | None = None) -> ProviderProfile:
-    providers = worker.sim.providers
+    """A native provider (of `style` when there is one); the providers of other protocols play
+    only protocol_slots."""
+    providers = [p for p in worker.sim.providers if p.protocol == "native"]
     preferred = [p for p in providers if style is None or p.style == style]
     return worker.rng.choice(preferred or providers)
 
@@ -250,7 +252,11 @@ def two_sessions(worker: Worker) -> None:
     if not players:
         return
     player = players[0]
-    fitting = [p for p in worker.sim.providers if player.currency in p.currencies]
+    fitting = [
+        p
+        for p in worker.sim.providers
+        if p.protocol == "native" and player.currency in p.currencies
+    ]
     second = rng.choice(fitting)
     plays = [p for p in (_start(worker, first, player), _start(worker, second, player)) if p]
     try:
@@ -295,7 +301,81 @@ def tombstone(worker: Worker) -> None:
         _finish([play])
 
 
-SCENARIOS = [(slots, 50), (live_table, 25), (two_sessions, 15), (tombstone, 5)]
+def protocol_slots(worker: Worker) -> None:
+    """A slot session of a provider speaking its own protocol (Hub88, Pragmatic, ...): spins
+    of a bet and its win, a provider retry now and then (a duplicate), a cancelled spin; the
+    session is left to the wallet's idle cleanup, as these protocols have no close call."""
+    from simulator.protocols.base import Seat
+
+    rng = worker.rng
+    providers = [p for p in worker.sim.providers if p.style == "protocol"]
+    if not providers:
+        return
+    provider = rng.choice(providers)
+    players = _players(worker, provider)
+    if not players:
+        return
+    player = players[0]
+    token = worker.launch(player, provider)
+    if token is None:
+        return
+    seat = Seat(token, player.external_id, player.currency)
+    try:
+        for _ in range(rng.randint(3, 10)):
+            amount = stake(worker, player.currency)
+            round_id, bet_id = worker.new_id("round"), worker.new_id("bet")
+            placed = worker.protocol_call(
+                provider,
+                "bet",
+                OK,
+                lambda client, bet_id=bet_id, round_id=round_id, amount=amount: client.bet(
+                    seat, bet_id, round_id, amount
+                ),
+            )
+            if placed.canonical == "INSUFFICIENT_FUNDS":
+                _top_up(worker, player)
+                break
+            if not placed.ok:
+                break
+            if rng.random() < 0.05:  # a provider retry: the same bet again, a duplicate
+                worker.protocol_call(
+                    provider,
+                    "bet",
+                    OK,
+                    lambda client, bet_id=bet_id, round_id=round_id, amount=amount: client.bet(
+                        seat, bet_id, round_id, amount
+                    ),
+                )
+            if rng.random() < 0.05:  # the game server cancelled the spin
+                worker.protocol_call(
+                    provider,
+                    "rollback",
+                    OK,
+                    lambda client, bet_id=bet_id, round_id=round_id: client.rollback(
+                        seat, worker.new_id("rb"), bet_id, round_id
+                    ),
+                )
+                continue
+            won = payout(worker, amount)
+            worker.protocol_call(
+                provider,
+                "win",
+                OK,
+                lambda client, bet_id=bet_id, round_id=round_id, won=won: client.win(
+                    seat, worker.new_id("win"), round_id, won, bet_txn=bet_id, close=True
+                ),
+            )
+    finally:
+        worker.sim.stats.session("abandoned")
+
+
+SCENARIOS = [
+    (slots, 50),
+    (live_table, 25),
+    (two_sessions, 15),
+    (tombstone, 5),
+    (protocol_slots, 20),
+]
 
 
 def pick(worker: Worker):
@@ -426,6 +506,8 @@ def post_provider_report(sim: Simulator) -> str:
     sim.report_since = now
     candidates = []
     for provider in sim.providers:
+        if provider.protocol != "native":
+            continue  # the simulator keeps the native providers' calls for their reports
         rows = sim.ledger.snapshot(provider.code, since, now)
         if len(rows) >= 4:
             candidates.append((provider, rows))

@@ -67,8 +67,11 @@ def demo_secrets(codes: list[str]) -> dict[str, str]:
 
 def demo_key_path(code: str):
     """Where seed_demo keeps a demo provider's private signing key (a protocol whose provider
-    signs with its own key, as Hub88 does): under the data folder, never in the repository."""
-    return settings.DATA_DIR / "demo-keys" / f"{code}.pem"
+    signs with its own key, as Hub88 does): under the data folder, never in the repository,
+    one per database (a test database's demo provider has its own)."""
+    from django.db import connection
+
+    return settings.DATA_DIR / "demo-keys" / f"{connection.settings_dict['NAME']}-{code}.pem"
 
 
 def demo_protocol_credential(code: str) -> str:
@@ -116,6 +119,8 @@ def build_config(
     missing = [code for code in providers if code not in secrets]
     if missing:
         secrets.update(demo_secrets(missing))
+    if "protocol_providers" not in options and settings.DEVELOPMENT:
+        options["protocol_providers"] = demo_protocol_providers()
     return SimulationConfig(
         base_url=base_url,
         token=token or demo_token(),
@@ -123,6 +128,23 @@ def build_config(
         providers=providers,
         **options,
     )
+
+
+def demo_protocol_providers() -> dict[str, tuple[str, str]]:
+    """seed_demo's provider of each protocol whose client the simulator has, with what it
+    signs with (development only): {code: (protocol, credential)}."""
+    from simulator.protocols.kits import KITS
+    from wallets.models import Provider
+
+    found = {}
+    for code, protocol in Provider.objects.filter(
+        protocol__in=list(KITS), code__endswith="-demo"
+    ).values_list("code", "protocol"):
+        try:
+            found[code] = (protocol, demo_protocol_credential(code))
+        except NotConfigured:
+            continue
+    return found
 
 
 def run_simulation(config: SimulationConfig, out=None) -> Summary:

@@ -135,7 +135,8 @@ class StaffSeats:
     """Seats launched through the back-office API (a new funded player, sessions for it), and
     the staff call that ends one (POST /api/v1/sessions/{id}/close)."""
 
-    staff: object  # simulator.clients.StaffClient
+    staff: object  # simulator.clients.StaffClient (an integrator: players, payments, launches)
+    closer: object = None  # a StaffClient of a support agent, who may close sessions
     session_ids: dict[str, int] = field(default_factory=dict)
 
     def launch(self, provider: str, currency: str, *, count: int = 2, funds: str = "1000") -> list:
@@ -171,7 +172,7 @@ class StaffSeats:
 
     def end_session(self, seat: Seat) -> bool:
         session_id = self.session_ids.get(seat.token)
-        if session_id is None:
+        if session_id is None or self.closer is None:
             return False
-        closed = self.staff.post(f"sessions/{session_id}/close", {"reason": "conformance kit"})
+        closed = self.closer.post(f"sessions/{session_id}/close", {"reason": "conformance kit"})
         return closed.status == 200

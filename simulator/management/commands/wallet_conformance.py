@@ -43,6 +43,12 @@ class Command(BaseCommand):
             "--launch", action="store_true", help="launch two sessions via the back-office API"
         )
         parser.add_argument("--token", default="", help="staff API token, for --launch")
+        parser.add_argument(
+            "--closer-token",
+            default="",
+            help="a support agent's API token: the protocol kits end a session with it to "
+            "check what is still accepted afterwards (without one those cases are skipped)",
+        )
         parser.add_argument("--player", type=int, default=None, help="player id for --launch")
         parser.add_argument("--currency", default="EUR", help="currency for --launch")
         parser.add_argument(
@@ -113,9 +119,11 @@ class Command(BaseCommand):
         except services.NotConfigured as error:
             raise CommandError(f"--private-key or --secret is required: {error}") from None
         staff = StaffClient(o["base_url"], o["token"] or self._from_database("token", o))
+        closer_token = o["closer_token"] or self._support_token()
+        closer = StaffClient(o["base_url"], closer_token) if closer_token else None
         connection = Connection(o["base_url"], o["timeout"])
         try:
-            launcher = StaffSeats(staff)
+            launcher = StaffSeats(staff, closer=closer)
             try:
                 seats = launcher.launch(code, o["currency"])
             except LaunchFailed as error:
@@ -129,6 +137,8 @@ class Command(BaseCommand):
         finally:
             connection.close()
             staff.close()
+            if closer is not None:
+                closer.close()
         counts = {v: sum(1 for r in results if r.verdict == v) for v in (PASS, FAIL, SKIP)}
         self.stdout.write(
             f"\n{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
@@ -136,6 +146,15 @@ class Command(BaseCommand):
         )
         if counts[FAIL]:
             raise CommandError(f"{counts[FAIL]} case(s) failed", returncode=1)
+
+    def _support_token(self) -> str:
+        """In development, the demo support agent's token (who may close sessions)."""
+        from simulator import services
+
+        try:
+            return services.demo_token("support")
+        except services.NotConfigured:
+            return ""
 
     def _from_database(self, what: str, o: dict) -> str:
         from simulator import services
