@@ -1,12 +1,14 @@
 """Each protocol's client and conformance kit, by protocol name."""
 
 from simulator.protocols.base import ProtocolClient, ProtocolKit, Seat
+from simulator.protocols.evolution import EvolutionClient, EvolutionKit
 from simulator.protocols.hub88 import Hub88Client, Hub88Kit
 
 # protocol -> (client class, kit class); a client is built from (transport, provider code,
 # the provider's signing credential: a private key PEM or a shared secret).
 KITS = {
     "hub88": (Hub88Client, Hub88Kit),
+    "evolution": (EvolutionClient, EvolutionKit),
 }
 
 
