@@ -1,6 +1,7 @@
 """Each protocol's client and conformance kit, by protocol name."""
 
 from simulator.protocols.base import ProtocolClient, ProtocolKit, Seat
+from simulator.protocols.evolution import EvolutionClient, EvolutionKit
 from simulator.protocols.hub88 import Hub88Client, Hub88Kit
 from simulator.protocols.pragmatic import PragmaticClient, PragmaticKit
 
@@ -9,6 +10,7 @@ from simulator.protocols.pragmatic import PragmaticClient, PragmaticKit
 KITS = {
     "hub88": (Hub88Client, Hub88Kit),
     "pragmatic": (PragmaticClient, PragmaticKit),
+    "evolution": (EvolutionClient, EvolutionKit),
 }
 
 

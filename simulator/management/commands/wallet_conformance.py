@@ -125,7 +125,10 @@ class Command(BaseCommand):
         try:
             launcher = StaffSeats(staff, closer=closer)
             try:
+                # Two seats of one player, and one more player where the kit needs them.
                 seats = launcher.launch(code, o["currency"])
+                for _ in range(getattr(kits.KITS[protocol][1], "players", 1) - 1):
+                    seats += launcher.launch(code, o["currency"], count=1)
             except LaunchFailed as error:
                 raise CommandError(str(error)) from None
             only = tuple(p.strip() for p in o["only"].split(",") if p.strip())

@@ -30,6 +30,9 @@ DEMO_PROVIDERS = [
     ("royale-live", "Royale Live Casino", ["EUR"], {"idle_timeout_seconds": 600}),
     ("spinwave", "Spinwave Aggregator", ["EUR", "JPY"], {"rounding_mode": "half_even"}),
 ]
+# Protocol options of the demo providers: the Evolution demo answers its test tool's `sid`
+# call, so that the conformance kit (and Evolution's own tool) can launch sessions.
+DEMO_PROTOCOL_OPTIONS = {ProviderProtocol.EVOLUTION: {"test_launches": True}}
 DEMO_PLAYERS = 24
 
 
@@ -118,6 +121,7 @@ class Command(BaseCommand):
                     name=f"{protocol.title()} demo",
                     currencies=["EUR", "USD"],
                     protocol=protocol,
+                    protocol_options=DEMO_PROTOCOL_OPTIONS.get(protocol),
                 )
             else:
                 credential = provider.credentials.filter(revoked_at__isnull=True).first()
