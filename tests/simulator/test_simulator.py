@@ -257,6 +257,10 @@ def test_each_protocols_kit_passes_over_http_against_our_wallet(demo, protocol):
     lines = out.getvalue().splitlines()
     verdicts = [line.split()[:2] for line in lines if line[:4] in {PASS, FAIL, "SKIP"}]
     assert len(verdicts) >= 20
-    assert [v for v in verdicts if v[0] != PASS] == [], out.getvalue()
-    assert any(rule.startswith("edge.expired_token_on_credit") for _, rule in verdicts)
+    assert [v for v in verdicts if v[0] == FAIL] == [], out.getvalue()
+    # A skip only where the kit cannot set up a case over HTTP (a per-provider option, a
+    # scenario the provider's own tool skips): the cases of every protocol's kit run.
+    assert len([v for v in verdicts if v[0] != PASS]) <= 3, out.getvalue()
+    passed = {rule for verdict, rule in verdicts if verdict == PASS}
+    assert {"edge.expired_token_on_credit", "edge.expired_token_on_cancel"} <= passed
     assert ledger_problems() == []
