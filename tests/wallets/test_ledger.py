@@ -449,6 +449,64 @@ def test_bet_declined_by_the_screener_writes_nothing(player, provider, screen_wi
     assert not Round.objects.filter(external_id="r-declined").exists()
 
 
+def _refused_before_any_screening(provider, session):
+    """Each way a bet is refused by the ledger's own rules, set up before the screener is
+    installed: (what to set up, the bet's fields, the expected outcome)."""
+    place_bet(provider, session, 5_00, transaction_id="b-accepted", round_id="r-accepted")
+    roll_back(provider, session, "b-late", round_id="r-late")  # a tombstone
+    ledger.close_round(provider=provider, session=session, round_id="r-closed")
+
+
+@pytest.mark.parametrize(
+    ("case", "bet", "expected"),
+    [
+        ("replay", {"transaction_id": "b-accepted", "round_id": "r-accepted"}, "duplicate"),
+        (
+            "replay with another amount",
+            {"transaction_id": "b-accepted", "round_id": "r-accepted", "amount_minor": 6_00},
+            DuplicateMismatch,
+        ),
+        ("tombstone", {"transaction_id": "b-late", "round_id": "r-late"}, TransactionRolledBack),
+        ("no funds", {"amount_minor": 95_01}, InsufficientFunds),
+        ("closed round", {"round_id": "r-closed"}, RoundClosed),
+        ("other currency", {"currency": "JPY"}, CurrencyMismatch),
+        ("session ended", {}, SessionExpired),
+        ("provider suspended", {}, ProviderSuspended),
+        ("player blocked", {}, PlayerBlocked),
+    ],
+)
+def test_a_fraud_decline_applies_only_to_a_bet_that_passed_every_other_check(
+    player, provider, screen_with, case, bet, expected
+):
+    """The screener decides before the call; the ledger applies a decline last. A replay of an
+    accepted bet stays a duplicate, and every other refusal keeps its own code: the provider
+    sees why the bet really failed, and no fraud case is opened for it."""
+    session, _ = factories.open_session(player, provider)
+    _refused_before_any_screening(provider, session)
+    if case == "session ended":
+        close(session)
+    elif case == "provider suspended":
+        Provider.objects.filter(pk=provider.pk).update(status=ProviderStatus.SUSPENDED)
+    elif case == "player blocked":
+        Player.objects.filter(pk=player.pk).update(status=PlayerStatus.BLOCKED)
+    recorded = []
+    hooks.decline_recorders.append(lambda request, screening: recorded.append(request))
+    seen = screen_with(hooks.DECLINE, kinds={TransactionKind.BET})
+    rows = Transaction.objects.count()
+    fields = {"transaction_id": new_id("bet"), "round_id": new_id("round"), **bet}
+
+    if expected == "duplicate":
+        result = place_bet(provider, session, fields.pop("amount_minor", 5_00), **fields)
+        original = Transaction.objects.get(external_id="b-accepted")
+        assert result.duplicate and result.transaction.pk == original.pk
+    else:
+        with pytest.raises(expected):
+            place_bet(provider, session, fields.pop("amount_minor", 5_00), **fields)
+    assert len(seen) == 1  # the screener was asked, and said decline
+    assert recorded == []
+    assert Transaction.objects.count() == rows
+
+
 # --- win ------------------------------------------------------------------------------------------
 
 
