@@ -106,3 +106,68 @@ def race_against_open_transaction(
     assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
     assert not failures, "\n".join(failures)
     return raced
+
+
+def run_beside_open_transaction(
+    first: Callable[[], Any], second: Callable[[], Any], *, timeout: float = 120
+) -> Raced:
+    """Run `first` inside a transaction on one thread and keep it open until `second`, on
+    another thread, has finished: `second` must never wait for `first` (the test fails at once
+    if PostgreSQL shows it blocked by `first`, rather than hanging). Then commit `first`.
+
+    For what must run side by side: a cleanup skipping the rows a call in flight holds, a bet
+    beside a session launch of the same player."""
+    raced = Raced()
+    holder_pid: list[int] = []
+    racer_pid: list[int] = []
+    first_done, second_done = threading.Event(), threading.Event()
+    failures: list[str] = []
+
+    def holder():
+        try:
+            holder_pid.append(backend_pid())
+            with transaction.atomic():
+                raced.first = first()
+                first_done.set()
+                deadline = time.monotonic() + BLOCK_TIMEOUT_SECONDS
+                while not second_done.wait(0.005):
+                    if racer_pid:
+                        with connection.cursor() as cursor:
+                            cursor.execute(
+                                "SELECT %s = ANY(pg_blocking_pids(%s))",
+                                [holder_pid[0], racer_pid[0]],
+                            )
+                            if cursor.fetchone()[0]:
+                                raise AssertionError("the second call waited for the first")
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the second call never finished")
+        except BaseException:
+            failures.append(traceback.format_exc())
+        finally:
+            first_done.set()
+            connection.close()
+
+    def racer():
+        try:
+            pid = backend_pid()
+            if not first_done.wait(BLOCK_TIMEOUT_SECONDS) or failures:
+                return
+            racer_pid.append(pid)
+            try:
+                raced.second = second()
+            except Exception as error:  # the outcome under test
+                raced.second_error = error
+        except BaseException:
+            failures.append(traceback.format_exc())
+        finally:
+            second_done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=racer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
+    assert not failures, "\n".join(failures)
+    return raced

@@ -1,7 +1,6 @@
 """Providers and their credentials are cached per process (wallets.adapters.credentials): what a
 change made elsewhere looks like to a wallet call, and when it applies."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from tests.conftest import WalletApiClient
 from wallets import crypto, services
 from wallets.choices import ProviderStatus
 from wallets.models import Provider, ProviderCredential, Transaction
+from wallets.provider_api import auth
 
 
 @pytest.fixture
@@ -86,13 +86,27 @@ def test_a_revocation_by_another_process_applies_within_the_cache_time(acme, set
     assert refused.json()["code"] == "INVALID_SIGNATURE"
 
 
-def test_a_cached_credential_stops_when_its_expiry_passes(acme, settings):
+class _LaterClock:
+    """Stands in for django.utils.timezone in wallets.provider_api.auth: its now() is later."""
+
+    def __init__(self, ahead: timedelta):
+        self.ahead = ahead
+
+    def now(self):
+        return timezone.now() + self.ahead
+
+
+def test_a_cached_credential_stops_when_its_expiry_passes(acme, settings, monkeypatch):
     provider, _, token, api = acme
     settings.WALLET_PROVIDER_CACHE_SECONDS = 3600  # no reload during this test
     credential = ProviderCredential.objects.get(provider=provider)
-    credential.expires_at = timezone.now() + timedelta(seconds=1)
+    credential.expires_at = timezone.now() + timedelta(minutes=10)
     credential.save(update_fields=["expires_at"])
     assert bet(api, token, "b-before-expiry").status_code == 200  # cached, with its expiry
-    time.sleep(1.1)
+    # The cached entry keeps the expiry it was loaded with; once the clock passes it, the
+    # credential no longer signs (no reload: the cache still holds it).
+    monkeypatch.setattr(auth, "timezone", _LaterClock(timedelta(minutes=10, seconds=1)))
     refused = bet(api, token, "b-after-expiry")
     assert refused.json()["code"] == "INVALID_SIGNATURE"
+    monkeypatch.setattr(auth, "timezone", _LaterClock(timedelta(minutes=9, seconds=59)))
+    assert bet(api, token, "b-just-before-expiry").status_code == 200
