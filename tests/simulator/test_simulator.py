@@ -122,10 +122,10 @@ def test_simulator_drives_the_wallet_and_keeps_the_ledger_exact(demo):
     for kind in ("bet", "win", "rollback"):
         assert sim_rows.filter(kind=kind).count() == summary.applied.get(kind, 0), kind
     assert summary.applied["bet"] > 0
-    # Injected latency delays the body mid-request: the wallet's own clock sees it (all of the
-    # 30 ms but the moment between the first bytes arriving and the server starting its clock).
-    slow = sim_rows.filter(provider__code="royale-live").values_list("processing_us", flat=True)
-    assert all(us >= 29_000 for us in slow), sorted(slow)[:5]
+    # Injected latency delays the body mid-request. How much of it the wallet's clock sees
+    # depends on when the server thread starts it (after the body arrived, on a loaded
+    # machine): that the clock covers a slow body is proven without sockets in
+    # tests/wallets/test_wallet_wsgi.py.
     sessions = GameSession.objects.filter(player__external_id__startswith="sim-")
     assert sessions.count() == summary.sessions_opened
     assert summary.sessions_opened == summary.sessions_closed + summary.sessions_abandoned
