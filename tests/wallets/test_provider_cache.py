@@ -7,19 +7,20 @@ import pytest
 from django.utils import timezone
 
 from tests import factories
-from tests.conftest import WalletApiClient
+from tests.conftest import WALLET_ENTRY_POINTS, WalletApiClient
 from wallets import crypto, services
 from wallets.choices import ProviderStatus
 from wallets.models import Provider, ProviderCredential, Transaction
 from wallets.provider_api import auth
 
 
-@pytest.fixture
-def acme(db):
+@pytest.fixture(params=WALLET_ENTRY_POINTS)
+def acme(db, request):
+    """Through Django's test client and through the production WSGI entry point."""
     provider, secret = factories.make_provider("acme")
     player = factories.funded_player(100_00)
     _, token = factories.open_session(player, provider)
-    api = WalletApiClient("acme", secret)
+    api = WalletApiClient("acme", secret, entry_point=request.param)
     assert api.call("authenticate", session_token=token).status_code == 200  # cached now
     return provider, secret, token, api
 
@@ -49,7 +50,7 @@ def test_a_suspension_made_by_another_process_applies_to_the_very_next_call(acme
 
 
 def test_a_credential_added_by_another_process_is_accepted_at_once(acme):
-    provider, _, token, _ = acme
+    provider, _, token, api = acme
     secret = crypto.new_provider_secret()
     ProviderCredential.objects.bulk_create(  # no signal: as if written elsewhere
         [
@@ -60,7 +61,7 @@ def test_a_credential_added_by_another_process_is_accepted_at_once(acme):
             )
         ]
     )
-    answer = bet(WalletApiClient("acme", secret), token, "b-new-secret")
+    answer = bet(api.as_provider("acme", secret), token, "b-new-secret")
     assert answer.status_code == 200, answer.content
 
 
