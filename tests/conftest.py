@@ -6,7 +6,7 @@ from django.test import Client
 
 from tests import factories
 from tests.wsgi import wsgi_request
-from wallets import crypto
+from wallets import crypto, hooks
 
 # How the `wallet_api` fixture reaches the wallet: Django's test client, or the production
 # entry point (config.wsgi.application) called directly. Contract suites run both ways by
@@ -111,6 +111,51 @@ def session_and_token(player, provider):
 @pytest.fixture
 def token(session_and_token):
     return session_and_token[1]
+
+
+_HOOKED_APPS = ("fraud", "monitoring", "compliance", "reconciliation")
+
+
+@pytest.fixture
+def production_hooks():
+    """The wallet's hooks exactly as production has them: cleared, then installed by the ready()
+    of every app that uses wallets.hooks (the fraud screener, baseline listener and decline
+    recorder; monitoring's and compliance's call observers; compliance's request inspector...).
+    Whatever was installed before the test is put back after it."""
+    from django.apps import apps
+
+    from fraud import screening
+
+    saved = (
+        hooks.screener,
+        hooks.credential_lifetime,
+        [list(registry) for registry in _hook_lists()],
+        dict(hooks.metric_sources),
+    )
+    hooks.screener = hooks.credential_lifetime = None
+    for registry in _hook_lists():
+        registry.clear()
+    for label in _HOOKED_APPS:
+        apps.get_app_config(label).ready()
+    screening.invalidate_rule_cache()
+    try:
+        yield
+    finally:
+        screening.invalidate_rule_cache()
+        hooks.screener, hooks.credential_lifetime = saved[0], saved[1]
+        for registry, items in zip(_hook_lists(), saved[2], strict=True):
+            registry[:] = items
+        hooks.metric_sources.clear()
+        hooks.metric_sources.update(saved[3])
+
+
+def _hook_lists() -> list[list]:
+    return [
+        hooks.ledger_listeners,
+        hooks.decline_recorders,
+        hooks.call_observers,
+        hooks.request_inspectors,
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from fraud.models import PlayerBaseline
+from fraud.screening import baseline_writer
 from tests import factories
 from tests.wallets.test_ledger import assert_ledger_invariant, quiet_hooks  # noqa: F401
 from wallets import hooks, ledger
@@ -300,10 +302,16 @@ def phased_deliveries(plan: list[Op], rng: random.Random, funds_minor: int):
     return [(bet, False) for bet in early], deliveries, late
 
 
-def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
+@pytest.mark.parametrize("installed_hooks", ["none", "production"])
+def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet(request, installed_hooks):
     """24 threads deliver 40 bets, 10 wins and 24 rollbacks on one wallet, each two or three
     times from different threads, some retried at once; rollbacks race their bets; most bets
-    find no funds. Then every committed row must be what a sequential replay says it is."""
+    find no funds. Then every committed row must be what a sequential replay says it is.
+
+    Run without hooks and with production's (the fraud screener and its baseline listener
+    told of every committed row from all the threads at once)."""
+    if installed_hooks == "production":
+        request.getfixturevalue("production_hooks")
     rng = random.Random(1_24_2024)  # the plan is fixed; the interleaving within a phase is not
     provider, _ = factories.make_provider(max_sessions_per_player=5)
     player = factories.funded_player(12_00)
@@ -417,6 +425,13 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
             if isinstance(o.error, RoundClosed):
                 assert model.rounds[op.round_id] == "settled", txn_id
                 assert model.round_wins[op.round_id] and txn_id not in db_bets, txn_id
+
+    if installed_hooks == "production":
+        # The fraud baseline listener saw every bet booked, from every thread, exactly once.
+        baseline_writer.stop()  # writes what is queued
+        bets_booked = sum(row.kind == TransactionKind.BET for row in rows)
+        baseline = PlayerBaseline.objects.get(wallet_id=wallet_pk)
+        assert baseline.bet_count == bets_booked
 
     # The plan really exercised what it is meant to (forced by the phases and the funds).
     refusals = Counter(type(o.error).__name__ for o in outcomes if o.error is not None)
