@@ -171,3 +171,43 @@ def run_beside_open_transaction(
     assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
     assert not failures, "\n".join(failures)
     return raced
+
+
+class HeldOpen:
+    """`with HeldOpen(write):` runs `write` in a transaction on another thread (its own
+    connection) and keeps that transaction open for the body of the with-block; it commits on
+    leaving it. `.result` is what `write` returned; `.pid` its backend."""
+
+    def __init__(self, write: Callable[[], Any]):
+        self.write = write
+        self.result: Any = None
+        self.pid: int | None = None
+        self._written, self._release = threading.Event(), threading.Event()
+        self._failures: list[str] = []
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        try:
+            self.pid = backend_pid()
+            with transaction.atomic():
+                self.result = self.write()
+                self._written.set()
+                if not self._release.wait(BLOCK_TIMEOUT_SECONDS):
+                    raise AssertionError("the open transaction was never released")
+        except BaseException:
+            self._failures.append(traceback.format_exc())
+        finally:
+            self._written.set()
+            connection.close()
+
+    def __enter__(self) -> "HeldOpen":
+        self._thread.start()
+        assert self._written.wait(BLOCK_TIMEOUT_SECONDS), "the write never happened"
+        assert not self._failures, "\n".join(self._failures)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._release.set()
+        self._thread.join(BLOCK_TIMEOUT_SECONDS)
+        assert not self._thread.is_alive(), "the open transaction never committed"
+        assert not self._failures, "\n".join(self._failures)
