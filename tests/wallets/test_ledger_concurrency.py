@@ -20,7 +20,7 @@ from django.db import connection, transaction
 
 from fraud.models import PlayerBaseline
 from fraud.screening import baseline_writer
-from tests import factories
+from tests import factories, races
 from tests.wallets.test_ledger import assert_ledger_invariant, quiet_hooks  # noqa: F401
 from wallets import hooks, ledger
 from wallets.choices import SessionEndReason, SessionStatus, TransactionKind, TransactionStatus
@@ -39,7 +39,7 @@ from wallets.models import GameSession, Player, Provider, Round, Transaction, Wa
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run_in_threads(workers: list[Callable[[Callable[[], None]], None]], timeout=30) -> None:
+def run_in_threads(workers: list[Callable[[Callable[[], None]], None]], timeout=180) -> None:
     """Run each worker in its own thread (and so its own DB connection).
 
     A worker gets `start`: it prepares (loads its rows), calls start() to wait until every
@@ -52,7 +52,7 @@ def run_in_threads(workers: list[Callable[[Callable[[], None]], None]], timeout=
 
     def body(worker):
         try:
-            worker(lambda: barrier.wait(timeout=15))
+            worker(lambda: barrier.wait(timeout=races.BLOCK_TIMEOUT_SECONDS))
         except BaseException:
             failures.append(traceback.format_exc())
             barrier.abort()
@@ -666,7 +666,8 @@ def test_concurrent_withdrawals_never_overdraw():
 def wait_until_blocked(pid_holder: list[int], also: threading.Event | None = None) -> None:
     """On the calling thread's connection: wait until the backend in `pid_holder` waits for a
     lock (or `also` is set). Used while a bet holds its wallet lock (inside an open transaction)."""
-    for _ in range(500):
+    deadline = time.monotonic() + races.BLOCK_TIMEOUT_SECONDS  # a hang guard, not a timing
+    while time.monotonic() < deadline:
         if also is not None and also.is_set():
             return
         if pid_holder:

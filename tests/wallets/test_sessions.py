@@ -82,9 +82,10 @@ class TestLifecycle:
             ("round/close", {"round_id": "r"}),
         ]:
             _age(session, 600)
+            before = timezone.now()
             assert wallet_api.call(call[0], session_token=token, **call[1]).status_code == 200
             session.refresh_from_db()
-            assert timezone.now() - session.last_activity_at < timedelta(seconds=5), call[0]
+            assert session.last_activity_at >= before, call[0]
 
     def test_idle_authenticated_session_is_abandoned_and_unauthenticated_one_expires(
         self, provider, wallet_api
@@ -186,7 +187,7 @@ class TestActivityStep:
         player = factories.funded_player(100_00)
         session, token = factories.open_session(player, provider)
         wallet_api.call("authenticate", session_token=token)
-        _age(session, 5)  # within the 10 s step
+        _age(session, 0)  # fresh: the whole 10 s step lies ahead
         aged = self._activity(session)
         wallet_api.call(
             "bet",
@@ -199,17 +200,24 @@ class TestActivityStep:
         assert self._activity(session) == aged
 
     def test_the_step_is_one_percent_of_a_short_idle_timeout(self, provider, wallet_api):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pitboss_activity_step(600), pitboss_activity_step(1800),"
+                " pitboss_activity_step(86400)"
+            )
+            steps = cursor.fetchone()
+        assert steps == (timedelta(seconds=6), timedelta(seconds=10), timedelta(seconds=10))
         provider.idle_timeout_seconds = 600  # step: 6 s
         provider.save()
         player = factories.funded_player(100_00)
         session, token = factories.open_session(player, provider)
         wallet_api.call("authenticate", session_token=token)
         common = dict(session_token=token, amount="1", currency="EUR")
-        _age(session, 3)
+        _age(session, 0)
         aged = self._activity(session)
         wallet_api.call("bet", transaction_id="b1", round_id="r1", **common)
         assert self._activity(session) == aged
-        _age(session, 9)
+        _age(session, 7)  # past the 6 s step, within the default 10 s one
         before = timezone.now()
         wallet_api.call("bet", transaction_id="b2", round_id="r2", **common)
         assert self._activity(session) >= before
