@@ -976,25 +976,30 @@ def test_lock_wait_is_measured_and_recorded(player):
     wallet = wallet_of(player)
     held_after_queued = 0.2
     depositor_pid = races.backend_pid()
+    locked = threading.Event()
     errors = []
 
     def hold_the_lock():
         try:
             with transaction.atomic():
                 Wallet.objects.select_for_update().get(pk=wallet.pk)
+                locked.set()
                 races.wait_until_blocked_by(depositor_pid, races.backend_pid(), what="deposit")
                 time.sleep(held_after_queued)  # the deposit waits at least this long
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
         finally:
+            locked.set()
             connection.close()
 
     holder = threading.Thread(target=hold_the_lock)
-    started = time.perf_counter()
     holder.start()
+    assert locked.wait(races.BLOCK_TIMEOUT_SECONDS) and not errors
+    started = time.perf_counter()
     result = ledger.deposit(player=player, currency="EUR", amount_minor=1_00, external_id="d-1")
     took_us = (time.perf_counter() - started) * 1_000_000
-    holder.join(races.BLOCK_TIMEOUT_SECONDS)
+    holder.join(races.BLOCK_TIMEOUT_SECONDS * 2)
+    assert not holder.is_alive()
 
     assert not errors
     assert held_after_queued * 1_000_000 <= result.lock_wait_us <= took_us
