@@ -206,7 +206,7 @@ def test_the_processing_time_covers_a_slow_body(acme):
         "amount": "1.00",
         "currency": "EUR",
     }
-    body, headers = signed(secret, "acme", fields)
+    body, headers = signed(secret, "acme", "/wallet/v1/bet", fields)
     answer = wsgi_call("/wallet/v1/bet", body, **headers, **{"wsgi.input": SlowBody(body, 0.05)})
 
     assert answer["status"] == 200, answer["body"]
