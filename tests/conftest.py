@@ -120,11 +120,15 @@ _HOOKED_APPS = ("fraud", "monitoring", "compliance", "reconciliation")
 def production_hooks():
     """The wallet's hooks exactly as production has them: cleared, then installed by the ready()
     of every app that uses wallets.hooks (the fraud screener, baseline listener and decline
-    recorder; monitoring's and compliance's call observers; compliance's request inspector...).
-    Whatever was installed before the test is put back after it."""
+    recorder; monitoring's and compliance's call observers; compliance's request inspector...),
+    with the seeded fraud rules in place (a transactional test may have flushed them). Whatever
+    was installed before the test is put back after it. Needs the database."""
     from django.apps import apps
 
     from fraud import screening
+    from fraud import services as fraud_services
+
+    fraud_services.ensure_default_rules()
 
     saved = (
         hooks.screener,
