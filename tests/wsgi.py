@@ -1,6 +1,6 @@
 """Requests straight into the production entry point, config.wsgi.application: a WSGI environ
 built as a server would, the application called, status, headers and body collected. Its
-/wallet/v1/ calls take the wallet API's own way in (wallets.provider_api.wsgi) before Django's
+/wallet/v1/ calls take the wallet API's own way in (wallets.adapters.front) before Django's
 handler; every other path is Django's."""
 
 import io

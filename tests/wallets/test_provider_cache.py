@@ -9,9 +9,9 @@ from django.utils import timezone
 from tests import factories
 from tests.conftest import WALLET_ENTRY_POINTS, WalletApiClient
 from wallets import crypto, services
+from wallets.adapters import credentials
 from wallets.choices import ProviderStatus
 from wallets.models import Provider, ProviderCredential, Transaction
-from wallets.provider_api import auth
 
 
 @pytest.fixture(params=WALLET_ENTRY_POINTS)
@@ -88,7 +88,7 @@ def test_a_revocation_by_another_process_applies_within_the_cache_time(acme, set
 
 
 class _LaterClock:
-    """Stands in for django.utils.timezone in wallets.provider_api.auth: its now() is later."""
+    """Stands in for django.utils.timezone in wallets.adapters.credentials: its now() is later."""
 
     def __init__(self, ahead: timedelta):
         self.ahead = ahead
@@ -106,8 +106,8 @@ def test_a_cached_credential_stops_when_its_expiry_passes(acme, settings, monkey
     assert bet(api, token, "b-before-expiry").status_code == 200  # cached, with its expiry
     # The cached entry keeps the expiry it was loaded with; once the clock passes it, the
     # credential no longer signs (no reload: the cache still holds it).
-    monkeypatch.setattr(auth, "timezone", _LaterClock(timedelta(minutes=10, seconds=1)))
+    monkeypatch.setattr(credentials, "timezone", _LaterClock(timedelta(minutes=10, seconds=1)))
     refused = bet(api, token, "b-after-expiry")
     assert refused.json()["code"] == "INVALID_SIGNATURE"
-    monkeypatch.setattr(auth, "timezone", _LaterClock(timedelta(minutes=9, seconds=59)))
+    monkeypatch.setattr(credentials, "timezone", _LaterClock(timedelta(minutes=9, seconds=59)))
     assert bet(api, token, "b-just-before-expiry").status_code == 200
