@@ -13,7 +13,9 @@ from wallets import ledger
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def wait_for(predicate, seconds=5.0):
+def wait_for(predicate, seconds=60.0):
+    """Until the writer thread has written (it writes every 0.2 s; the limit only guards
+    against a hung test)."""
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, "the writer thread never wrote"

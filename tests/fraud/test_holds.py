@@ -2,7 +2,6 @@
 codes and notes; four eyes; decided once, also when reviewers race each other."""
 
 import threading
-import time
 import traceback
 
 import pytest
@@ -12,6 +11,7 @@ from django.db import connection
 from fraud import services
 from fraud.choices import CaseKind, CaseStatus, RuleKind
 from fraud.models import Case, FraudRule, PlayerBaseline
+from fraud.screening import baseline_writer
 from tests import factories
 from tests.wallets.test_ledger import assert_ledger_invariant
 from wallets import hooks, ledger
@@ -259,14 +259,10 @@ def hold_one(monkeypatch, amount_minor=60_00):
         player=player, currency="EUR", amount_minor=amount_minor, external_id="w"
     )
     monkeypatch.setattr(hooks, "screener", fraud_screener)
-    # Outside any transaction the baseline updates go to the writer thread: they land soon.
-    deadline = time.monotonic() + 5
-    while True:
-        baseline = PlayerBaseline.objects.filter(player=player).first()
-        landed = baseline is not None and len(baseline.withdrawal_times) == 1
-        if landed or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
+    # Outside any transaction the baseline updates go to the writer thread: stopping it
+    # writes what it has queued.
+    baseline_writer.stop()
+    baseline = PlayerBaseline.objects.get(player=player)
     assert baseline.deposit_amounts == [100_00] and len(baseline.withdrawal_times) == 1
     return player, Case.objects.get(transaction=held.transaction)
 

@@ -167,3 +167,113 @@ def test_wallet_drift_is_closed_not_corrected(provider, staff):
     services.close_discrepancy(discrepancy=d, actor=staff[0], reason="cache repaired by ops")
     d.refresh_from_db()
     assert d.status == DiscrepancyStatus.CLOSED
+
+
+# --- the suggested correction: direction and amount per mismatch ---------------------------------
+
+
+@pytest.fixture
+def played(provider):
+    """A player with a bet b1 (10.00), a win w1 (4.00, in b1's round) and a rolled-back bet b2
+    (5.00), one hour old: (player, balance after them)."""
+    from wallets import ledger
+
+    player = factories.funded_player(100_00)
+    session = play(provider, player, bets=[("b1", 10_00), ("b2", 5_00)], wins=[("w1", 4_00)])
+    ledger.rollback(
+        provider=provider, session=session, transaction_id="rb2",
+        reference_transaction_id="b2", round_id="r-b2",
+    )  # fmt: skip
+    age_ledger(3600)
+    return player, 94_00
+
+
+@pytest.mark.parametrize(
+    ("listed", "kind", "suggested"),
+    [
+        # The wallet never saw it: a bet is taken, a win paid.
+        (dict(txn_id="x-bet", amount="7.00"), "missing_in_wallet", -7_00),
+        (dict(txn_id="x-win", kind="win", amount="7.00"), "missing_in_wallet", 7_00),
+        # The provider booked more than the wallet: a bet takes the difference, a win pays it;
+        # and less: a bet gives it back, a win takes it back.
+        (dict(txn_id="b1", amount="10.50"), "amount_mismatch", -50),
+        (dict(txn_id="w1", kind="win", amount="4.50"), "amount_mismatch", 50),
+        (dict(txn_id="b1", amount="9.00"), "amount_mismatch", 1_00),
+        (dict(txn_id="w1", kind="win", amount="3.00"), "amount_mismatch", -1_00),
+        # The wallet rolled the bet back, the provider says it stands: take the stake again.
+        (dict(txn_id="b2", amount="5.00"), "status_mismatch", -5_00),
+        # The provider rolled it back, the wallet kept it: refund a bet, take back a win.
+        (dict(txn_id="b1", amount="10.00", status="rolled_back"), "status_mismatch", 10_00),
+        (dict(txn_id="w1", kind="win", amount="4.00", status="rolled_back"),
+         "status_mismatch", -4_00),
+    ],
+)  # fmt: skip
+def test_the_suggested_correction_makes_the_wallet_agree_with_the_provider(
+    provider, played, staff, listed, kind, suggested
+):
+    """Each suggestion, approved, moves the balance by exactly the difference the provider's
+    report shows, in the right direction."""
+    player, balance = played
+    alice, bob = staff
+    listed = dict(listed)
+    reconcile_rows(provider, [row(listed.pop("txn_id"), player, **listed)])
+    d = Discrepancy.objects.get()
+    assert d.kind == kind
+    assert services.suggested_correction_minor(d) == suggested
+
+    services.propose_correction(discrepancy=d, actor=alice, reason="as the provider booked it")
+    services.approve_correction(discrepancy=d, actor=bob)
+    assert _balance(player) == balance + suggested
+    assert Transaction.objects.get(kind="adjustment").delta_minor == suggested
+
+
+def test_no_suggestion_to_reverse_a_row_the_wallet_already_undid(provider, played, staff):
+    """Missing at provider, but the wallet rolled it back already: nothing stands to reverse,
+    so no suggestion (a person decides), and an explicit amount is still accepted."""
+    player, _ = played
+    reconcile_rows(
+        provider,
+        [row("b1", player, amount="10.00"), row("w1", player, kind="win", amount="4.00")],
+        period_start=timezone.now() - timedelta(hours=2),
+        period_end=timezone.now(),
+    )
+    b2 = Discrepancy.objects.get(provider_transaction_id="b2")
+    assert (b2.kind, b2.wallet_status) == ("missing_at_provider", "rolled_back")
+    assert services.suggested_correction_minor(b2) is None
+    with pytest.raises(ValidationFailed):
+        services.propose_correction(discrepancy=b2, actor=staff[0], reason="?")
+    services.propose_correction(discrepancy=b2, actor=staff[0], reason="by hand", delta_minor=1)
+
+
+def test_a_correction_the_ledger_refuses_changes_nothing_and_stays_proposed(provider, staff):
+    """The bet the wallet missed is larger than what the player has left: the ledger refuses
+    the debit at approval. Nothing is posted, the correction still awaits approval, the
+    discrepancy stays open, no approval is audited; once funds arrive it goes through."""
+    from wallets import ledger
+    from wallets.errors import InsufficientFunds
+
+    alice, bob = staff
+    player = factories.funded_player(5_00)
+    reconcile_rows(provider, [row("x-big", player, amount="7.00")])
+    d = Discrepancy.objects.get()
+    correction = services.propose_correction(discrepancy=d, actor=alice, reason="bet x-big lost")
+
+    with pytest.raises(InsufficientFunds):
+        services.approve_correction(discrepancy=d, actor=bob)
+    d.refresh_from_db()
+    correction.refresh_from_db()
+    assert d.status == DiscrepancyStatus.OPEN
+    assert (correction.status, correction.approved_by, correction.adjustment) == (
+        CorrectionStatus.PROPOSED,
+        None,
+        None,
+    )
+    assert _balance(player) == 5_00
+    assert not Transaction.objects.filter(kind="adjustment").exists()
+    assert not AuditRecord.objects.filter(action="reconciliation.correction_approved").exists()
+
+    ledger.deposit(player=player, currency="EUR", amount_minor=5_00, external_id="top-up")
+    services.approve_correction(discrepancy=d, actor=bob)
+    assert _balance(player) == 3_00
+    d.refresh_from_db()
+    assert d.status == DiscrepancyStatus.CORRECTED

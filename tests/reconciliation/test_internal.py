@@ -6,7 +6,7 @@ from django.db import connection
 
 from reconciliation import services
 from reconciliation.choices import DiscrepancyKind, DiscrepancyStatus, RunKind, RunStatus
-from reconciliation.models import Discrepancy
+from reconciliation.models import Discrepancy, ReconciliationRun
 from tests import factories
 from tests.reconciliation.helpers import play
 from wallets import ledger
@@ -147,3 +147,35 @@ def test_held_transactions_count_in_reserved_and_credits_in_balance(provider, mo
     run = services.reconcile_wallets(full=True)
     d = Discrepancy.objects.get()
     assert (d.kind, d.cached_minor, d.expected_minor) == ("reserved_drift", 49_99, 50_00)
+
+
+def test_a_run_that_fails_is_recorded_as_failed_and_leaves_the_watermark(provider):
+    """A run that breaks off (here its progress reporter fails after the first chunk, as a
+    command whose output pipe closed) is recorded as failed with the error and no watermark;
+    the next incremental run starts from the last finished run's, so the wallets the failed
+    run never got to are checked."""
+    players = [factories.funded_player(10_00) for _ in range(3)]
+    _backdate_wallets()
+    finished = services.reconcile_wallets()
+    for player in players[1:]:
+        _corrupt(player.wallets.get().pk, balance_delta=5, touch=True)
+
+    def broken_progress(done, total):
+        if done:
+            raise BrokenPipeError("progress output closed")
+
+    with pytest.raises(BrokenPipeError):
+        services.reconcile_wallets(progress=broken_progress, chunk_size=1)
+    failed = ReconciliationRun.objects.latest("id")
+    assert failed.pk != finished.pk
+    assert (failed.status, failed.error) == (
+        RunStatus.FAILED,
+        "BrokenPipeError: progress output closed",
+    )
+    assert failed.finished_at is not None and failed.watermark_at is None
+    assert Discrepancy.objects.count() == 1  # the first chunk's, recorded before it broke off
+
+    again = services.reconcile_wallets()
+    assert again.status == RunStatus.FINISHED
+    assert (again.wallets_checked, again.counts["balance_drift"]) == (2, 2)
+    assert Discrepancy.objects.count() == 2

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reconciliation import selectors, services
+from reconciliation import parsing, selectors, services
 from reconciliation.choices import DiscrepancyKind, DiscrepancyStatus, RunStatus
 from reconciliation.models import (
     Discrepancy,
@@ -242,3 +242,32 @@ def test_unknown_provider_transactions_of_other_providers_do_not_match(provider,
     other, _ = factories.make_provider("other")
     run = reconcile_rows(other, [row("b1", scene, amount="10.00")])
     assert run.counts["missing_in_wallet"] == 1
+
+
+def test_a_report_that_fails_midway_is_kept_with_a_failed_run(provider, scene):
+    """The rows stop coming halfway (here a reader error): the run is recorded as failed with
+    the error, the report itself is kept, and nothing of the half-read rows stays behind (no
+    report rows, no discrepancies). Sent again, it reconciles."""
+    player = scene
+    rows = [row("b1", player, amount="10.00"), row("x9", player, amount="7.00")]
+
+    def breaks_after_first_row():
+        yield from parsing.iter_objects(rows[:1])
+        raise OSError("connection reset while reading the report")
+
+    with pytest.raises(OSError):
+        services.reconcile_provider_report(
+            provider=provider, rows=breaks_after_first_row(), report_format="json"
+        )
+    report = ProviderReport.objects.get()
+    assert (report.run.status, report.run.error) == (
+        RunStatus.FAILED,
+        "OSError: connection reset while reading the report",
+    )
+    assert report.run.finished_at is not None
+    assert not ReportRow.objects.exists()
+    assert not Discrepancy.objects.exists()
+
+    again = reconcile_rows(provider, rows)
+    assert again.status == RunStatus.FINISHED
+    assert again.counts["missing_in_wallet"] == 1

@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
@@ -28,7 +27,7 @@ from celery import Celery, shared_task
 from tests.reliability import servers
 
 TASK = "tests.reliability.slow_cleanup"
-IDLE = 400
+IDLE = 200
 ACTIVE = 3
 FUNDS = 100_00
 BUY_IN = 10_00
@@ -192,14 +191,60 @@ def runs(url: str, triggered_by: str) -> list[tuple]:
     )
 
 
-def kill_mid_job(url: str, idle_ids: list[int], kill) -> int:
-    """Wait until the job has ended some idle sessions but not all, then kill; returns how many
-    were still open just after the kill."""
-    servers.wait_for(lambda: open_count(url, idle_ids) < IDLE, 60, "the job to start", 0.005)
+# The job is paused after ending this many sessions, and killed while paused.
+ENDED_BEFORE_PAUSE = 100
+_PAUSE_KEY = 74_999
+
+# A trigger of this test's own database: once ENDED_BEFORE_PAUSE sessions are ended, the next
+# session the job ends waits for an advisory lock that the test holds. The batches before it
+# have committed; the paused one has not.
+_PAUSE_SQL = f"""
+CREATE FUNCTION test_pause_cleanup() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT count(*) FROM wallets_gamesession WHERE status <> 'open')
+            >= {ENDED_BEFORE_PAUSE} THEN
+        PERFORM pg_advisory_xact_lock({_PAUSE_KEY});
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_pause_cleanup BEFORE UPDATE OF status ON wallets_gamesession
+FOR EACH ROW WHEN (OLD.status = 'open' AND NEW.status <> 'open')
+EXECUTE FUNCTION test_pause_cleanup();
+"""
+
+
+@contextlib.contextmanager
+def paused_mid_job(url: str):
+    """While inside: the cleanup job stops, uncommitted, in the middle of its work (after
+    ENDED_BEFORE_PAUSE sessions). Leaving releases it and removes the pause."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (_PAUSE_KEY,))
+        holder.execute(_PAUSE_SQL)
+        try:
+            yield holder.info.backend_pid
+        finally:
+            # The lock first: dropping the trigger waits for the paused transaction to end.
+            holder.execute("SELECT pg_advisory_unlock(%s)", (_PAUSE_KEY,))
+            holder.execute("DROP TRIGGER test_pause_cleanup ON wallets_gamesession")
+            holder.execute("DROP FUNCTION test_pause_cleanup()")
+
+
+def kill_mid_job(url: str, idle_ids: list[int], holder_pid: int, kill) -> None:
+    """Wait until PostgreSQL shows the job paused (waiting for the test's lock), then kill."""
+
+    def paused() -> bool:
+        return (
+            query(
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                holder_pid,
+            )[0][0]
+            == 1
+        )
+
+    servers.wait_for(paused, 120, "the job to reach its pause")
+    assert open_count(url, idle_ids) == IDLE - ENDED_BEFORE_PAUSE
     kill()
-    left = open_count(url, idle_ids)
-    assert 0 < left < IDLE, f"the kill was not mid-job ({left} of {IDLE} left): make IDLE larger"
-    return left
 
 
 def assert_everything_ended_once(url: str, ids: list[int], balances_before: dict[int, int]):
@@ -244,8 +289,9 @@ def test_killed_job_is_redelivered_and_a_full_crash_is_completed_by_the_next_run
 
     # 1. The pool child dies mid-job: the worker requeues the message (acks_late +
     #    reject_on_worker_lost) and the job runs again by itself, finishing what was left.
-    send(app, "child-kill")
-    kill_mid_job(url, idle_ids, worker.kill_child)
+    with paused_mid_job(url) as holder_pid:
+        send(app, "child-kill")
+        kill_mid_job(url, idle_ids, holder_pid, worker.kill_child)
     servers.wait_for(lambda: open_count(url, idle_ids) == 0, 60, "the redelivered job")
     done = servers.wait_for(
         lambda: [r for r in runs(url, "child-kill") if r[1]], 30, "the redelivered run to finish"
@@ -253,7 +299,8 @@ def test_killed_job_is_redelivered_and_a_full_crash_is_completed_by_the_next_run
     attempts = runs(url, "child-kill")
     assert len(attempts) == 2, attempts  # the killed attempt (unfinished) and the redelivery
     assert not attempts[0][1] and attempts[1][1]
-    assert 0 < done[0][2] < IDLE  # the second attempt ended only what the first had left
+    # The second attempt ended only what the first had left.
+    assert done[0][2] == IDLE - ENDED_BEFORE_PAUSE
     assert_everything_ended_once(url, ids, balances)
 
     # 2. The whole worker dies mid-job (a machine crash): nothing requeues the message at once,
@@ -261,8 +308,9 @@ def test_killed_job_is_redelivered_and_a_full_crash_is_completed_by_the_next_run
     #    job's next run (beat's next tick) after the restart completes the work.
     reopened = reopen(url, idle_ids)
     assert reopened == IDLE
-    send(app, "crash")
-    kill_mid_job(url, idle_ids, worker.kill_all)
+    with paused_mid_job(url) as holder_pid:
+        send(app, "crash")
+        kill_mid_job(url, idle_ids, holder_pid, worker.kill_all)
     unacked = subprocess.run(
         ["redis-cli", "-p", str(redis.port), "HLEN", "unacked"],
         capture_output=True, text=True, timeout=10, check=True,
@@ -276,7 +324,7 @@ def test_killed_job_is_redelivered_and_a_full_crash_is_completed_by_the_next_run
     assert_everything_ended_once(url, ids, balances)
     crashed = runs(url, "crash")
     assert len(crashed) == 1 and not crashed[0][1]
-    assert 0 < runs(url, "next-run")[0][2] < IDLE
+    assert runs(url, "next-run")[0][2] == IDLE - ENDED_BEFORE_PAUSE
 
 
 def reopen(url: str, idle_ids: list[int]) -> int:
@@ -304,9 +352,10 @@ def test_worker_reconnects_after_redis_restart(celery_stack):
     servers.wait_for(lambda: runs(url, "before-outage") and runs(url, "before-outage")[0][1],
                      30, "a job before the outage")  # fmt: skip
 
-    # Redis goes away while the worker runs.
+    # Redis goes away while the worker runs: it notices, and lives on.
     redis.stop()
-    time.sleep(2)
+    servers.wait_for(lambda: "Connection to broker lost" in worker.text(), 60,
+                     f"the worker to notice the outage (log {worker.log})")  # fmt: skip
     assert worker.proc.poll() is None, "the worker died when Redis went away"
     with pytest.raises(Exception):  # noqa: B017 - kombu raises OperationalError
         send(app, "refused")

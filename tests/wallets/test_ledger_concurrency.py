@@ -18,7 +18,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from tests import factories
+from fraud.models import PlayerBaseline
+from fraud.screening import baseline_writer
+from tests import factories, races
 from tests.wallets.test_ledger import assert_ledger_invariant, quiet_hooks  # noqa: F401
 from wallets import hooks, ledger
 from wallets.choices import SessionEndReason, SessionStatus, TransactionKind, TransactionStatus
@@ -37,18 +39,20 @@ from wallets.models import GameSession, Player, Provider, Round, Transaction, Wa
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run_in_threads(workers: list[Callable[[Callable[[], None]], None]], timeout=30) -> None:
+def run_in_threads(workers: list[Callable[[Callable[[], None]], None]], timeout=180) -> None:
     """Run each worker in its own thread (and so its own DB connection).
 
     A worker gets `start`: it prepares (loads its rows), calls start() to wait until every
-    thread is ready, then races. Any exception in a worker fails the test.
+    thread is ready, then races. start() is a cyclic barrier: a worker may call it again to
+    end a phase, and every worker must then call it as often. Any exception in a worker fails
+    the test.
     """
     barrier = threading.Barrier(len(workers))
     failures: list[str] = []
 
     def body(worker):
         try:
-            worker(lambda: barrier.wait(timeout=15))
+            worker(lambda: barrier.wait(timeout=races.BLOCK_TIMEOUT_SECONDS))
         except BaseException:
             failures.append(traceback.format_exc())
             barrier.abort()
@@ -272,11 +276,43 @@ def replay(rows: list[Transaction], balance: int, session_reserved: dict[int, in
     return model
 
 
-def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
+def phased_deliveries(plan: list[Op], rng: random.Random, funds_minor: int):
+    """Every operation of `plan` delivered two or three times (some retried at once by the same
+    thread: a timeout on the provider's side), in three phases that every thread ends together:
+
+    1. first deliveries of a few bets that the funds cover, some of which are rolled back later
+       and one that is not: they are posted, whatever the threads do;
+    2. everything else, shuffled: the race (rollbacks racing their bets, wins racing bets,
+       duplicates racing first deliveries, bets racing each other for the funds);
+    3. one more delivery of every rolled-back bet: it meets its rollback (or tombstone).
+
+    So the outcomes the test checks the plan for are forced by the phases, not by luck."""
+    rolled_back_ids = {op.reference for op in plan if op.kind == "rollback"}
+    bets = [op for op in plan if op.kind == "bet"]
+    by_stake = sorted(bets, key=lambda b: (b.amount_minor, b.transaction_id))
+    standing = [b for b in by_stake if b.transaction_id not in rolled_back_ids][:1]
+    early = standing + [b for b in by_stake if b.transaction_id in rolled_back_ids][:4]
+    assert sum(b.amount_minor for b in early) <= funds_minor, early
+    assert {b.transaction_id in rolled_back_ids for b in early} == {True, False}, early
+    deliveries = [(op, rng.random() < 0.3) for op in plan for _ in range(rng.choice([2, 3]))]
+    rng.shuffle(deliveries)
+    for bet in early:
+        deliveries.remove(next(d for d in deliveries if d[0] == bet))
+    late = [(op, False) for op in bets if op.transaction_id in rolled_back_ids]
+    return [(bet, False) for bet in early], deliveries, late
+
+
+@pytest.mark.parametrize("installed_hooks", ["none", "production"])
+def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet(request, installed_hooks):
     """24 threads deliver 40 bets, 10 wins and 24 rollbacks on one wallet, each two or three
     times from different threads, some retried at once; rollbacks race their bets; most bets
-    find no funds. Then every committed row must be what a sequential replay says it is."""
-    rng = random.Random(1_24_2024)  # the plan is fixed; the thread interleaving is not
+    find no funds. Then every committed row must be what a sequential replay says it is.
+
+    Run without hooks and with production's (the fraud screener and its baseline listener
+    told of every committed row from all the threads at once)."""
+    if installed_hooks == "production":
+        request.getfixturevalue("production_hooks")
+    rng = random.Random(1_24_2024)  # the plan is fixed; the interleaving within a phase is not
     provider, _ = factories.make_provider(max_sessions_per_player=5)
     player = factories.funded_player(12_00)
     session_pks = [
@@ -286,24 +322,35 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
     wallet_pk = GameSession.objects.get(pk=session_pks[0]).wallet_id
     seed_rows = Transaction.objects.filter(wallet_id=wallet_pk).count()
     plan = make_plan(rng)
+    # The funds cannot cover the bets that are never rolled back, even with every win paid
+    # first: some bet must be refused for want of funds, in any interleaving.
+    never_rolled_back = {op.transaction_id for op in plan if op.kind == "bet"} - {
+        op.reference for op in plan if op.kind == "rollback"
+    }
+    won_rounds = {op.round_id for op in plan if op.kind == "win"}
+    unpaid_stakes = sum(
+        op.amount_minor
+        for op in plan
+        if op.transaction_id in never_rolled_back and op.round_id not in won_rounds
+    )
+    assert unpaid_stakes > 12_00 + sum(op.amount_minor for op in plan if op.kind == "win")
 
-    # Every operation is delivered two or three times, by different threads; some deliveries
-    # are retried at once by the same thread (a timeout on the provider's side).
-    deliveries = [(op, rng.random() < 0.3) for op in plan for _ in range(rng.choice([2, 3]))]
-    rng.shuffle(deliveries)
+    # The early bets fit in what is available outside the buy-in (12.00 - 4.00 reserved).
+    phases = phased_deliveries(plan, rng, funds_minor=8_00)
     thread_count = 24
-    shares = [deliveries[i::thread_count] for i in range(thread_count)]
+    shares = [[phase[i::thread_count] for phase in phases] for i in range(thread_count)]
     outcomes: list[Outcome] = []
 
     def worker(share):
         def work(start):
             provider_here = Provider.objects.get(pk=provider.pk)
             sessions = [GameSession.objects.get(pk=pk) for pk in session_pks]
-            start()
-            for op, retried in share:
-                outcomes.append(deliver(op, provider_here, sessions))
-                if retried:
+            for phase in share:
+                start()  # every thread begins the phase together, after the last one ended
+                for op, retried in phase:
                     outcomes.append(deliver(op, provider_here, sessions))
+                    if retried:
+                        outcomes.append(deliver(op, provider_here, sessions))
 
         return work
 
@@ -379,7 +426,14 @@ def test_twenty_four_threads_bet_win_and_roll_back_on_one_wallet():
                 assert model.rounds[op.round_id] == "settled", txn_id
                 assert model.round_wins[op.round_id] and txn_id not in db_bets, txn_id
 
-    # The plan really exercised what it is meant to.
+    if installed_hooks == "production":
+        # The fraud baseline listener saw every bet booked, from every thread, exactly once.
+        baseline_writer.stop()  # writes what is queued
+        bets_booked = sum(row.kind == TransactionKind.BET for row in rows)
+        baseline = PlayerBaseline.objects.get(wallet_id=wallet_pk)
+        assert baseline.bet_count == bets_booked
+
+    # The plan really exercised what it is meant to (forced by the phases and the funds).
     refusals = Counter(type(o.error).__name__ for o in outcomes if o.error is not None)
     assert refusals["InsufficientFunds"] > 0
     assert refusals["TransactionRolledBack"] > 0
@@ -612,7 +666,8 @@ def test_concurrent_withdrawals_never_overdraw():
 def wait_until_blocked(pid_holder: list[int], also: threading.Event | None = None) -> None:
     """On the calling thread's connection: wait until the backend in `pid_holder` waits for a
     lock (or `also` is set). Used while a bet holds its wallet lock (inside an open transaction)."""
-    for _ in range(500):
+    deadline = time.monotonic() + races.BLOCK_TIMEOUT_SECONDS  # a hang guard, not a timing
+    while time.monotonic() < deadline:
         if also is not None and also.is_set():
             return
         if pid_holder:

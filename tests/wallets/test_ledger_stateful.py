@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from fraud.models import PlayerBaseline
 from tests import factories
 from tests.wallets.test_ledger import ledger_discrepancies, quiet_hooks  # noqa: F401
 from wallets import ledger
@@ -44,6 +45,8 @@ PHASES = [p for p in Phase if p != Phase.shrink or os.environ.get("HYPOTHESIS_SH
 _machines = itertools.count(1)
 
 amounts = st.integers(min_value=1, max_value=40_00)
+# fraud.rules: withdrawals allowed within the hour before the next ones are held.
+VELOCITY_LIMIT = 5
 buy_ins = st.sampled_from([0, 0, 5_00, 20_00, 60_00])
 picks = st.integers(min_value=0, max_value=10_000)  # an index into a list, modulo its length
 
@@ -66,10 +69,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.bets: dict[str, dict] = {}  # bet id -> {"amount", "used", "session", "status"}
         # Applied ids and how to call them again: id -> (operation, kwargs, transaction pk).
         self.applied: dict[str, tuple[str, dict, int]] = {}
+        self.withdrawals_booked = 0  # posted or held: what the withdrawal velocity rule counts
         # Most examples start with money and a session, so the interesting rules run early.
         if seed:
             self.deposit(seed)
             self.open_session(min(buy_in, seed))
+            if self.capture is not None:
+                # Production's hooks: reach the withdrawal velocity limit at once (the last
+                # of these is held), so every such example meets the rule.
+                for _ in range(VELOCITY_LIMIT + 1):
+                    self.withdraw(1)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -83,6 +92,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def session_obj(self, index: int) -> GameSession:
         return GameSession.objects.get(pk=self.sessions[index]["pk"])
 
+    # With production's hooks (see the test below): django_capture_on_commit_callbacks, so
+    # that the after-commit listeners of each call run inside the test's transaction.
+    capture = None
+
     def call(self, operation: str, kwargs: dict):
         kwargs = dict(kwargs)
         if "session_no" in kwargs:
@@ -91,7 +104,10 @@ class LedgerMachine(RuleBasedStateMachine):
             kwargs["provider"] = self.provider
         if operation in ("deposit", "withdraw"):
             kwargs["player"] = self.player
-        return getattr(ledger, operation)(**kwargs)
+        if self.capture is None:
+            return getattr(ledger, operation)(**kwargs)
+        with self.capture(execute=True):
+            return getattr(ledger, operation)(**kwargs)
 
     def apply(self, operation: str, kwargs: dict, external_id: str, duplicate=False):
         result = self.call(operation, kwargs)
@@ -121,7 +137,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.available < amount:
             self.refused(InsufficientFunds, "withdraw", kwargs)
             return
-        self.apply("withdraw", kwargs, external_id)
+        result = self.apply("withdraw", kwargs, external_id)
+        self.withdrawals_booked += 1
+        if self.capture is not None and self.withdrawals_booked > VELOCITY_LIMIT:
+            # Production's withdrawal velocity rule: past its limit within the hour, held
+            # (reserved until staff decide), not paid out.
+            assert result.transaction.status == TransactionStatus.HELD
+            self.reserved += amount
+            return
+        assert result.transaction.status == TransactionStatus.POSTED
         self.balance -= amount
 
     # --- sessions ------------------------------------------------------------------------------
@@ -331,6 +355,15 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (session.status == SessionStatus.OPEN) is model["open"]
 
     @invariant()
+    def fraud_baseline_follows_the_ledger(self):
+        """With production's hooks: the baseline listener saw every bet booked, once."""
+        if self.capture is None:
+            return
+        bets = Transaction.objects.filter(wallet_id=self.wallet_pk, kind="bet").count()
+        baseline = PlayerBaseline.objects.filter(wallet_id=self.wallet_pk).first()
+        assert (baseline.bet_count if baseline else 0) == bets
+
+    @invariant()
     def ledger_sum_holds(self):
         assert ledger_discrepancies([self.wallet_pk]) == []
 
@@ -353,6 +386,30 @@ def test_ledger_matches_a_reference_model(db):
         LedgerMachine,
         settings=settings(
             max_examples=30,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,  # no .hypothesis directory in the shared working tree
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            phases=PHASES,
+        ),
+    )
+    assert Provider.objects.filter(code__startswith="stateful-").count() >= 1
+
+
+def test_ledger_with_production_hooks_matches_the_model(
+    db, production_hooks, django_capture_on_commit_callbacks
+):
+    """The same machine with production's hooks installed and their after-commit listeners
+    run: the fraud baselines follow every row, and the screener's one rule these amounts can
+    meet, withdrawal velocity, holds each withdrawal past its limit (the model expects it)."""
+
+    class WithProductionHooks(LedgerMachine):
+        capture = staticmethod(django_capture_on_commit_callbacks)
+
+    run_state_machine_as_test(
+        WithProductionHooks,
+        settings=settings(
+            max_examples=10,
             stateful_step_count=30,
             deadline=None,
             database=None,  # no .hypothesis directory in the shared working tree

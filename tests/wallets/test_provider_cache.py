@@ -1,25 +1,26 @@
 """Providers and their credentials are cached per process (wallets.adapters.credentials): what a
 change made elsewhere looks like to a wallet call, and when it applies."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from tests import factories
-from tests.conftest import WalletApiClient
+from tests.conftest import WALLET_ENTRY_POINTS, WalletApiClient
 from wallets import crypto, services
+from wallets.adapters import credentials
 from wallets.choices import ProviderStatus
 from wallets.models import Provider, ProviderCredential, Transaction
 
 
-@pytest.fixture
-def acme(db):
+@pytest.fixture(params=WALLET_ENTRY_POINTS)
+def acme(db, request):
+    """Through Django's test client and through the production WSGI entry point."""
     provider, secret = factories.make_provider("acme")
     player = factories.funded_player(100_00)
     _, token = factories.open_session(player, provider)
-    api = WalletApiClient("acme", secret)
+    api = WalletApiClient("acme", secret, entry_point=request.param)
     assert api.call("authenticate", session_token=token).status_code == 200  # cached now
     return provider, secret, token, api
 
@@ -49,7 +50,7 @@ def test_a_suspension_made_by_another_process_applies_to_the_very_next_call(acme
 
 
 def test_a_credential_added_by_another_process_is_accepted_at_once(acme):
-    provider, _, token, _ = acme
+    provider, _, token, api = acme
     secret = crypto.new_provider_secret()
     ProviderCredential.objects.bulk_create(  # no signal: as if written elsewhere
         [
@@ -60,7 +61,7 @@ def test_a_credential_added_by_another_process_is_accepted_at_once(acme):
             )
         ]
     )
-    answer = bet(WalletApiClient("acme", secret), token, "b-new-secret")
+    answer = bet(api.as_provider("acme", secret), token, "b-new-secret")
     assert answer.status_code == 200, answer.content
 
 
@@ -86,13 +87,27 @@ def test_a_revocation_by_another_process_applies_within_the_cache_time(acme, set
     assert refused.json()["code"] == "INVALID_SIGNATURE"
 
 
-def test_a_cached_credential_stops_when_its_expiry_passes(acme, settings):
+class _LaterClock:
+    """Stands in for django.utils.timezone in wallets.adapters.credentials: its now() is later."""
+
+    def __init__(self, ahead: timedelta):
+        self.ahead = ahead
+
+    def now(self):
+        return timezone.now() + self.ahead
+
+
+def test_a_cached_credential_stops_when_its_expiry_passes(acme, settings, monkeypatch):
     provider, _, token, api = acme
     settings.WALLET_PROVIDER_CACHE_SECONDS = 3600  # no reload during this test
     credential = ProviderCredential.objects.get(provider=provider)
-    credential.expires_at = timezone.now() + timedelta(seconds=1)
+    credential.expires_at = timezone.now() + timedelta(minutes=10)
     credential.save(update_fields=["expires_at"])
     assert bet(api, token, "b-before-expiry").status_code == 200  # cached, with its expiry
-    time.sleep(1.1)
+    # The cached entry keeps the expiry it was loaded with; once the clock passes it, the
+    # credential no longer signs (no reload: the cache still holds it).
+    monkeypatch.setattr(credentials, "timezone", _LaterClock(timedelta(minutes=10, seconds=1)))
     refused = bet(api, token, "b-after-expiry")
     assert refused.json()["code"] == "INVALID_SIGNATURE"
+    monkeypatch.setattr(credentials, "timezone", _LaterClock(timedelta(minutes=9, seconds=59)))
+    assert bet(api, token, "b-just-before-expiry").status_code == 200

@@ -1,7 +1,9 @@
 """The provider wallet API against its contract (docs/wallet-api.md), over HTTP.
 
-Every call goes through the full middleware stack with a real HMAC signature (the `wallet_api`
-fixture), against real PostgreSQL. After every refused call the ledger is checked unchanged.
+Every call carries a real HMAC signature (the `wallet_api` fixture) and is made twice, in two
+tests: through Django's full middleware stack, and through the production WSGI entry point
+(config.wsgi.application, whose wallet calls take their own way in), against real
+PostgreSQL. After every refused call the ledger is checked unchanged.
 A few calls at the end go over a real socket (live_server).
 """
 
@@ -15,7 +17,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from tests import factories
-from tests.conftest import WalletApiClient
+from tests.conftest import WALLET_ENTRY_POINTS, WalletApiClient
 from wallets import crypto, hooks, ledger, services
 from wallets.choices import (
     PlayerStatus,
@@ -46,6 +48,13 @@ def _no_fraud_rules(monkeypatch):
     tests below install a screener of their own."""
     monkeypatch.setattr(hooks, "screener", None)
     monkeypatch.setattr(hooks, "decline_recorders", [])
+
+
+@pytest.fixture(params=WALLET_ENTRY_POINTS)
+def wallet_entry_point(request):
+    """Every test here runs through Django's test client and through the production WSGI
+    entry point (config.wsgi.application and the wallet API's own way in)."""
+    return request.param
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -149,9 +158,7 @@ def rollback(api, token, transaction_id, reference, round_id="r1"):
 
 def send_raw(api: WalletApiClient, operation: str, body: bytes, headers: dict):
     """POST exactly these headers (no signing help)."""
-    return api.client.post(
-        f"/wallet/v1/{operation}", data=body, content_type="application/json", **headers
-    )
+    return api.send(operation, body, headers)
 
 
 @pytest.fixture
@@ -234,7 +241,18 @@ def test_missing_signature_headers_are_refused(wallet_api, token, missing, how):
 
 
 def test_unknown_provider_code_is_refused(wallet_api, token):
-    stranger = WalletApiClient("no-such-provider", wallet_api.secret)
+    stranger = wallet_api.as_provider("no-such-provider", wallet_api.secret)
+    refused(lambda: stranger.call("balance", session_token=token), "INVALID_SIGNATURE", 401)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a NUL byte in X-Provider-Code reaches the provider look-up, which "
+    "PostgreSQL refuses (DataError): a 500 instead of INVALID_SIGNATURE. Found by the wallet "
+    "fuzzer with production's entry point; remove this mark when auth refuses such codes.",
+)
+def test_a_provider_code_with_a_nul_byte_is_refused_not_a_500(wallet_api, token):
+    stranger = wallet_api.as_provider("acme\x00", wallet_api.secret)
     refused(lambda: stranger.call("balance", session_token=token), "INVALID_SIGNATURE", 401)
 
 
@@ -276,7 +294,7 @@ def test_signature_with_another_timestamp_is_refused(wallet_api, token):
 
 def test_signature_with_another_providers_secret_is_refused(wallet_api, token):
     _, other_secret = factories.make_provider("other")
-    impostor = WalletApiClient(wallet_api.provider_code, other_secret)
+    impostor = wallet_api.as_provider(wallet_api.provider_code, other_secret)
     refused(lambda: impostor.call("balance", session_token=token), "INVALID_SIGNATURE", 401)
 
 
@@ -343,7 +361,7 @@ def test_expired_timestamp_with_a_bad_signature_is_a_signature_error(wallet_api,
 def test_rotated_secret_overlap_both_secrets_sign(wallet_api, provider, token):
     new_secret = services.rotate_provider_secret(provider=provider, reason="rotation")
     ok(wallet_api.call("balance", session_token=token))  # the old one, within the overlap
-    rotated = WalletApiClient(provider.code, new_secret)
+    rotated = wallet_api.as_provider(provider.code, new_secret)
     ok(rotated.call("balance", session_token=token))
 
 
@@ -743,7 +761,7 @@ def test_transaction_id_reused_for_another_player_is_a_mismatch(wallet_api, toke
 
 def test_transaction_ids_are_per_provider(wallet_api, token, player):
     other, other_secret = factories.make_provider("other")
-    other_api = WalletApiClient(other.code, other_secret)
+    other_api = wallet_api.as_provider(other.code, other_secret)
     _, other_token = factories.open_session(player, other)
     first = ok(bet(wallet_api, token, "t1", amount="10.00"))
     second = ok(bet(other_api, other_token, "t1", amount="10.00"))
@@ -857,7 +875,7 @@ def test_rollback_of_another_players_bet_is_an_invalid_reference(wallet_api, tok
 
 def test_rollback_of_another_providers_bet_is_only_a_tombstone(wallet_api, token, player):
     other, other_secret = factories.make_provider("other")
-    other_api = WalletApiClient(other.code, other_secret)
+    other_api = wallet_api.as_provider(other.code, other_secret)
     _, other_token = factories.open_session(player, other)
     ok(bet(other_api, other_token, "t1", amount="10.00"))
     body = ok(rollback(wallet_api, token, "rb1", "t1"))  # acme has no bet t1
@@ -1251,7 +1269,7 @@ def test_every_call_is_observed_refused_or_not(wallet_api, provider, token, monk
     error(bet(wallet_api, token, "t2", amount="1000.00"), "INSUFFICIENT_FUNDS", 402)
     error(wallet_api.raw("round/close", b"{}", signature="0" * 64), "INVALID_SIGNATURE", 401)
     error(wallet_api.raw("session/close", b"[]"), "VALIDATION_ERROR", 400)
-    error(wallet_api.client.get("/wallet/v1/balance"), "VALIDATION_ERROR", 405)
+    error(wallet_api.send("balance", b"", {}, method="GET"), "VALIDATION_ERROR", 405)
     assert [(o.operation, o.outcome, o.duplicate) for o in seen] == [
         ("balance", "OK", False),
         ("bet", "OK", False),
@@ -1325,9 +1343,16 @@ def _post(
         return refusal.code, dict(refusal.headers), json.loads(refusal.read())
 
 
+@pytest.fixture
+def socket_api(provider_and_secret):
+    """Signs for the calls over a real socket (they reach the server one way only)."""
+    provider, secret = provider_and_secret
+    return WalletApiClient(provider.code, secret)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_over_a_real_socket(live_server, wallet_api, token, player):
-    status, headers, body = _post(live_server, wallet_api, "authenticate", {"session_token": token})
+def test_over_a_real_socket(live_server, socket_api, token, player):
+    status, headers, body = _post(live_server, socket_api, "authenticate", {"session_token": token})
     assert (status, body["status"], body["balance"]) == (200, "OK", "100.00")
     assert headers["X-Request-Id"]
     fields = {
@@ -1337,14 +1362,14 @@ def test_over_a_real_socket(live_server, wallet_api, token, player):
         "amount": "12.50",
         "currency": "EUR",
     }
-    status, _, body = _post(live_server, wallet_api, "bet", fields)
+    status, _, body = _post(live_server, socket_api, "bet", fields)
     assert (status, body["balance"], body["duplicate"]) == (200, "87.50", False)
-    status, _, again = _post(live_server, wallet_api, "bet", fields)
+    status, _, again = _post(live_server, socket_api, "bet", fields)
     assert (status, again["duplicate"]) == (200, True)
     assert again["wallet_transaction_id"] == body["wallet_transaction_id"]
     status, _, body = _post(
         live_server,
-        wallet_api,
+        socket_api,
         "win",
         {**fields, "transaction_id": "w1", "amount": 20, "round_closed": True},
     )
@@ -1353,15 +1378,15 @@ def test_over_a_real_socket(live_server, wallet_api, token, player):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refusals_over_a_real_socket(live_server, wallet_api, token, player):
+def test_refusals_over_a_real_socket(live_server, socket_api, token, player):
     status, headers, body = _post(
-        live_server, wallet_api, "balance", {"session_token": token}, **{"X-Signature": "0" * 64}
+        live_server, socket_api, "balance", {"session_token": token}, **{"X-Signature": "0" * 64}
     )
     assert (status, body["code"]) == (401, "INVALID_SIGNATURE")
     assert headers["X-Request-Id"]
     status, headers, body = _post(
         live_server,
-        wallet_api,
+        socket_api,
         "bet",
         {
             "session_token": token,
@@ -1374,9 +1399,9 @@ def test_refusals_over_a_real_socket(live_server, wallet_api, token, player):
     )
     assert (status, body["code"], body["balance"]) == (402, "INSUFFICIENT_FUNDS", "100.00")
     assert headers["X-Request-Id"] == "sock-1"
-    status, _, body = _post(live_server, wallet_api, "bet", body=b"\xff\xfe")
+    status, _, body = _post(live_server, socket_api, "bet", body=b"\xff\xfe")
     assert (status, body["code"]) == (400, "VALIDATION_ERROR")
-    status, _, body = _post(live_server, wallet_api, "balance", method="GET")
+    status, _, body = _post(live_server, socket_api, "balance", method="GET")
     assert (status, body["code"]) == (405, "VALIDATION_ERROR")
     assert available(player) == 100_00
     assert not Transaction.objects.filter(kind="bet").exists()

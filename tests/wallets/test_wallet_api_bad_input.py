@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from tests import factories
+from tests.conftest import WALLET_ENTRY_POINTS
 from wallets import hooks
 from wallets.models import Round
 
@@ -36,6 +37,13 @@ STRING_FIELDS = [
 @pytest.fixture(autouse=True)
 def _no_fraud_rules(monkeypatch):
     monkeypatch.setattr(hooks, "screener", None)
+
+
+@pytest.fixture(params=WALLET_ENTRY_POINTS)
+def wallet_entry_point(request):
+    """Every test here runs through Django's test client and through the production WSGI
+    entry point (config.wsgi.application and the wallet API's own way in)."""
+    return request.param
 
 
 def ledger_state():
@@ -389,14 +397,11 @@ def test_token_hash_is_not_a_token(wallet_api, placed, session_and_token):
 def test_only_post(wallet_api, placed, method):
     for operation in OPERATIONS:
         body = json.dumps(valid_fields(operation, placed)).encode()
-        extra = {} if method in ("get", "head") else {"data": body}
+        if method in ("get", "head"):
+            body = b""
         before = ledger_state()
-        response = getattr(wallet_api.client, method)(
-            f"/wallet/v1/{operation}",
-            content_type="application/json",
-            **extra,
-            **wallet_api.headers(body, path=f"/wallet/v1/{operation}"),
-        )
+        headers = wallet_api.headers(body, path=f"/wallet/v1/{operation}")
+        response = wallet_api.send(operation, body, headers, method=method.upper())
         assert response.status_code == 405, operation
         assert response["Allow"] == "POST"
         assert response["X-Request-Id"]

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.conftest import WALLET_ENTRY_POINTS
 from tests.wallets.test_wallet_api import (
     available,
     bet,
@@ -32,6 +33,13 @@ from wallets.models import GameSession, Round, Transaction
 def _no_fraud_rules(monkeypatch):
     monkeypatch.setattr(hooks, "screener", None)
     monkeypatch.setattr(hooks, "decline_recorders", [])
+
+
+@pytest.fixture(params=WALLET_ENTRY_POINTS)
+def wallet_entry_point(request):
+    """Every test here runs through Django's test client and through the production WSGI
+    entry point (config.wsgi.application and the wallet API's own way in)."""
+    return request.param
 
 
 # --- the signature covers the path ----------------------------------------------------------

@@ -180,3 +180,35 @@ def test_calls_through_the_short_way_are_observed_by_monitoring(acme):
     assert [(o.provider_code, o.operation, o.outcome) for o in seen] == [
         ("acme", "balance", "INVALID_TOKEN")
     ]
+
+
+class SlowBody(io.BytesIO):
+    """A request body that arrives `delay` seconds after the call started (a slow upload)."""
+
+    def __init__(self, body: bytes, delay: float):
+        super().__init__(body)
+        self.delay = delay
+
+    def read(self, *args):
+        time.sleep(self.delay)
+        self.delay = 0
+        return super().read(*args)
+
+
+def test_the_processing_time_covers_a_slow_body(acme):
+    """The wallet's clock starts when the call arrives, before the body is read: the time a
+    provider takes to send it is part of the processing time recorded on the row."""
+    provider, secret, _, token = acme
+    fields = {
+        "session_token": token,
+        "transaction_id": "slow-1",
+        "round_id": "r-slow",
+        "amount": "1.00",
+        "currency": "EUR",
+    }
+    body, headers = signed(secret, "acme", "/wallet/v1/bet", fields)
+    answer = wsgi_call("/wallet/v1/bet", body, **headers, **{"wsgi.input": SlowBody(body, 0.05)})
+
+    assert answer["status"] == 200, answer["body"]
+    row = Transaction.objects.get(provider=provider, external_id="slow-1")
+    assert row.processing_us >= 50_000
