@@ -12,6 +12,7 @@ the ledger read it live.
 
 import hmac
 import ipaddress
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,9 +131,17 @@ def _load(code: str) -> KnownProvider | None:
     return entry
 
 
+# What a provider code can be (Provider.code is a slug of at most 64 characters): anything else
+# names no provider and is never looked up (PostgreSQL refuses a NUL byte in a query, which
+# would otherwise surface as a 500).
+_CODE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+
+
 def known_provider(code: str, *, reload: bool = False) -> KnownProvider | None:
     """The provider with this code and its unrevoked credentials, from the cache."""
     entry = _known.get(code)
+    if entry is None and not _CODE.fullmatch(code):
+        return None
     if (
         reload
         or entry is None
