@@ -882,6 +882,46 @@ class PlayWin:
     credit_type: str = ""
 
 
+_TOMBSTONED_WIN_SQL = """
+SELECT r.reference_external_id FROM wallets_transaction r
+WHERE r.provider_id = %s AND r.kind = 'rollback' AND r.player_id = %s
+  AND r.reference_id IS NULL AND r.reference_external_id = ANY(%s)
+  AND NOT EXISTS (
+      SELECT 1 FROM wallets_transaction t
+      WHERE t.provider_id = r.provider_id AND t.id_scope = %s
+        AND t.external_id = r.reference_external_id)
+LIMIT 1
+"""
+
+
+def _refuse_tombstoned_wins(
+    provider: Provider, session: GameSession, win_ids: list[str], ids_per_player: bool
+) -> int:
+    """Refuse (TransactionRolledBack) a play one of whose wins a rollback named before it
+    arrived, as pitboss_bet refuses such a bet: the late win must not stand (pitboss_win checks
+    only the bet a win names). Read under the wallet's lock, taken here for the rest of the
+    play's transaction: the rollback that leaves a tombstone locks every wallet of the player,
+    so it has either committed (and is seen) or comes after the win (and reverses it). Returns
+    the microseconds waited for the lock."""
+    started = time.perf_counter()
+    balance, reserved, wallet_currency = db.fetch_one(
+        "SELECT balance_minor, reserved_minor, currency FROM wallets_wallet"
+        " WHERE id = %s FOR NO KEY UPDATE",
+        [session.wallet_id],
+    )
+    waited = int((time.perf_counter() - started) * 1_000_000)
+    scope = _player_scope(ids_per_player, session.player_id)
+    found = db.fetch_one(_TOMBSTONED_WIN_SQL, [provider.pk, session.player_id, win_ids, scope])
+    if found is not None:
+        raise TransactionRolledBack(
+            f"win {found[0]} was rolled back before it arrived",
+            field="transaction_id",
+            balance_minor=balance - reserved,
+            currency=wallet_currency,
+        )
+    return waited
+
+
 def play(
     *,
     provider: Provider,
@@ -895,11 +935,18 @@ def play(
     """Several bets and wins of one round applied atomically, in the order given (a spin's
     stake and its win in one call): every action is applied, or, when one is refused, none is
     and that refusal is raised. Each action keeps its own rules and idempotency: a repeat of
-    the whole call answers every action as a duplicate. Listeners hear of the rows once the
-    transaction has committed."""
+    the whole call answers every action as a duplicate. A bet or a win whose own id a rollback
+    named before it arrived (a tombstone) is refused, TransactionRolledBack: the rollback
+    stands. Listeners hear of the rows once the transaction has committed."""
     _deferred.incidents = []
     try:
         with transaction.atomic():
+            win_ids = [a.transaction_id for a in actions if isinstance(a, PlayWin)]
+            waited = (
+                _refuse_tombstoned_wins(provider, session, win_ids, ids_per_player)
+                if win_ids
+                else 0
+            )
             results = []
             for action in actions:
                 if isinstance(action, PlayBet):
@@ -933,6 +980,9 @@ def play(
                             context=context,
                         )
                     )
+            if waited and results:
+                first = results[0]
+                results[0] = dataclasses.replace(first, lock_wait_us=first.lock_wait_us + waited)
             return results
     finally:
         for incident in _deferred.incidents:
