@@ -74,6 +74,7 @@ from wallets.errors import (
     SessionLimit,
     TransactionRolledBack,
     ValidationFailed,
+    WalletError,
 )
 from wallets.hooks import DECLINE, HOLD, ScreeningRequest
 from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
@@ -922,6 +923,21 @@ def _refuse_tombstoned_wins(
     return waited
 
 
+def _as_committed(error: WalletError, player_id: int) -> None:
+    """Restate the balance a refusal inside a batch (play, rollback_many) carries as it stands
+    committed: it was read inside the batch's transaction, after earlier calls of the batch
+    that were undone with it."""
+    if error.balance_minor is None or not error.currency:
+        return
+    figures = (
+        Wallet.objects.filter(player_id=player_id, currency=error.currency)
+        .values_list("balance_minor", "reserved_minor")
+        .first()
+    )
+    if figures is not None:
+        error.balance_minor = figures[0] - figures[1]
+
+
 def play(
     *,
     provider: Provider,
@@ -937,7 +953,8 @@ def play(
     and that refusal is raised. Each action keeps its own rules and idempotency: a repeat of
     the whole call answers every action as a duplicate. A bet or a win whose own id a rollback
     named before it arrived (a tombstone) is refused, TransactionRolledBack: the rollback
-    stands. Listeners hear of the rows once the transaction has committed."""
+    stands. A refusal carries the balance as committed (nothing of the call applied).
+    Listeners hear of the rows once the transaction has committed."""
     _deferred.incidents = []
     try:
         with transaction.atomic():
@@ -984,6 +1001,10 @@ def play(
                 first = results[0]
                 results[0] = dataclasses.replace(first, lock_wait_us=first.lock_wait_us + waited)
             return results
+    except WalletError as error:
+        if len(actions) > 1:
+            _as_committed(error, session.player_id)
+        raise
     finally:
         for incident in _deferred.incidents:
             hooks.report_incident(incident)
@@ -1003,7 +1024,9 @@ def rollback_many(
 ) -> list[LedgerResult]:
     """Several rollbacks ((its own id, the id it cancels), ...) applied atomically. Wins are
     reversed before bets whatever the order given, so a round voided whole (its stake and its
-    win) is not refused as settled. Results come back in the order given."""
+    win) is not refused as settled. Results come back in the order given (each with the
+    balance after it was applied; the last applied has the highest row id). A refusal carries
+    the balance as committed."""
     kinds = dict(
         Transaction.objects.filter(
             provider=provider,
@@ -1032,6 +1055,10 @@ def rollback_many(
                     context=context,
                 )
             return [results[i] for i in range(len(rollbacks))]
+    except WalletError as error:
+        if len(rollbacks) > 1:
+            _as_committed(error, session.player_id)
+        raise
     finally:
         for incident in _deferred.incidents:
             hooks.report_incident(incident)
