@@ -3,8 +3,11 @@
 from wallets.adapters.base import Adapter
 from wallets.adapters.hub88 import Hub88Adapter
 from wallets.adapters.native import ADAPTER as NATIVE
+from wallets.adapters.softswiss import SoftSwissAdapter
 
-PROTOCOLS: dict[str, Adapter] = {adapter.name: adapter for adapter in (NATIVE, Hub88Adapter())}
+PROTOCOLS: dict[str, Adapter] = {
+    adapter.name: adapter for adapter in (NATIVE, Hub88Adapter(), SoftSwissAdapter())
+}
 
 
 def adapter_for(name: str) -> Adapter | None:
