@@ -2,11 +2,13 @@
 
 from simulator.protocols.base import ProtocolClient, ProtocolKit, Seat
 from simulator.protocols.hub88 import Hub88Client, Hub88Kit
+from simulator.protocols.softswiss import SoftSwissClient, SoftSwissKit
 
 # protocol -> (client class, kit class); a client is built from (transport, provider code,
 # the provider's signing credential: a private key PEM or a shared secret).
 KITS = {
     "hub88": (Hub88Client, Hub88Kit),
+    "softswiss": (SoftSwissClient, SoftSwissKit),
 }
 
 
