@@ -74,6 +74,7 @@ from wallets.errors import (
     SessionLimit,
     TransactionRolledBack,
     ValidationFailed,
+    WalletError,
 )
 from wallets.hooks import DECLINE, HOLD, ScreeningRequest
 from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
@@ -882,6 +883,61 @@ class PlayWin:
     credit_type: str = ""
 
 
+_TOMBSTONED_WIN_SQL = """
+SELECT r.reference_external_id FROM wallets_transaction r
+WHERE r.provider_id = %s AND r.kind = 'rollback' AND r.player_id = %s
+  AND r.reference_id IS NULL AND r.reference_external_id = ANY(%s)
+  AND NOT EXISTS (
+      SELECT 1 FROM wallets_transaction t
+      WHERE t.provider_id = r.provider_id AND t.id_scope = %s
+        AND t.external_id = r.reference_external_id)
+LIMIT 1
+"""
+
+
+def _refuse_tombstoned_wins(
+    provider: Provider, session: GameSession, win_ids: list[str], ids_per_player: bool
+) -> int:
+    """Refuse (TransactionRolledBack) a play one of whose wins a rollback named before it
+    arrived, as pitboss_bet refuses such a bet: the late win must not stand (pitboss_win checks
+    only the bet a win names). Read under the wallet's lock, taken here for the rest of the
+    play's transaction: the rollback that leaves a tombstone locks every wallet of the player,
+    so it has either committed (and is seen) or comes after the win (and reverses it). Returns
+    the microseconds waited for the lock."""
+    started = time.perf_counter()
+    balance, reserved, wallet_currency = db.fetch_one(
+        "SELECT balance_minor, reserved_minor, currency FROM wallets_wallet"
+        " WHERE id = %s FOR NO KEY UPDATE",
+        [session.wallet_id],
+    )
+    waited = int((time.perf_counter() - started) * 1_000_000)
+    scope = _player_scope(ids_per_player, session.player_id)
+    found = db.fetch_one(_TOMBSTONED_WIN_SQL, [provider.pk, session.player_id, win_ids, scope])
+    if found is not None:
+        raise TransactionRolledBack(
+            f"win {found[0]} was rolled back before it arrived",
+            field="transaction_id",
+            balance_minor=balance - reserved,
+            currency=wallet_currency,
+        )
+    return waited
+
+
+def _as_committed(error: WalletError, player_id: int) -> None:
+    """Restate the balance a refusal inside a batch (play, rollback_many) carries as it stands
+    committed: it was read inside the batch's transaction, after earlier calls of the batch
+    that were undone with it."""
+    if error.balance_minor is None or not error.currency:
+        return
+    figures = (
+        Wallet.objects.filter(player_id=player_id, currency=error.currency)
+        .values_list("balance_minor", "reserved_minor")
+        .first()
+    )
+    if figures is not None:
+        error.balance_minor = figures[0] - figures[1]
+
+
 def play(
     *,
     provider: Provider,
@@ -895,11 +951,19 @@ def play(
     """Several bets and wins of one round applied atomically, in the order given (a spin's
     stake and its win in one call): every action is applied, or, when one is refused, none is
     and that refusal is raised. Each action keeps its own rules and idempotency: a repeat of
-    the whole call answers every action as a duplicate. Listeners hear of the rows once the
-    transaction has committed."""
+    the whole call answers every action as a duplicate. A bet or a win whose own id a rollback
+    named before it arrived (a tombstone) is refused, TransactionRolledBack: the rollback
+    stands. A refusal carries the balance as committed (nothing of the call applied).
+    Listeners hear of the rows once the transaction has committed."""
     _deferred.incidents = []
     try:
         with transaction.atomic():
+            win_ids = [a.transaction_id for a in actions if isinstance(a, PlayWin)]
+            waited = (
+                _refuse_tombstoned_wins(provider, session, win_ids, ids_per_player)
+                if win_ids
+                else 0
+            )
             results = []
             for action in actions:
                 if isinstance(action, PlayBet):
@@ -933,7 +997,14 @@ def play(
                             context=context,
                         )
                     )
+            if waited and results:
+                first = results[0]
+                results[0] = dataclasses.replace(first, lock_wait_us=first.lock_wait_us + waited)
             return results
+    except WalletError as error:
+        if len(actions) > 1:
+            _as_committed(error, session.player_id)
+        raise
     finally:
         for incident in _deferred.incidents:
             hooks.report_incident(incident)
@@ -953,7 +1024,9 @@ def rollback_many(
 ) -> list[LedgerResult]:
     """Several rollbacks ((its own id, the id it cancels), ...) applied atomically. Wins are
     reversed before bets whatever the order given, so a round voided whole (its stake and its
-    win) is not refused as settled. Results come back in the order given."""
+    win) is not refused as settled. Results come back in the order given (each with the
+    balance after it was applied; the last applied has the highest row id). A refusal carries
+    the balance as committed."""
     kinds = dict(
         Transaction.objects.filter(
             provider=provider,
@@ -982,6 +1055,10 @@ def rollback_many(
                     context=context,
                 )
             return [results[i] for i in range(len(rollbacks))]
+    except WalletError as error:
+        if len(rollbacks) > 1:
+            _as_committed(error, session.player_id)
+        raise
     finally:
         for incident in _deferred.incidents:
             hooks.report_incident(incident)

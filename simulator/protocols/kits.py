@@ -4,6 +4,7 @@ from simulator.protocols.base import ProtocolClient, ProtocolKit, Seat
 from simulator.protocols.evolution import EvolutionClient, EvolutionKit
 from simulator.protocols.hub88 import Hub88Client, Hub88Kit
 from simulator.protocols.pragmatic import PragmaticClient, PragmaticKit
+from simulator.protocols.softswiss import SoftSwissClient, SoftSwissKit
 
 # protocol -> (client class, kit class); a client is built from (transport, provider code,
 # the provider's signing credential: a private key PEM or a shared secret).
@@ -11,6 +12,7 @@ KITS = {
     "hub88": (Hub88Client, Hub88Kit),
     "pragmatic": (PragmaticClient, PragmaticKit),
     "evolution": (EvolutionClient, EvolutionKit),
+    "softswiss": (SoftSwissClient, SoftSwissKit),
 }
 
 

@@ -331,6 +331,46 @@ def test_a_play_whose_bet_is_refused_applies_nothing(table):
     assert figures(player) == (49_00, 0)
 
 
+def test_a_refused_play_or_rollback_batch_carries_the_balance_as_committed(table):
+    provider, player, session = table
+    with pytest.raises(InsufficientFunds) as refused:
+        ledger.play(
+            provider=provider,
+            session=session,
+            round_id="spin-b",
+            currency="EUR",
+            actions=[ledger.PlayBet("i1", 30_00), ledger.PlayBet("i2", 80_00)],
+        )
+    # The second bet met 70.00 inside the batch; the first bet was undone with it.
+    assert refused.value.balance_minor == 100_00
+    ledger.play(
+        provider=provider,
+        session=session,
+        round_id="spin-b",
+        currency="EUR",
+        actions=[ledger.PlayBet("i3", 10_00), ledger.PlayWin("i4", 20_00)],
+    )
+    ledger.play(
+        provider=provider,
+        session=session,
+        round_id="spin-c",
+        currency="EUR",
+        actions=[ledger.PlayBet("i5", 10_00), ledger.PlayWin("i6", 50_00)],
+    )
+    ledger.withdraw(player=player, currency="EUR", amount_minor=120_00, external_id="cash-i")
+    with pytest.raises(InsufficientFunds) as reversal:
+        ledger.rollback_many(
+            provider=provider,
+            session=session,
+            round_id="spin-c",
+            rollbacks=[("j1", "i4"), ("j2", "i6")],
+            allow_win=True,
+        )
+    # The second reversal met 10.00 inside the batch; the first was undone with it.
+    assert reversal.value.balance_minor == 30_00
+    assert figures(player) == (30_00, 0)
+
+
 def test_a_play_racing_a_duplicate_of_its_own_bet_keeps_one_row(table):
     provider, player, session = table
     place(provider, session, "d1", 10_00, round_id="spin-3")
@@ -343,6 +383,57 @@ def test_a_play_racing_a_duplicate_of_its_own_bet_keeps_one_row(table):
     )
     assert [r.duplicate for r in results] == [True, False]
     assert figures(player) == (94_00, 0)
+
+
+def test_a_play_whose_win_was_rolled_back_before_it_arrived_applies_nothing(table):
+    provider, player, session = table
+    tomb = ledger.rollback_many(
+        provider=provider,
+        session=session,
+        round_id="spin-late",
+        rollbacks=[("rb-w", "late-w")],
+        allow_win=True,
+    )
+    assert tomb[0].tombstone
+    with pytest.raises(TransactionRolledBack) as refused:
+        ledger.play(
+            provider=provider,
+            session=session,
+            round_id="spin-late",
+            currency="EUR",
+            actions=[ledger.PlayBet("late-b", 1_00), ledger.PlayWin("late-w", 40_00)],
+        )
+    assert refused.value.balance_minor == 100_00
+    assert figures(player) == (100_00, 0)
+    assert not Transaction.objects.filter(external_id__in=["late-b", "late-w"]).exists()
+    # A win-only play (a free spin) meets the same tombstone.
+    with pytest.raises(TransactionRolledBack):
+        ledger.play(
+            provider=provider,
+            session=session,
+            round_id="spin-late",
+            currency="EUR",
+            actions=[ledger.PlayWin("late-w", 40_00, round_closed=True)],
+        )
+    assert figures(player) == (100_00, 0)
+
+
+def test_a_replayed_play_whose_win_was_reversed_since_is_still_a_duplicate(table):
+    provider, player, session = table
+    spin = [ledger.PlayBet("h1", 10_00), ledger.PlayWin("h2", 30_00)]
+    ledger.play(provider=provider, session=session, round_id="spin-6", currency="EUR", actions=spin)
+    ledger.rollback_many(
+        provider=provider,
+        session=session,
+        round_id="spin-6",
+        rollbacks=[("k2", "h2")],
+        allow_win=True,
+    )
+    again = ledger.play(
+        provider=provider, session=session, round_id="spin-6", currency="EUR", actions=spin
+    )
+    assert [r.duplicate for r in again] == [True, True]
+    assert figures(player) == (90_00, 0)
 
 
 def test_rollbacks_of_a_whole_round_reverse_the_win_before_the_bet(table):

@@ -10,6 +10,8 @@ from wallets import strictjson
 from wallets.errors import ValidationFailed
 
 MAX_ID_LENGTH = 128
+# Integer fields longer than this are refused (no amount or count comes near it).
+MAX_INT_DIGITS = 40
 
 
 class WrongType(ValidationFailed):
@@ -87,6 +89,9 @@ def required_int(data: dict, name: str, *, minimum: int | None = 0) -> int:
         raise WrongType(f"{name} must be an integer", field=name)
     if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral()):
         raise WrongType(f"{name} must be an integer", field=name)
+    if isinstance(value, Decimal) and value.adjusted() >= MAX_INT_DIGITS:
+        # Refused before int(): 1e999999 would take minutes to expand into its digits.
+        raise ValidationFailed(f"{name} has more than {MAX_INT_DIGITS} digits", field=name)
     number = int(value)
     if minimum is not None and number < minimum:
         raise ValidationFailed(f"{name} must be at least {minimum}", field=name)

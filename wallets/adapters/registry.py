@@ -5,6 +5,7 @@ from wallets.adapters.evolution import EvolutionAdapter
 from wallets.adapters.hub88 import Hub88Adapter
 from wallets.adapters.native import ADAPTER as NATIVE
 from wallets.adapters.pragmatic import PragmaticAdapter
+from wallets.adapters.softswiss import SoftSwissAdapter
 
 PROTOCOLS: dict[str, Adapter] = {
     adapter.name: adapter
@@ -13,6 +14,7 @@ PROTOCOLS: dict[str, Adapter] = {
         Hub88Adapter(),
         EvolutionAdapter(),
         PragmaticAdapter(),
+        SoftSwissAdapter(),
     )
 }
 
