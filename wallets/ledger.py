@@ -385,15 +385,16 @@ _BET_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
        wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
        txn_session_id, txn_wallet_id, txn_game_id
-FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s, %s)
+FROM pitboss_bet(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s::inet, %s,
+                 %s)
 """
 
 _WIN_SQL = """
 SELECT outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
        wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
        txn_session_id, txn_wallet_id, txn_game_id
-FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s, %s, %s,
-                 %s::inet, %s, %s)
+FROM pitboss_win(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s, %s, %s,
+                 %s, %s::inet, %s, %s)
 """
 
 
@@ -423,9 +424,12 @@ class _Outcome:
 @dataclass(frozen=True)
 class SessionToken:
     """A session known only by its token's hash: bet and win then look it up in their own
-    database call (the wallet API passes this when no screening can apply to the call)."""
+    database call (the wallet API passes this when no screening can apply to the call).
+    `player_ref`: the player's external id the protocol sent beside the token; the call is
+    refused (InvalidToken) when the token is another player's."""
 
     token_hash: str
+    player_ref: str | None = None
 
 
 def _resolved(provider: Provider, session, kind: str, amount_minor: int):
@@ -570,10 +574,10 @@ def _player_scope(ids_per_player: bool, player_id: int) -> str:
 
 
 def _session_params(session) -> tuple:
-    """(session id, wallet id, token hash) for the bet and win functions."""
+    """(session id, wallet id, token hash, player ref) for the bet and win functions."""
     if isinstance(session, SessionToken):
-        return None, None, session.token_hash
-    return session.pk, session.wallet_id, None
+        return None, None, session.token_hash, session.player_ref
+    return session.pk, session.wallet_id, None, None
 
 
 def _seconds_since_authentication(session: GameSession) -> float | None:
@@ -883,46 +887,6 @@ class PlayWin:
     credit_type: str = ""
 
 
-_TOMBSTONED_WIN_SQL = """
-SELECT r.reference_external_id FROM wallets_transaction r
-WHERE r.provider_id = %s AND r.kind = 'rollback' AND r.player_id = %s
-  AND r.reference_id IS NULL AND r.reference_external_id = ANY(%s)
-  AND NOT EXISTS (
-      SELECT 1 FROM wallets_transaction t
-      WHERE t.provider_id = r.provider_id AND t.id_scope = %s
-        AND t.external_id = r.reference_external_id)
-LIMIT 1
-"""
-
-
-def _refuse_tombstoned_wins(
-    provider: Provider, session: GameSession, win_ids: list[str], ids_per_player: bool
-) -> int:
-    """Refuse (TransactionRolledBack) a play one of whose wins a rollback named before it
-    arrived, as pitboss_bet refuses such a bet: the late win must not stand (pitboss_win checks
-    only the bet a win names). Read under the wallet's lock, taken here for the rest of the
-    play's transaction: the rollback that leaves a tombstone locks every wallet of the player,
-    so it has either committed (and is seen) or comes after the win (and reverses it). Returns
-    the microseconds waited for the lock."""
-    started = time.perf_counter()
-    balance, reserved, wallet_currency = db.fetch_one(
-        "SELECT balance_minor, reserved_minor, currency FROM wallets_wallet"
-        " WHERE id = %s FOR NO KEY UPDATE",
-        [session.wallet_id],
-    )
-    waited = int((time.perf_counter() - started) * 1_000_000)
-    scope = _player_scope(ids_per_player, session.player_id)
-    found = db.fetch_one(_TOMBSTONED_WIN_SQL, [provider.pk, session.player_id, win_ids, scope])
-    if found is not None:
-        raise TransactionRolledBack(
-            f"win {found[0]} was rolled back before it arrived",
-            field="transaction_id",
-            balance_minor=balance - reserved,
-            currency=wallet_currency,
-        )
-    return waited
-
-
 def _as_committed(error: WalletError, player_id: int) -> None:
     """Restate the balance a refusal inside a batch (play, rollback_many) carries as it stands
     committed: it was read inside the batch's transaction, after earlier calls of the batch
@@ -958,12 +922,6 @@ def play(
     _deferred.incidents = []
     try:
         with transaction.atomic():
-            win_ids = [a.transaction_id for a in actions if isinstance(a, PlayWin)]
-            waited = (
-                _refuse_tombstoned_wins(provider, session, win_ids, ids_per_player)
-                if win_ids
-                else 0
-            )
             results = []
             for action in actions:
                 if isinstance(action, PlayBet):
@@ -997,9 +955,6 @@ def play(
                             context=context,
                         )
                     )
-            if waited and results:
-                first = results[0]
-                results[0] = dataclasses.replace(first, lock_wait_us=first.lock_wait_us + waited)
             return results
     except WalletError as error:
         if len(actions) > 1:

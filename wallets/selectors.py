@@ -199,3 +199,41 @@ def player_session(provider_id: int, player_external_id: str, *, currency: str =
     return (
         sessions.filter(status="open").order_by("-id").first() or sessions.order_by("-id").first()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionIdentity:
+    """What never changes about a session: whose it is and its currency."""
+
+    player_external_id: str
+    currency: str
+
+
+# token hash -> SessionIdentity, per process. A session's player and currency never change, and
+# a token names one session for good (a renewed token is a new hash): an entry can never be
+# wrong, only unused. Bounded; cleared when full.
+_identities: dict[tuple[int, str], SessionIdentity] = {}
+_IDENTITIES_MAX = 100_000
+
+
+def session_identity(provider_id: int, token_hash: str) -> SessionIdentity | None:
+    """The player and currency of the session with this token at this provider, from a
+    process cache after the first look-up (None: no such session, not cached). Protocols that
+    name the player beside the token check it, and read amounts in the session's currency,
+    without a query per call; the ledger function still reads the session itself."""
+    key = (provider_id, token_hash)
+    found = _identities.get(key)
+    if found is not None:
+        return found
+    row = db.fetch_one(
+        "SELECT pl.external_id, s.currency FROM wallets_gamesession s"
+        " JOIN wallets_player pl ON pl.id = s.player_id"
+        " WHERE s.token_hash = %s AND s.provider_id = %s",
+        [token_hash, provider_id],
+    )
+    if row is None:
+        return None
+    if len(_identities) >= _IDENTITIES_MAX:
+        _identities.clear()
+    found = _identities[key] = SessionIdentity(*row)
+    return found

@@ -87,7 +87,7 @@ from wallets.errors import (
 )
 from wallets.models import GameSession, Player, Transaction
 from wallets.money import format_amount, parse_amount
-from wallets.selectors import live_session, player_session
+from wallets.selectors import live_session, player_session, session_identity
 
 # The ledger's outcome codes, as Evolution names them.
 STATUSES = {
@@ -360,45 +360,78 @@ class EvolutionAdapter(Adapter):
             "currency": wallet.currency,
         }
 
-    def op_debit(self, call: Call) -> dict:
+    def _book(self, call: Call, read, book):
+        """Book with the sid alone (the ledger function reads the session in the same round
+        trip) when the sid's session is the `userId`'s; otherwise, and when the ledger does
+        not know the sid, the session is read first and the refusal says exactly why (and
+        carries the balance). `read(currency)` reads the call's fields, `book(session,
+        currency, fields)` calls the ledger."""
+        sid = required_str(call.data, "sid", max_length=256)
+        user = required_str(call.data, "userId")
+        token_hash = crypto.token_hash(sid)
+        identity = session_identity(call.provider.pk, token_hash)
+        if identity is not None and identity.player_external_id == user:
+            try:
+                currency = self._currency(call, identity)
+                fields = read(currency)
+            except WalletError:
+                self._session(call)  # the refusal carries the balance
+                raise
+            try:
+                return book(ledger.SessionToken(token_hash, player_ref=user), currency, fields)
+            except InvalidToken:
+                pass  # gone since: read it, and say why
         session = self._session(call)
         currency = self._currency(call, session)
-        transaction_id, ref_id = self._transaction(call)
-        amount = self._amount(call, "transaction", currency)
-        result = ledger.bet(
-            provider=call.provider,
-            session=session,
-            transaction_id=transaction_id,
-            round_id=ref_id,
-            amount_minor=amount.minor,
-            currency=currency,
-            game_id=self._game_round(call),
-            rounding_residue=amount.rounding_residue or None,
-            context=call.context,
-        )
-        return self._answer(call, result)
+        return book(session, currency, read(currency))
+
+    def op_debit(self, call: Call) -> dict:
+        def read(currency):
+            transaction_id, ref_id = self._transaction(call)
+            amount = self._amount(call, "transaction", currency)
+            return transaction_id, ref_id, amount, self._game_round(call)
+
+        def book(session, currency, fields):
+            transaction_id, ref_id, amount, game_round = fields
+            return ledger.bet(
+                provider=call.provider,
+                session=session,
+                transaction_id=transaction_id,
+                round_id=ref_id,
+                amount_minor=amount.minor,
+                currency=currency,
+                game_id=game_round,
+                rounding_residue=amount.rounding_residue or None,
+                context=call.context,
+            )
+
+        return self._answer(call, self._book(call, read, book))
 
     def op_credit(self, call: Call) -> dict:
-        session = self._session(call)
-        currency = self._currency(call, session)
-        transaction_id, ref_id = self._transaction(call)
-        amount = self._amount(call, "transaction", currency)
-        self._game_round(call)
-        result = ledger.win(
-            provider=call.provider,
-            session=session,
-            transaction_id=transaction_id,
-            round_id=ref_id,
-            amount_minor=amount.minor,
-            currency=currency,
-            # A credit settles its bet: once, and no later debit joins it.
-            round_closed=True,
-            requires_bet=True,
-            settles_once=True,
-            rounding_residue=amount.rounding_residue or None,
-            context=call.context,
-        )
-        return self._answer(call, result)
+        def read(currency):
+            transaction_id, ref_id = self._transaction(call)
+            amount = self._amount(call, "transaction", currency)
+            self._game_round(call)
+            return transaction_id, ref_id, amount
+
+        def book(session, currency, fields):
+            transaction_id, ref_id, amount = fields
+            return ledger.win(
+                provider=call.provider,
+                session=session,
+                transaction_id=transaction_id,
+                round_id=ref_id,
+                amount_minor=amount.minor,
+                currency=currency,
+                # A credit settles its bet: once, and no later debit joins it.
+                round_closed=True,
+                requires_bet=True,
+                settles_once=True,
+                rounding_residue=amount.rounding_residue or None,
+                context=call.context,
+            )
+
+        return self._answer(call, self._book(call, read, book))
 
     def op_cancel(self, call: Call) -> dict:
         session = self._session(call)

@@ -36,7 +36,7 @@ from wallets.currencies import exponent, is_known
 from wallets.errors import CurrencyMismatch, InvalidSignature, InvalidToken, WalletError
 from wallets.models import Player, Transaction
 from wallets.money import parse_amount
-from wallets.selectors import live_session
+from wallets.selectors import live_session, session_identity
 
 UNITS_PER_MAJOR = 100_000
 
@@ -134,13 +134,39 @@ class Hub88Adapter(Adapter):
         required_str(data, "user")
         return data
 
-    def _money(self, call: Call, session) -> tuple[int, str, object]:
+    def _money(self, call: Call) -> tuple[int, str, object]:
+        """(minor units, currency, rounding residue or None) of the call's amount, read in the
+        currency it names; the ledger compares that with the session's (after its
+        idempotency check: a replay in another currency is a duplicate mismatch)."""
         units = required_int(call.data, "amount")
         currency = required_str(call.data, "currency", max_length=16)
-        if not is_known(currency) or currency != session.currency:
-            raise CurrencyMismatch(f"currency must be the session's ({session.currency})")
+        if not is_known(currency):
+            raise CurrencyMismatch(f"unknown currency {currency!r}")
         parsed = to_minor(units, currency, call.provider.rounding_mode or None)
         return parsed.minor, currency, parsed.rounding_residue or None
+
+    def _book(self, call: Call, read, book, *, by_reference: str = ""):
+        """Book with the token alone (the ledger function reads the session in the same round
+        trip) when the token's session is the `user`'s; otherwise, and when the ledger does
+        not know the token, the session is read first and the refusal says exactly why (and
+        carries the balance). `read()` reads the call's fields, `book(session, fields)` calls
+        the ledger."""
+        user = required_str(call.data, "user")
+        token = required_str(call.data, "token", max_length=256)
+        token_hash = crypto.token_hash(token)
+        identity = session_identity(call.provider.pk, token_hash)
+        if identity is not None and identity.player_external_id == user:
+            try:
+                fields = read()
+            except WalletError:
+                self._session(call, by_reference=by_reference)  # for the refusal's balance
+                raise
+            try:
+                return book(ledger.SessionToken(token_hash, player_ref=user), fields)
+            except InvalidToken:
+                pass  # gone since: read it, and say why
+        session = self._session(call, by_reference=by_reference)
+        return book(session, read())
 
     # --- call ------------------------------------------------------------------------------------
 
@@ -201,52 +227,65 @@ class Hub88Adapter(Adapter):
         }
 
     def op_bet(self, call: Call) -> dict:
-        session = self._session(call)
-        transaction_id = required_str(call.data, "transaction_uuid")
-        round_id = required_str(call.data, "round")
-        amount_minor, currency, residue = self._money(call, session)
-        if optional_bool(call.data, "is_free"):
-            # The promotion pays the stake: nothing leaves the player's balance.
-            amount_minor, residue = 0, None
-        result = ledger.bet(
-            provider=call.provider,
-            session=session,
-            transaction_id=transaction_id,
-            round_id=round_id,
-            amount_minor=amount_minor,
-            currency=currency,
-            game_id=self._game(call),
-            rounding_residue=residue,
-            context=call.context,
-        )
-        return self._answer(call, result)
+        def read():
+            transaction_id = required_str(call.data, "transaction_uuid")
+            round_id = required_str(call.data, "round")
+            amount_minor, currency, residue = self._money(call)
+            if optional_bool(call.data, "is_free"):
+                # The promotion pays the stake: nothing leaves the player's balance.
+                amount_minor, residue = 0, None
+            return transaction_id, round_id, amount_minor, currency, residue, self._game(call)
+
+        def book(session, fields):
+            transaction_id, round_id, amount_minor, currency, residue, game_id = fields
+            return ledger.bet(
+                provider=call.provider,
+                session=session,
+                transaction_id=transaction_id,
+                round_id=round_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                game_id=game_id,
+                rounding_residue=residue,
+                context=call.context,
+            )
+
+        return self._answer(call, self._book(call, read, book))
 
     def op_win(self, call: Call) -> dict:
         reference = optional_str(call.data, "reference_transaction_uuid")
-        session = self._session(call, by_reference=reference)
-        transaction_id = required_str(call.data, "transaction_uuid")
-        round_id = required_str(call.data, "round")
-        amount_minor, currency, residue = self._money(call, session)
-        free = optional_bool(call.data, "is_free")
-        supplier_promo = optional_bool(call.data, "is_supplier_promo")
-        result = ledger.win(
-            provider=call.provider,
-            session=session,
-            transaction_id=transaction_id,
-            round_id=round_id,
-            amount_minor=amount_minor,
-            currency=currency,
-            round_closed=optional_bool(call.data, "round_closed"),
-            reference_transaction_id=reference,
-            rounding_residue=residue,
-            # A win names its bet; a supplier's promotion may come without one.
-            requires_bet=not supplier_promo,
-            credit_type=CreditType.FREE_ROUND
-            if free
-            else (CreditType.PROMO if supplier_promo else ""),
-            context=call.context,
-        )
-        return self._answer(call, result)
+
+        def read():
+            transaction_id = required_str(call.data, "transaction_uuid")
+            round_id = required_str(call.data, "round")
+            amount_minor, currency, residue = self._money(call)
+            free = optional_bool(call.data, "is_free")
+            supplier_promo = optional_bool(call.data, "is_supplier_promo")
+            credit_type = (
+                CreditType.FREE_ROUND if free else (CreditType.PROMO if supplier_promo else "")
+            )
+            closed = optional_bool(call.data, "round_closed")
+            return transaction_id, round_id, amount_minor, currency, residue, credit_type, closed
+
+        def book(session, fields):
+            transaction_id, round_id, amount_minor, currency, residue, credit_type, closed = fields
+            return ledger.win(
+                provider=call.provider,
+                session=session,
+                transaction_id=transaction_id,
+                round_id=round_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                round_closed=closed,
+                reference_transaction_id=reference,
+                rounding_residue=residue,
+                # A win names its bet; a supplier's promotion may come without one.
+                requires_bet=credit_type != CreditType.PROMO,
+                credit_type=credit_type,
+                context=call.context,
+            )
+
+        return self._answer(call, self._book(call, read, book, by_reference=reference))
 
     def op_rollback(self, call: Call) -> dict:
         reference = required_str(call.data, "reference_transaction_uuid")

@@ -52,7 +52,7 @@ from wallets.errors import (
 )
 from wallets.models import GameSession
 from wallets.money import format_amount, parse_amount
-from wallets.selectors import live_session, player_session
+from wallets.selectors import live_session, player_session, session_identity
 
 # The ledger's outcome codes as Pragmatic's error numbers. 120 is final (Pragmatic does not
 # retry it), 100 is retried; a code with no counterpart is 100.
@@ -344,27 +344,63 @@ class PragmaticAdapter(Adapter):
             ledger.touch_session(session)
         return self._wallet_fields(session)
 
+    def _book(self, call: Call, read, book, *, credit: bool):
+        """Book with the token alone (the ledger function reads the session in the same round
+        trip) when a token is sent and its session is the `userId`'s; otherwise (no token,
+        another player's, gone since) the session is read first and the refusal says exactly
+        why (and carries the balance). `read(currency)` reads the call's fields,
+        `book(session, currency, fields)` calls the ledger."""
+        user = required_str(call.data, "userId", max_length=MAX_USER_ID)
+        token = _optional(call.data, "token", max_length=MAX_TOKEN)
+        if token:
+            token_hash = crypto.token_hash(token)
+            identity = session_identity(call.provider.pk, token_hash)
+            if identity is not None and identity.player_external_id == user:
+                try:
+                    fields = read(identity.currency)
+                except WalletError:
+                    self._session(call, credit=credit)  # for the refusal's balance
+                    raise
+                try:
+                    return book(
+                        ledger.SessionToken(token_hash, player_ref=user),
+                        identity.currency,
+                        fields,
+                    )
+                except InvalidToken:
+                    pass  # gone since: read it, and say why
+        session = self._session(call, credit=credit)
+        return book(session, session.currency, read(session.currency))
+
     def op_bet(self, call: Call) -> dict:
-        session = self._session(call, credit=False)
-        reference = required_str(call.data, "reference")
-        round_id = required_str(call.data, "roundId")
-        game_id = required_str(call.data, "gameId")
-        amount_minor, residue = self._amount(call, session.currency)
-        # A zero amount is a free-round bet (bonusCode): taken, nothing debited.
-        result = ledger.bet(
-            provider=call.provider,
-            session=session,
-            transaction_id=reference,
-            round_id=round_id,
-            amount_minor=amount_minor,
-            currency=session.currency,
-            game_id=game_id,
-            rounding_residue=residue,
-            context=call.context,
-        )
+        def read(currency):
+            reference = required_str(call.data, "reference")
+            round_id = required_str(call.data, "roundId")
+            game_id = required_str(call.data, "gameId")
+            amount_minor, residue = self._amount(call, currency)
+            return reference, round_id, game_id, amount_minor, residue
+
+        def book(session, currency, fields):
+            reference, round_id, game_id, amount_minor, residue = fields
+            # A zero amount is a free-round bet (bonusCode): taken, nothing debited.
+            return ledger.bet(
+                provider=call.provider,
+                session=session,
+                transaction_id=reference,
+                round_id=round_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                game_id=game_id,
+                rounding_residue=residue,
+                context=call.context,
+            )
+
+        result = self._book(call, read, book, credit=False)
         return {**self._transaction_fields(call, result), "usedPromo": money(0, result.currency)}
 
     def op_result(self, call: Call) -> dict:
+        if not call.data.get("promoWinAmount"):
+            return self._plain_result(call)
         session = self._session(call, credit=True)
         reference = required_str(call.data, "reference")
         round_id = required_str(call.data, "roundId")
@@ -409,6 +445,34 @@ class PragmaticAdapter(Adapter):
             )
         call.note(won)
         return {"transactionId": str(won.row.pk), **self._balance_fields(call, prize)}
+
+    def _plain_result(self, call: Call) -> dict:
+        """A result with no PrizeDrop: one win, by the token alone when it can be."""
+
+        def read(currency):
+            reference = required_str(call.data, "reference")
+            round_id = required_str(call.data, "roundId")
+            required_str(call.data, "gameId")
+            amount_minor, residue = self._amount(call, currency)
+            return reference, round_id, amount_minor, residue
+
+        def book(session, currency, fields):
+            reference, round_id, amount_minor, residue = fields
+            return ledger.win(
+                provider=call.provider,
+                session=session,
+                transaction_id=reference,
+                round_id=round_id,
+                amount_minor=amount_minor,
+                currency=currency,
+                rounding_residue=residue,
+                requires_bet=True,
+                # A free round's win (bonusCode): a promotional credit in the revenue reports.
+                credit_type=CreditType.FREE_ROUND if call.data.get("bonusCode") else "",
+                context=call.context,
+            )
+
+        return self._transaction_fields(call, self._book(call, read, book, credit=True))
 
     def _credit(self, call: Call, credit_type: str, *, note: str, currency: str = "") -> dict:
         """A credit with no stake (jackpot, promotion, free rounds' total), by `reference`."""

@@ -72,7 +72,7 @@ from wallets.errors import (
 )
 from wallets.models import Provider, Transaction
 from wallets.money import parse_amount
-from wallets.selectors import live_session, player_session
+from wallets.selectors import live_session, player_session, session_identity
 
 # SoftSwiss's error codes and their texts (those Pitboss never emits are listed for the doc:
 # 106 max bet, 153 country, 155 changed field, 406 free spins not offered).
@@ -127,6 +127,17 @@ STATUSES = {
 
 # Refusals answered with a reason after the code's text.
 _EXPLAINED = {400, 404, 107, 405}
+
+
+# (provider id, token hash) of sessions known confirmed in this process (bounded).
+_confirmed: set[tuple[int, str]] = set()
+_CONFIRMED_MAX = 100_000
+
+
+def _remember_confirmed(key: tuple[int, str]) -> None:
+    if len(_confirmed) >= _CONFIRMED_MAX:
+        _confirmed.clear()
+    _confirmed.add(key)
 
 
 class AnsweredAsRolledBack(TransactionRolledBack):
@@ -269,18 +280,102 @@ class SoftSwissAdapter(Adapter):
         """The first balance request or bet of an open session confirms it, as the native
         API's authenticate does (SoftSwiss has no such call): a restricted provider plays on
         only in sessions confirmed before the restriction, and idle cleanup tells sessions that
-        were played from launches that lapsed."""
+        were played from launches that lapsed. A confirmed session's token is remembered in
+        this process: its plays of one action take the fast path (a confirmation is never
+        undone)."""
+        token = call.data.get("session_id")
+        confirmed_key = (
+            (call.provider.pk, crypto.token_hash(token))
+            if call.option("session_id") == "token" and isinstance(token, str)
+            else None
+        )
         if session.authenticated_at is not None or session.status != SessionStatus.OPEN:
+            if session.authenticated_at is not None and confirmed_key:
+                _remember_confirmed(confirmed_key)
             return
         provider = copy.copy(call.provider)  # the cached one is shared: never change it
         provider.status = call.provider_status or (
             Provider.objects.values_list("status", flat=True).get(pk=provider.pk)
         )
         ledger.authenticate(provider=provider, session=session)
+        if confirmed_key:
+            _remember_confirmed(confirmed_key)
+
+    def _fast_play(self, call: Call) -> dict | None:
+        """A play of one action on a session already confirmed, booked by the token alone
+        (the ledger function reads the session in the same round trip); None when the call
+        needs the session read first (anything else, or a refusal that must say exactly
+        why)."""
+        if call.option("session_id") != "token":
+            return None
+        actions = call.data.get("actions")
+        user, token = call.data.get("user_id"), call.data.get("session_id")
+        if not (isinstance(actions, list) and len(actions) == 1):
+            return None
+        if not (isinstance(user, str) and isinstance(token, str) and 0 < len(token) <= 256):
+            return None
+        token_hash = crypto.token_hash(token)
+        if (call.provider.pk, token_hash) not in _confirmed:
+            return None
+        identity = session_identity(call.provider.pk, token_hash)
+        if identity is None or identity.player_external_id != user:
+            return None
+        try:
+            (action,) = self._actions(call, kinds=("bet", "win"))
+            currency = self._currency(call, identity)
+            round_id = required_str(call.data, "game_id")
+            amount = self._amount(0, action, currency)
+            finished = optional_bool(call.data, "finished")
+        except WalletError:
+            return None  # the slow path refuses it, with the balance
+        if finished and action["action"] == "bet":
+            return None  # a round closed with no win: the slow path closes it
+        game = call.data.get("game")
+        session = ledger.SessionToken(token_hash, player_ref=user)
+        try:
+            if action["action"] == "bet":
+                result = ledger.bet(
+                    provider=call.provider,
+                    session=session,
+                    transaction_id=action["action_id"],
+                    round_id=round_id,
+                    amount_minor=amount,
+                    currency=currency,
+                    game_id=game[:128] if isinstance(game, str) else "",
+                    context=call.context,
+                )
+            else:
+                result = ledger.win(
+                    provider=call.provider,
+                    session=session,
+                    transaction_id=action["action_id"],
+                    round_id=round_id,
+                    amount_minor=amount,
+                    currency=currency,
+                    round_closed=finished,
+                    context=call.context,
+                )
+        except (InvalidToken, TransactionRolledBack):
+            return None  # nothing was written: the slow path answers it
+        call.note(result)
+        return {
+            "balance": result.available_minor,
+            "game_id": round_id,
+            "transactions": [
+                {
+                    "action_id": action["action_id"],
+                    "tx_id": str(result.row.pk),
+                    "processed_at": processed_at(result.row.created_at),
+                }
+            ],
+        }
 
     def op_play(self, call: Call) -> dict:
         if call.data.get("actions") in (None, []):
             return self._balance(call)
+        fast = self._fast_play(call)
+        if fast is not None:
+            return fast
         session = self._session(call)
         actions = self._actions(call, kinds=("bet", "win"))
         if any(action["action"] == "bet" for action in actions):
@@ -337,6 +432,7 @@ class SoftSwissAdapter(Adapter):
         if session.authenticated_at is None and session.status == SessionStatus.OPEN:
             self._confirm(call, session)
         else:
+            self._confirm(call, session)  # remembers a confirmed session's token; moves nothing
             ledger.touch_session(session)
         return {"balance": session.wallet.available_minor}
 

@@ -54,7 +54,7 @@ $$;
 
 CREATE FUNCTION pitboss_bet(
     p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
-    p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
+    p_player_ref text, p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
     p_currency text, p_game_id text, p_residue numeric,
     p_decline boolean, p_client_ip inet, p_request_id text, p_processing_us integer,
     OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
@@ -96,6 +96,14 @@ BEGIN
     txn_player_id := s.player_id;
     txn_game_id := s.game_id;
     scope := pitboss_player_scope(p_per_player, s.player_id);
+    -- A protocol naming the player beside the token: a token of another player is unknown.
+    IF p_player_ref IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM wallets_player WHERE id = s.player_id AND external_id = p_player_ref
+    ) THEN
+        outcome := 'INVALID_TOKEN';
+        detail := 'the token is another player''s';
+        RETURN;
+    END IF;
 
     SELECT * INTO t FROM wallets_transaction
     WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
@@ -209,7 +217,7 @@ $$;
 -- native contract pays either (free spins, several wins per round).
 CREATE FUNCTION pitboss_win(
     p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
-    p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
+    p_player_ref text, p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
     p_currency text, p_round_closed boolean, p_reference text, p_residue numeric,
     p_require_bet boolean, p_single_settlement boolean, p_credit_type text,
     p_hold boolean, p_client_ip inet, p_request_id text, p_processing_us integer,
@@ -248,6 +256,14 @@ BEGIN
     txn_player_id := s.player_id;
     txn_game_id := s.game_id;
     scope := pitboss_player_scope(p_per_player, s.player_id);
+    -- A protocol naming the player beside the token: a token of another player is unknown.
+    IF p_player_ref IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM wallets_player WHERE id = s.player_id AND external_id = p_player_ref
+    ) THEN
+        outcome := 'INVALID_TOKEN';
+        detail := 'the token is another player''s';
+        RETURN;
+    END IF;
 
     SELECT * INTO t FROM wallets_transaction
     WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
@@ -268,6 +284,15 @@ BEGIN
         txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
         txn_game_id := t.game_id;
         outcome := 'DUPLICATE';
+        RETURN;
+    END IF;
+    -- A rollback that named this win before it arrived left a tombstone: it must not stand.
+    PERFORM 1 FROM wallets_transaction
+    WHERE provider_id = p_provider_id AND kind = 'rollback'
+      AND reference_external_id = p_external_id AND player_id = s.player_id;
+    IF FOUND THEN
+        outcome := 'ROLLED_BACK';
+        detail := 'this win was rolled back before it arrived';
         RETURN;
     END IF;
 
