@@ -67,7 +67,7 @@ COMMIT;
 LEDGER_SCRIPT = """\\set sid random(:smin, :smax)
 \\set n random(1, 2000000000)
 SELECT outcome FROM pitboss_bet(:pid, NULL, NULL,
-    (SELECT token_hash FROM wallets_gamesession WHERE id = :sid),
+    (SELECT token_hash FROM wallets_gamesession WHERE id = :sid), NULL,
     'pgb-' || :client_id || '-' || :n, false, 'pgbr-' || :client_id || '-' || :n, 1, 'EUR', '',
     NULL,
     false, '127.0.0.1', 'pgbench', 0);

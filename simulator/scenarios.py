@@ -89,10 +89,12 @@ class Play:
         )
 
     def close(self, *, force=False) -> None:
+        """Close the session. A close the run's stop interrupted (or the network lost) leaves
+        the play open: the worker closes it once more on the way out, or counts it abandoned."""
         if self.open:
+            self.call("session/close", force=force)
             self.open = False
             self.worker.open_plays.discard(self)
-            self.call("session/close", force=force)
             self.worker.sim.stats.session("closed")
 
     def abandon(self) -> None:
