@@ -6,8 +6,13 @@ class ReconciliationConfig(AppConfig):
     verbose_name = "Reconciliation"
 
     def ready(self) -> None:
-        from reconciliation import selectors
+        from reconciliation import selectors, services
         from wallets import hooks
+
+        # A provider's reversal of a win the player no longer has: the ledger refused it;
+        # staff settle it from a discrepancy.
+        if services.record_refused_reversal not in hooks.incident_reporters:
+            hooks.incident_reporters.append(services.record_refused_reversal)
 
         # Drift figures for monitoring's alert rules: {provider_id: value}, open discrepancies
         # only. Wallet-level (internal) drift has no provider and is keyed under provider id 0.

@@ -36,6 +36,11 @@ class DiscrepancyKind(models.TextChoices):
     # Internal reconciliation: the wallet's cached figures against its own ledger.
     BALANCE_DRIFT = "balance_drift", "Balance drift (cached balance vs ledger)"
     RESERVED_DRIFT = "reserved_drift", "Reserved drift (cached reserved vs sessions and holds)"
+    # The ledger's own alarms, opened at once (never pending): a wallet's hash chain broken
+    # (a row edited, deleted or inserted outside the ledger), and a provider's reversal of a
+    # win the player no longer has (refused: the balance never goes below zero).
+    LEDGER_TAMPERED = "ledger_tampered", "Ledger chain broken (a row edited outside the ledger)"
+    WIN_REVERSAL_REFUSED = "win_reversal_refused", "Win reversal refused (player short of funds)"
 
 
 PROVIDER_KINDS = frozenset(
@@ -48,6 +53,7 @@ PROVIDER_KINDS = frozenset(
     }
 )
 WALLET_KINDS = frozenset({DiscrepancyKind.BALANCE_DRIFT, DiscrepancyKind.RESERVED_DRIFT})
+LEDGER_KINDS = frozenset({DiscrepancyKind.LEDGER_TAMPERED, DiscrepancyKind.WIN_REVERSAL_REFUSED})
 
 
 class DiscrepancyStatus(models.TextChoices):

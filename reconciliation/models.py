@@ -3,6 +3,7 @@ corrections proposed for them. Nothing here moves money: corrections go through
 wallets.ledger.adjust (four eyes)."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
@@ -276,3 +277,40 @@ class CorrectionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"correction #{self.pk} of {self.discrepancy_id} ({self.status})"
+
+
+class LedgerChainCheckpoint(models.Model):
+    """How far a wallet's hash chain has been verified: its rows up to `last_id` checked, the
+    last of them with hash `last_hash`. The next incremental check starts there; a full check
+    starts from the first row again and must arrive at the same hash, so a history rewritten
+    behind a checkpoint is caught too."""
+
+    wallet = models.OneToOneField(
+        Wallet, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    last_id = models.BigIntegerField(default=0)
+    last_hash = models.BinaryField(null=True, blank=True)
+    rows_verified = models.BigIntegerField(default=0)
+    verified_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"chain of wallet {self.wallet_id} verified to row {self.last_id}"
+
+
+class WalletCheckpoint(models.Model):
+    """A wallet's balance proven at a ledger position by internal reconciliation: its rows up
+    to `last_id` that can no longer change what they contribute (posted, rolled back,
+    rejected) add up to `settled_minor`; `held_ids` are its rows still held then, whose
+    decision comes later. The next incremental check starts here (reconciliation.services
+    _WALLET_CHECK_SQL), so it costs the rows written since, not the wallet's history."""
+
+    wallet = models.OneToOneField(
+        Wallet, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    last_id = models.BigIntegerField(default=0)
+    settled_minor = models.BigIntegerField(default=0)
+    held_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    proven_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} proven at row {self.last_id}"

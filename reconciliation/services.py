@@ -14,9 +14,10 @@ and counted in the drift figures. Internal drift is open at once: it is read in 
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -36,13 +37,14 @@ from reconciliation.models import (
     DEFAULT_GRACE_SECONDS,
     CorrectionRequest,
     Discrepancy,
+    LedgerChainCheckpoint,
     ProviderReconciliationProfile,
     ProviderReport,
     ReconciliationRun,
 )
 from wallets import ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
-from wallets.models import Provider, Wallet
+from wallets.models import Provider, Transaction, Wallet
 from wallets.services import record_audit
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -105,27 +107,66 @@ def _fail(run: ReconciliationRun, started: float, error: BaseException) -> None:
 # uses the session's wallet index: the cost follows the wallets checked and their rows' index
 # entries, not the size of the ledger (bench/reconciliation_incremental.py).
 # What counts in the balance and in `reserved` is the rule of wallets.models.Transaction.
-_WALLET_DRIFT_SQL = """
-SELECT w.id, w.balance_minor, w.reserved_minor, w.updated_at,
-       COALESCE(l.balance_minor, 0) AS expected_balance_minor,
-       COALESCE(l.held_minor, 0) + COALESCE(s.reserved_minor, 0) AS expected_reserved_minor
-FROM wallets_wallet w
-LEFT JOIN LATERAL (
-    SELECT SUM(t.delta_minor) FILTER (
-               WHERE t.status IN ('posted', 'rolled_back')
-                  OR (t.status = 'held' AND t.delta_minor > 0)) AS balance_minor,
-           SUM(t.amount_minor) FILTER (WHERE t.status = 'held') AS held_minor
-    FROM wallets_transaction t
-    WHERE t.wallet_id = w.id
-) l ON TRUE
-LEFT JOIN LATERAL (
-    SELECT SUM(gs.reserved_minor) AS reserved_minor
-    FROM wallets_gamesession gs
-    WHERE gs.wallet_id = w.id AND gs.status = 'open'
-) s ON TRUE
-WHERE w.id = ANY(%(ids)s)
-  AND (w.balance_minor <> COALESCE(l.balance_minor, 0)
-       OR w.reserved_minor <> COALESCE(l.held_minor, 0) + COALESCE(s.reserved_minor, 0))
+# A wallet's figures against its ledger, and its checkpoint moved forward where they agree, in
+# one statement (one snapshot). A checkpoint proves the balance at a ledger position: the
+# balance the wallet's rows up to `last_id` add up to, counting only rows whose contribution
+# can no longer change (posted, rolled back, rejected: a rollback is a row of its own, the bet
+# keeps its delta), plus the ids of the rows still held then (a held credit counts, a held
+# debit does not until approved; their decision comes later). An incremental check reads the
+# rows after the checkpoint and the few held ones: its cost follows what changed, not the
+# wallet's history. A full check (`full`) ignores the checkpoints and sums every row.
+_WALLET_CHECK_SQL = """
+WITH figures AS (
+    SELECT w.id AS wallet_id, w.balance_minor, w.reserved_minor, w.updated_at,
+           GREATEST(COALESCE(c.last_id, 0), COALESCE(l.max_id, 0)) AS last_id,
+           COALESCE(c.settled_minor, 0) + COALESCE(l.settled_minor, 0) AS settled_minor,
+           COALESCE(l.held_ids, '{}') AS held_ids,
+           COALESCE(c.settled_minor, 0) + COALESCE(l.settled_minor, 0)
+               + COALESCE(l.held_credit_minor, 0) AS expected_balance_minor,
+           COALESCE(l.held_minor, 0) + COALESCE(s.reserved_minor, 0) AS expected_reserved_minor
+    FROM wallets_wallet w
+    LEFT JOIN reconciliation_walletcheckpoint c ON c.wallet_id = w.id AND NOT %(full)s
+    LEFT JOIN LATERAL (
+        SELECT SUM(r.delta_minor) FILTER (
+                   WHERE r.status IN ('posted', 'rolled_back')) AS settled_minor,
+               SUM(r.delta_minor) FILTER (
+                   WHERE r.status = 'held' AND r.delta_minor > 0) AS held_credit_minor,
+               SUM(r.amount_minor) FILTER (WHERE r.status = 'held') AS held_minor,
+               array_agg(r.id ORDER BY r.id) FILTER (WHERE r.status = 'held') AS held_ids,
+               MAX(r.id) AS max_id
+        FROM (
+            SELECT t.id, t.status, t.delta_minor, t.amount_minor
+            FROM wallets_transaction t
+            WHERE t.wallet_id = w.id AND t.id > COALESCE(c.last_id, 0)
+            UNION ALL
+            SELECT t.id, t.status, t.delta_minor, t.amount_minor
+            FROM wallets_transaction t
+            WHERE t.id = ANY(c.held_ids) AND t.wallet_id = w.id
+        ) r
+    ) l ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT SUM(gs.reserved_minor) AS reserved_minor
+        FROM wallets_gamesession gs
+        WHERE gs.wallet_id = w.id AND gs.status = 'open'
+    ) s ON TRUE
+    WHERE w.id = ANY(%(ids)s)
+),
+proven AS (
+    -- Only a wallet whose figures agree is proven at its new position; a drifting one keeps
+    -- its last proven checkpoint.
+    INSERT INTO reconciliation_walletcheckpoint AS c
+        (wallet_id, last_id, settled_minor, held_ids, proven_at)
+    SELECT wallet_id, last_id, settled_minor, held_ids, now() FROM figures
+    WHERE balance_minor = expected_balance_minor AND reserved_minor = expected_reserved_minor
+    ON CONFLICT (wallet_id) DO UPDATE
+        SET last_id = EXCLUDED.last_id, settled_minor = EXCLUDED.settled_minor,
+            held_ids = EXCLUDED.held_ids, proven_at = EXCLUDED.proven_at
+        WHERE c.last_id <= EXCLUDED.last_id
+)
+SELECT wallet_id, balance_minor, reserved_minor, updated_at,
+       expected_balance_minor, expected_reserved_minor
+FROM figures
+WHERE balance_minor <> expected_balance_minor OR reserved_minor <> expected_reserved_minor
 """
 
 # Wallets written since the watermark: by time (wallets_wallet.updated_at index) or by a newer
@@ -167,10 +208,12 @@ def _all_wallet_chunks(size: int) -> Iterable[list[int]]:
             after = ids[-1]
 
 
-def find_wallet_drift(wallet_ids: list[int]) -> list[WalletDrift]:
-    """Wallets among `wallet_ids` whose cached balance or reserved differs from the ledger."""
+def check_wallets(wallet_ids: list[int], *, full: bool = False) -> list[WalletDrift]:
+    """Wallets among `wallet_ids` whose cached balance or reserved differs from the ledger;
+    the others are proven at their latest ledger row (their checkpoint moves there). `full`
+    sums every ledger row instead of starting at the checkpoints."""
     with connection.cursor() as cursor:
-        cursor.execute(_WALLET_DRIFT_SQL, {"ids": wallet_ids})
+        cursor.execute(_WALLET_CHECK_SQL, {"ids": wallet_ids, "full": full})
         return [WalletDrift(*row) for row in cursor.fetchall()]
 
 
@@ -265,7 +308,7 @@ def reconcile_wallets(
         if progress:
             progress(0, total)
         for ids in chunks:
-            for drift in find_wallet_drift(ids):
+            for drift in check_wallets(ids, full=full or previous is None):
                 drifting += 1
                 kinds, new = _record_wallet_drift(drift, run, now)
                 opened += new
@@ -871,3 +914,169 @@ def close_discrepancy(*, discrepancy: Discrepancy, actor, reason: str) -> Discre
             after={**_snapshot(locked), "corrections_cancelled": cancelled},
         )
     return locked
+
+
+# --- the ledger's own alarms: a broken hash chain, a refused win reversal ---------------------
+
+
+def _open_ledger_alarm(**fields) -> Discrepancy:
+    """An open discrepancy (never pending: nothing in flight settles these), once per kind and
+    ledger row or refused call."""
+    now = timezone.now()
+    found = Discrepancy.objects.filter(
+        kind=fields["kind"],
+        status=DiscrepancyStatus.OPEN,
+        wallet_id=fields.get("wallet_id"),
+        provider_transaction_id=fields.get("provider_transaction_id", ""),
+        ledger_transaction_id=fields.get("ledger_transaction_id"),
+    ).first()
+    if found is not None:
+        Discrepancy.objects.filter(pk=found.pk).update(last_seen_at=now)
+        return found
+    return Discrepancy.objects.create(
+        status=DiscrepancyStatus.OPEN, opened_at=now, last_seen_at=now, **fields
+    )
+
+
+def record_refused_reversal(incident) -> Discrepancy:
+    """wallets.hooks incident reporter: a provider reversed a win the player no longer has.
+    The ledger refused it (never below zero); staff decide what to recover, with the amount."""
+    win = (
+        Transaction.objects.filter(
+            provider_id=incident.provider_id,
+            player_id=incident.player_id,
+            external_id=incident.reference_external_id,
+        )
+        .only("pk", "amount_minor", "currency", "created_at")
+        .first()
+    )
+    amount = win.amount_minor if win else None
+    return _open_ledger_alarm(
+        kind=DiscrepancyKind.WIN_REVERSAL_REFUSED,
+        provider_id=incident.provider_id,
+        wallet_id=incident.wallet_id,
+        ledger_transaction_id=win.pk if win else None,
+        provider_transaction_id=incident.external_id[:128],
+        round_id=incident.round_id[:128],
+        transaction_kind="rollback",
+        currency=incident.currency,
+        provider_amount_minor=amount,
+        wallet_amount_minor=incident.available_minor,
+        drift_minor=max((amount or 0) - incident.available_minor, 0),
+        occurred_at=timezone.now(),
+    )
+
+
+@dataclass
+class LedgerVerification:
+    wallets: int = 0
+    rows: int = 0
+    broken: list[int] = field(default_factory=list)  # each broken wallet's first broken row
+    seconds: float = 0.0
+
+
+_ledger_log = logging.getLogger("pitboss.ledger")
+_VERIFY_SQL = "SELECT broken_id, checked, last_id, last_hash FROM pitboss_verify_chain(%s, %s, %s)"
+
+
+def verify_ledger(
+    *, full: bool = False, wallet_ids: list[int] | None = None, progress: Progress | None = None
+) -> LedgerVerification:
+    """Check every wallet's hash chain (wallets/sql/ledger.sql) and name the first broken row.
+
+    Incremental (the default): each wallet's rows after its checkpoint, for wallets written
+    since it; `full`: every wallet from its first row, which must arrive at its checkpoint's
+    hash again (a history rewritten behind the checkpoint is caught). A break opens a
+    `ledger_tampered` discrepancy naming the row, logged as an error, and leaves the
+    checkpoint where it was. Reads only; one wallet at a time, so it never holds locks long."""
+    started = time.monotonic()
+    checkpoints = {c.wallet_id: c for c in LedgerChainCheckpoint.objects.all()}
+    with connection.cursor() as cursor:
+        # Incremental: the wallets with a row past their checkpoint (or none yet), found by
+        # the ledger's (wallet, id) index, whenever the row's transaction committed.
+        cursor.execute(
+            """
+            SELECT w.id FROM wallets_wallet w
+            LEFT JOIN reconciliation_ledgerchaincheckpoint c ON c.wallet_id = w.id
+            WHERE (%(ids)s::bigint[] IS NULL OR w.id = ANY(%(ids)s::bigint[]))
+              AND (%(full)s OR c.wallet_id IS NULL OR EXISTS (
+                    SELECT 1 FROM wallets_transaction t
+                    WHERE t.wallet_id = w.id AND t.id > c.last_id))
+            ORDER BY w.id
+            """,
+            {"ids": wallet_ids, "full": full},
+        )
+        rows = [row[0] for row in cursor.fetchall()]
+    outcome = LedgerVerification()
+    for done, wallet_id in enumerate(rows, start=1):
+        checkpoint = checkpoints.get(wallet_id)
+        after_id, after_hash = (0, None)
+        if not full and checkpoint is not None:
+            after_id, after_hash = checkpoint.last_id, bytes(checkpoint.last_hash or b"") or None
+        with connection.cursor() as cursor:
+            cursor.execute(_VERIFY_SQL, [wallet_id, after_id, after_hash])
+            broken_id, checked, last_id, last_hash = cursor.fetchone()
+        outcome.wallets += 1
+        outcome.rows += checked
+        if (
+            broken_id is None
+            and full
+            and checkpoint is not None
+            and checkpoint.last_id
+            and last_id >= checkpoint.last_id
+        ):
+            # The full pass must find, at the checkpoint's row, the hash recorded there.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT chain_hash FROM wallets_transaction WHERE id = %s",
+                    [checkpoint.last_id],
+                )
+                found = cursor.fetchone()
+            if found is None or bytes(found[0] or b"") != bytes(checkpoint.last_hash or b""):
+                broken_id = checkpoint.last_id
+        if broken_id is not None:
+            outcome.broken.append(broken_id)
+            _record_broken_chain(wallet_id, broken_id)
+            _ledger_log.error("ledger chain of wallet %s broken at row %s", wallet_id, broken_id)
+        elif checked or checkpoint is None:
+            LedgerChainCheckpoint.objects.update_or_create(
+                wallet_id=wallet_id,
+                defaults={
+                    "last_id": last_id or 0,
+                    "last_hash": last_hash,
+                    "rows_verified": (
+                        (0 if full or checkpoint is None else checkpoint.rows_verified) + checked
+                    ),
+                    "verified_at": timezone.now(),
+                },
+            )
+        elif checkpoint is not None:
+            LedgerChainCheckpoint.objects.filter(wallet_id=wallet_id).update(
+                verified_at=timezone.now()
+            )
+        if progress:
+            progress(done, len(rows))
+    outcome.seconds = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _record_broken_chain(wallet_id: int, row_id: int) -> Discrepancy:
+    row = (
+        Transaction.objects.filter(pk=row_id)
+        .values("provider_id", "external_id", "round_external_id", "kind", "currency",
+                "amount_minor", "created_at")
+        .first()
+    )  # fmt: skip
+    return _open_ledger_alarm(
+        kind=DiscrepancyKind.LEDGER_TAMPERED,
+        provider_id=row["provider_id"] if row else None,
+        wallet_id=wallet_id,
+        ledger_transaction_id=row_id if row else None,
+        provider_transaction_id=(row["external_id"] if row else "")[:128],
+        round_id=(row["round_external_id"] if row else "")[:128],
+        transaction_kind=row["kind"] if row else "",
+        currency=row["currency"] if row else "",
+        wallet_amount_minor=row["amount_minor"] if row else None,
+        drift_minor=max(row["amount_minor"], 1) if row else 1,
+        occurred_at=row["created_at"] if row else timezone.now(),
+    )

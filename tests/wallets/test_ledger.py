@@ -55,7 +55,8 @@ from wallets.models import GameSession, Player, Provider, Round, Transaction, Wa
 
 
 def ledger_discrepancies(wallet_ids=None) -> list[str]:
-    """Every way the cached wallet figures differ from what the ledger rows and sessions say."""
+    """Every way the cached wallet figures differ from what the ledger rows and sessions say,
+    and every wallet whose hash chain does not verify."""
     wallets = Wallet.objects.order_by("pk")
     if wallet_ids is not None:
         wallets = wallets.filter(pk__in=list(wallet_ids))
@@ -83,6 +84,11 @@ def ledger_discrepancies(wallet_ids=None) -> list[str]:
             )
         if not 0 <= wallet.reserved_minor <= wallet.balance_minor:
             problems.append(f"wallet {wallet.pk}: outside 0 <= reserved <= balance")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT broken_id FROM pitboss_verify_chain(%s, 0, NULL)", [wallet.pk])
+            (broken,) = cursor.fetchone()
+        if broken is not None:
+            problems.append(f"wallet {wallet.pk}: hash chain broken at row {broken}")
     return problems
 
 

@@ -260,7 +260,7 @@ def test_a_time_window_is_read_along_the_time_index_newest_first(ledger_20k, api
 def test_a_wallets_ledger_sums_are_read_from_the_covering_index_alone(ledger_20k):
     with connection.cursor() as cursor:
         cursor.execute("VACUUM wallets_transaction")  # as autovacuum leaves an append-only table
-    plan = _plan(reconciliation._WALLET_DRIFT_SQL, {"ids": list(range(1, 11))})
+    plan = _plan(reconciliation._WALLET_CHECK_SQL, {"ids": list(range(1, 11)), "full": True})
     assert "Index Only Scan using txn_by_wallet_covering" in plan
     # The loaded ledger is consistent: a full run finds no drift in any wallet.
     run = reconciliation.reconcile_wallets(full=True)

@@ -108,6 +108,10 @@ class Transaction(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # SHA-256 of the wallet's previous row's hash and this row's unchanging content, written
+    # with the row by a trigger (wallets/sql/ledger.sql): the wallet's rows form a chain that
+    # any edit, deletion or insertion breaks. Null for rows written before the chain existed.
+    chain_hash = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         permissions = [("post_payment", "Can post deposits and withdrawals")]

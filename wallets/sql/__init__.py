@@ -3,8 +3,9 @@
 A migration that changes a function edits ledger.sql and adds an operation
 `apply_ledger_functions()`; every such migration applies the file as it is at that moment, so
 the database ends with the current definitions whatever state it was migrated from. Applying
-drops every `pitboss_*` function first (any signature), so a changed parameter list never
-leaves an old overload behind. The bodies are PL/pgSQL (or SQL that reads no table), which
+drops every `pitboss_*` function first (any signature, and the trigger that uses one), so a
+changed parameter list never leaves an old overload behind; the file creates the trigger
+again. The bodies are PL/pgSQL (or SQL that reads no table), which
 PostgreSQL resolves when they first run, not when they are created: the file can be applied
 before a later migration adds what a function reads, as long as that migration comes before
 the first call.
@@ -24,7 +25,8 @@ BEGIN
              JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE n.nspname = current_schema() AND p.proname LIKE 'pitboss\\_%'
     LOOP
-        EXECUTE 'DROP FUNCTION ' || f;
+        -- CASCADE: a trigger using a function goes with it; ledger.sql creates it again.
+        EXECUTE 'DROP FUNCTION ' || f || ' CASCADE';
     END LOOP;
 END
 $$;

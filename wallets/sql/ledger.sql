@@ -592,3 +592,98 @@ BEGIN
     outcome := 'OK';
 END
 $$;
+
+
+-- --- the tamper-evident chain ----------------------------------------------------------------
+--
+-- Each wallet's ledger rows form a hash chain: a row's chain_hash is SHA-256 of the previous
+-- row's hash (32 zero bytes for the first chained row) and of the row's own content that never
+-- changes (its id, wallet, player, provider, kind, currency, amounts, balance after, ids and
+-- references, credit type, creation time). It is written with the row, in the same
+-- transaction, under the wallet lock every insert holds, by a trigger: every way a row is
+-- written (these functions, the Python ledger, a bulk load) is chained alike. Editing a
+-- row's content, deleting or inserting a row breaks the chain from there on; verifying it
+-- (pitboss_verify_chain, reconciliation.services.verify_ledger) names the first broken row.
+-- A row's status is not in its hash: it moves (held -> posted, posted -> rolled_back) and the
+-- ledger sums checked by reconciliation cover it.
+
+CREATE FUNCTION pitboss_chain_digest(prev bytea, t wallets_transaction)
+RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    -- Every text field length-prefixed, so no two different rows encode alike.
+    RETURN sha256(
+        COALESCE(prev, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+        || convert_to(concat_ws('|',
+            t.id, t.wallet_id, t.player_id, COALESCE(t.provider_id::text, '-'),
+            length(t.kind) || ':' || t.kind,
+            length(t.currency) || ':' || t.currency,
+            t.amount_minor, t.delta_minor, t.balance_after_minor,
+            length(t.external_id) || ':' || t.external_id,
+            length(t.id_scope) || ':' || t.id_scope,
+            length(t.round_external_id) || ':' || t.round_external_id,
+            length(t.reference_external_id) || ':' || t.reference_external_id,
+            COALESCE(t.reference_id::text, '-'),
+            length(t.credit_type) || ':' || t.credit_type,
+            (extract(epoch FROM t.created_at) * 1000000)::bigint
+        ), 'UTF8'));
+END
+$$;
+
+CREATE FUNCTION pitboss_chain_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    prev bytea;
+BEGIN
+    -- The wallet's latest row (its id order is the insert order: every insert holds the
+    -- wallet lock). Rows written before the chain existed have no hash: it starts anew.
+    SELECT chain_hash INTO prev FROM wallets_transaction
+    WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
+    NEW.chain_hash := pitboss_chain_digest(prev, NEW);
+    RETURN NEW;
+END
+$$;
+
+-- (id of the first row whose hash is not what its content and predecessor say, or NULL; rows
+-- checked; the last row's id and hash) for a wallet's rows after `after_id`, whose hash is
+-- `after_hash` (NULL: from the wallet's first row).
+CREATE FUNCTION pitboss_verify_chain(
+    p_wallet_id bigint, p_after_id bigint, p_after_hash bytea,
+    OUT broken_id bigint, OUT checked bigint, OUT last_id bigint, OUT last_hash bytea
+) LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t wallets_transaction%ROWTYPE;
+    prev bytea := p_after_hash;
+BEGIN
+    checked := 0;
+    last_id := p_after_id;
+    last_hash := p_after_hash;
+    FOR t IN SELECT * FROM wallets_transaction
+             WHERE wallet_id = p_wallet_id AND id > COALESCE(p_after_id, 0) ORDER BY id
+    LOOP
+        IF t.chain_hash IS NULL THEN
+            -- Written before the chain existed: not chained (nothing to check); the chain
+            -- starts after it. An unchained row after a chained one was slipped in.
+            IF prev IS NOT NULL THEN broken_id := t.id; RETURN; END IF;
+        ELSIF t.chain_hash <> pitboss_chain_digest(prev, t) THEN
+            broken_id := t.id;
+            RETURN;
+        ELSE
+            checked := checked + 1;
+        END IF;
+        prev := t.chain_hash;
+        last_id := t.id;
+        last_hash := t.chain_hash;
+    END LOOP;
+END
+$$;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'wallets_transaction' AND column_name = 'chain_hash'
+                 AND table_schema = current_schema()) THEN
+        DROP TRIGGER IF EXISTS pitboss_chain ON wallets_transaction;
+        CREATE TRIGGER pitboss_chain BEFORE INSERT ON wallets_transaction
+            FOR EACH ROW EXECUTE FUNCTION pitboss_chain_row();
+    END IF;
+END
+$$;
