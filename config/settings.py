@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import database_from_url, env_bool, env_int, env_list, env_str
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("PITBOSS_DATA_DIR", str(BASE_DIR / ".data")))
@@ -81,6 +81,8 @@ MIDDLEWARE = [
     # needed); `collectstatic` fills it (make run does).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "wallets.middleware.RequestIdMiddleware",
+    # Back-office reads from the replica when one is configured (config/replica.py).
+    "config.replica.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.replica.read_source",
             ],
         },
     },
@@ -150,6 +153,41 @@ if DB_KEEPALIVES:
 if _server_settings:
     _startup = " ".join(f"-c {setting}" for setting in _server_settings)
     _options["options"] = f"{_options.get('options', '')} {_startup}".strip()
+
+# Back-office reads from a streaming replica (config/replica.py): admin pages and the API's
+# list and export endpoints, GET only, while the replica is at most REPLICA_MAX_LAG_SECONDS
+# behind (measured every REPLICA_CHECK_SECONDS per process); money paths, writes, jobs and
+# authentication always read the primary. REPLICA_READS=0 keeps every read on the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+REPLICA_READS = env_bool("REPLICA_READS", bool(DATABASE_REPLICA_URL))
+REPLICA_MAX_LAG_SECONDS = env_float("REPLICA_MAX_LAG_SECONDS", 5.0)
+REPLICA_CHECK_SECONDS = env_float("REPLICA_CHECK_SECONDS", 1.0)
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 15)
+REPLICA_READ_PATHS = env_list(
+    "REPLICA_READ_PATHS",
+    [
+        r"^/admin/(?!login/|logout/|password_change/)",
+        r"^/api/v1/(?:transactions|audit|alerts|discrepancies|holds|sessions"
+        r"|compliance/violations|reconciliation/runs|reconciliation/report-rows)/(?:export\.csv)?$",
+        r"^/api/v1/reports/",
+    ],
+)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **database_from_url(DATABASE_REPLICA_URL),
+        # A streaming replica holds the primary's databases: it reads the one DATABASE_URL
+        # names (a benchmark's or a test's database included).
+        "NAME": DATABASES["default"]["NAME"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # The test database is made on the primary and reaches the replica by replication.
+        "TEST": {"MIRROR": "default"},
+    }
+    _replica_options = DATABASES["replica"]["OPTIONS"]
+    for _name, _value in _options.items():
+        _replica_options.setdefault(_name, _value)
+    DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -22,6 +22,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PITBOSS_STARTED_PG=0
 PITBOSS_STARTED_REDIS=0
+PITBOSS_STARTED_STANDBY=0
+PITBOSS_PRIVATE_PG=0
 
 _pg_port_wanted() { printf '%s' "${PITBOSS_PG_PORT:-54329}"; }
 _redis_port_wanted() { printf '%s' "${PITBOSS_REDIS_PORT:-63799}"; }
@@ -279,6 +281,7 @@ pg_start() {
         _pg_ready "$port" || die "PostgreSQL started but does not answer on 127.0.0.1:$port (see $PG_LOG)"
         PITBOSS_STARTED_PG=1
     fi
+    PITBOSS_PRIVATE_PG=1
     if [[ "$(_psql "$port" -tAc "SELECT 1 FROM pg_database WHERE datname = 'pitboss'")" != 1 ]]; then
         log "creating database pitboss"
         _psql "$port" -c 'CREATE DATABASE pitboss OWNER pitboss'
@@ -291,6 +294,7 @@ pg_stop() {
     [[ -f "$PGDATA_DIR/PG_VERSION" ]] || return 0
     _pg_setup_user
     PG_BIN="$(_pg_find_bindir)" || die "cannot stop PostgreSQL: its binaries are gone"
+    standby_stop
     if _pg_running; then
         log "stopping PostgreSQL on 127.0.0.1:$(_pg_running_port)"
         as_pg "$PG_BIN/pg_ctl" stop -D "$PGDATA_DIR" -m fast -w -t 60 -s >/dev/null \
@@ -317,6 +321,112 @@ pg_status() {
     else
         echo "PostgreSQL: stopped (data in $PG_ROOT)"
     fi
+    if _standby_running; then
+        echo "PostgreSQL standby: running on 127.0.0.1:$(_standby_running_port) (pid $(_standby_pid), data in $(_standby_data))"
+    elif [[ -f "$(_standby_data)/PG_VERSION" ]]; then
+        echo "PostgreSQL standby: stopped (data in $(_standby_data))"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# A streaming standby of the private PostgreSQL, for the back office's reads from a replica
+# (DATABASE_REPLICA_URL). Started when PITBOSS_REPLICA=1 (make test sets it; `PITBOSS_REPLICA=1
+# make services` or `make run` for local work): a base backup of the primary, then physical
+# streaming replication on PITBOSS_PG_REPLICA_PORT (default: the primary's port + 1).
+
+_standby_data() { printf '%s' "$PG_ROOT/standby"; }
+_standby_pid() { head -n 1 "$(_standby_data)/postmaster.pid" 2>/dev/null || true; }
+_standby_running() { pid_alive "$(_standby_pid)" postgres; }
+_standby_running_port() { sed -n 4p "$(_standby_data)/postmaster.pid" 2>/dev/null || true; }
+_standby_port_wanted() {
+    printf '%s' "${PITBOSS_PG_REPLICA_PORT:-$(($(_pg_port_wanted) + 1))}"
+}
+
+# The cluster's system identifier: a standby copied from another (older) primary has another.
+_pg_system_id() { _psql "$1" -tAc "SELECT system_identifier FROM pg_control_system()" 2>/dev/null || true; }
+
+standby_start() {
+    [[ "${PITBOSS_REPLICA:-0}" == 1 ]] || return 0
+    if [[ -n "${DATABASE_REPLICA_URL:-}" ]]; then
+        log "using the replica in DATABASE_REPLICA_URL (not starting a private standby)"
+        return 0
+    fi
+    if [[ "$PITBOSS_PRIVATE_PG" != 1 ]]; then
+        note "DATABASE_URL names your own server: no private standby (set DATABASE_REPLICA_URL to a replica of it)"
+        return 0
+    fi
+    local primary data port sockdir i
+    primary="$(_pg_running_port)"
+    data="$(_standby_data)"
+    if _standby_running; then
+        port="$(_standby_running_port)"
+        for ((i = 0; i < 60; i++)); do
+            _pg_ready "$port" && break
+            sleep 0.5
+        done
+        _pg_ready "$port" || die "the standby in $data is running but does not answer on 127.0.0.1:$port (see $PG_ROOT/standby.log)"
+        if [[ "$(_pg_system_id "$port")" == "$(_pg_system_id "$primary")" ]]; then
+            log "reusing the PostgreSQL standby on 127.0.0.1:$port (already running)"
+            export DATABASE_REPLICA_URL="postgresql://pitboss@127.0.0.1:$port/pitboss"
+            return 0
+        fi
+        note "the standby was copied from an earlier cluster: making a new one"
+        as_pg "$PG_BIN/pg_ctl" stop -D "$data" -m fast -w -t 60 -s >/dev/null || true
+        rm -rf "$data"
+    fi
+    port="$(_standby_port_wanted)"
+    if _port_open "$port"; then
+        die "127.0.0.1:$port is taken by another program: set PITBOSS_PG_REPLICA_PORT to a free port"
+    fi
+    [[ -x "$PG_BIN/pg_basebackup" ]] || die "$PG_BIN/pg_basebackup not found"
+    if [[ -f "$data/PG_VERSION" && -f "$data/pitboss.primary" \
+        && "$(cat "$data/pitboss.primary")" != "$(_pg_system_id "$primary")" ]]; then
+        note "the stopped standby was copied from an earlier cluster: making a new one"
+        rm -rf "$data"
+    fi
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        log "copying the primary into a streaming standby in $data"
+        rm -rf "$data"
+        local out
+        if ! out="$(as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U pitboss \
+            -D "$data" -R -X stream -c fast 2>&1)"; then
+            printf '%s\n' "$out" >&2
+            die "pg_basebackup failed"
+        fi
+        _pg_system_id "$primary" >"$data/pitboss.primary"
+        is_root && chown "$PG_OS_USER:" "$data/pitboss.primary"
+    fi
+    sockdir="$(_pg_socket_dir "$port")"
+    cat >"$data/pitboss.conf" <<CONF
+# Written by scripts/services.sh on every start: edits here are lost.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$sockdir'
+max_connections = 200
+shared_buffers = 128MB
+hot_standby = on
+hot_standby_feedback = on
+timezone = 'UTC'
+log_timezone = 'UTC'
+log_line_prefix = '%m [%p] %q%u@%d '
+CONF
+    is_root && chown "$PG_OS_USER:" "$data/pitboss.conf"
+    chmod 600 "$data/pitboss.conf"
+    log "starting the PostgreSQL standby on 127.0.0.1:$port (streaming from 127.0.0.1:$primary)"
+    if ! as_pg "$PG_BIN/pg_ctl" start -D "$data" -l "$PG_ROOT/standby.log" -w -t 90 -s >/dev/null 2>&1; then
+        tail -n 20 "$PG_ROOT/standby.log" >&2 || true
+        die "the standby did not start (log above, in full in $PG_ROOT/standby.log)"
+    fi
+    _pg_ready "$port" || die "the standby started but does not answer on 127.0.0.1:$port"
+    PITBOSS_STARTED_STANDBY=1
+    export DATABASE_REPLICA_URL="postgresql://pitboss@127.0.0.1:$port/pitboss"
+}
+
+standby_stop() {
+    _standby_running || return 0
+    log "stopping the PostgreSQL standby on 127.0.0.1:$(_standby_running_port)"
+    as_pg "$PG_BIN/pg_ctl" stop -D "$(_standby_data)" -m fast -w -t 60 -s >/dev/null \
+        || die "the standby in $(_standby_data) did not stop (see $PG_ROOT/standby.log)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +540,7 @@ redis_status() {
 services_start() {
     _services_lock
     pg_start
+    standby_start
     redis_start
     _services_unlock
 }
@@ -448,6 +559,10 @@ services_stop_started() {
         redis_stop || true
         PITBOSS_STARTED_REDIS=0
     fi
+    if [[ "$PITBOSS_STARTED_STANDBY" == 1 ]]; then
+        standby_stop || true
+        PITBOSS_STARTED_STANDBY=0
+    fi
     if [[ "$PITBOSS_STARTED_PG" == 1 ]]; then
         pg_stop || true
         PITBOSS_STARTED_PG=0
@@ -465,6 +580,9 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     start)
         services_start
         printf 'export DATABASE_URL=%q\nexport REDIS_URL=%q\n' "$DATABASE_URL" "$REDIS_URL"
+        if [[ -n "${DATABASE_REPLICA_URL:-}" ]]; then
+            printf 'export DATABASE_REPLICA_URL=%q\n' "$DATABASE_REPLICA_URL"
+        fi
         ;;
     stop) services_stop ;;
     status) services_status ;;

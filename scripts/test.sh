@@ -11,6 +11,8 @@ cd "$PITBOSS_ROOT"
 
 ensure_venv
 use_venv
+# The replica-routing tests read from a real streaming standby of the private PostgreSQL.
+export PITBOSS_REPLICA=1
 services_start
 
 export PITBOSS_ENV=development

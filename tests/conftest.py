@@ -168,6 +168,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _reads_on_the_primary_unless_tested():
+    """The suite's tests write in transactions the replica never sees; only the replica
+    routing tests (tests/reliability/test_replica_reads.py) read from the real standby."""
+    from django.conf import settings
+
+    settings.REPLICA_READS = False
+
+
 @pytest.fixture(autouse=True)
 def _no_login_lockouts_unless_tested(settings):
     # wallets.login_throttle counts failed staff logins in Redis, which outlives a test and a
