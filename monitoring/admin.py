@@ -5,10 +5,11 @@ editable and every change is audited; templates are applied with an action."""
 from django.contrib import admin
 from django.utils.html import format_html
 
-from monitoring import services
+from monitoring import selectors, services
 from monitoring.choices import ProfileTemplate
 from monitoring.models import Alert, MetricMinute, MonitoringProfile, NotificationDelivery, Silence
 from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
+from wallets.admin_filters import attention_filter
 
 
 def _apply_template(template):
@@ -117,7 +118,17 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "fired_at",
         "resolved_at",
     ]
-    list_filter = ["state", "rule", "provider"]
+    list_filter = [
+        attention_filter(
+            parameter="open",
+            title="open",
+            choice="Open (pending, firing or acknowledged)",
+            selector=selectors.open_alerts,
+        ),
+        "state",
+        "rule",
+        "provider",
+    ]
     search_fields = ["summary", "fingerprint"]
     date_hierarchy = "started_at"
     actions = [

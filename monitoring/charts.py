@@ -25,9 +25,12 @@ def line_chart(
     width: int = 720,
     height: int = 200,
     threshold: float | None = None,
+    partial_last: str = "",
 ) -> SafeString | None:
     """An SVG line chart, or None when no series has a value (the page shows an empty state).
-    Gaps (None) break the line rather than drawing zero."""
+    Gaps (None) break the line rather than drawing zero. With `partial_last` (a label such as
+    "partial: 3 of 6 min"), the last point is a bin still filling: it is drawn dashed and
+    lighter, joined to the point before it, and labelled, never as a solid drop."""
     # Pixel geometry only: figures arrive exact (Decimal for stored gauges) and are scaled here.
     series = [
         (label, [None if v is None else float(v) for v in points]) for label, points in series
@@ -69,8 +72,29 @@ def line_chart(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y(threshold):.1f}" '
             f'y2="{y(threshold):.1f}" stroke="#c62828" stroke-dasharray="4 3"/>'
         )
+    if partial_last:
+        parts.append(
+            f'<rect class="partial-bin" x="{x(n - 2):.1f}" y="{top}" '
+            f'width="{x(n - 1) - x(n - 2):.1f}" height="{plot_h}" fill="#eceff1" '
+            'fill-opacity="0.6"/>'
+            f'<text class="partial-label" x="{x(n - 1) - 2:.1f}" y="{top + plot_h - 4}" '
+            f'font-size="10" text-anchor="end" fill="#555">{escape(partial_last)}</text>'
+        )
     for index, (label, points) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
+        if partial_last and points[-1] is not None:
+            if points[-2] is not None:
+                parts.append(
+                    f'<polyline class="partial" fill="none" stroke="{colour}" '
+                    f'stroke-width="1.5" stroke-dasharray="4 3" stroke-opacity="0.55" '
+                    f'points="{x(n - 2):.1f},{y(points[-2]):.1f} '
+                    f'{x(n - 1):.1f},{y(points[-1]):.1f}"/>'
+                )
+            parts.append(
+                f'<circle class="partial" cx="{x(n - 1):.1f}" cy="{y(points[-1]):.1f}" r="2.5" '
+                f'fill="#fff" stroke="{colour}" stroke-opacity="0.55"/>'
+            )
+            points = [*points[:-1], None]  # the solid line stops at the last complete bin
         segments, current = [], []
         for i, v in enumerate(points):
             if v is None:
@@ -96,3 +120,43 @@ def line_chart(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated label is escaped above
+
+
+def sparkline(
+    points: list[float | None], *, width: int = 120, height: int = 24, title: str = ""
+) -> SafeString | None:
+    """A small inline SVG line without axes (the overview's per-provider trend); None when
+    there is no value. Gaps break the line; the last point is drawn hollow when `points` ends
+    with a partial bin (callers pass it already rate-normalised)."""
+    values = [float(v) for v in points if v is not None]
+    if not values or len(points) < 2:
+        return None
+    ceiling = max(values) * 1.1 or 1.0
+    n = len(points)
+
+    def xy(i: int, v: float) -> str:
+        return f"{1 + (width - 2) * i / (n - 1):.1f},{height - 1 - (height - 2) * v / ceiling:.1f}"
+
+    segments, current = [], []
+    for i, v in enumerate(points):
+        if v is None:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append(xy(i, float(v)))
+    if current:
+        segments.append(current)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="pitboss-sparkline" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img">'
+    ]
+    if title:
+        parts.append(f"<title>{escape(title)}</title>")
+    for segment in segments:
+        parts.append(
+            f'<polyline fill="none" stroke="{COLOURS[0]}" stroke-width="1.2" '
+            f'points="{" ".join(segment)}"/>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - the only text (title) is escaped

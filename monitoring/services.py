@@ -375,18 +375,16 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
     providers = {p.pk: p for p in Provider.objects.all()}
     conditions: list[Condition] = []
     gauges: list[tuple[int, str, float]] = []
-    stats_by_window = {
-        window: selectors.window_call_stats(minutes=window, now=now)
-        for window in {p.window_minutes for p in profiles.values()}
-    }
+    current = selectors.current_figures(now=now, profiles=profiles)
     sessions = {f.provider_id: f for f in wallet_selectors.session_figures(now=now)}
     published = _published_figures()
     for pid, provider in providers.items():
         profile = profiles[pid]
-        stats = stats_by_window[profile.window_minutes].get(pid, selectors.CallStats())
+        figures = current[pid]
+        stats = figures.stats
         minutes = profile.window_minutes
-        if stats.calls >= profile.min_calls:
-            p95 = stats.latency_ms(0.95)
+        if figures.enough_calls:
+            p95 = figures.p95_ms
             conditions.append(
                 Condition(
                     AlertRule.LATENCY_P95,
@@ -398,7 +396,7 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"(threshold {profile.latency_p95_ms} ms, {stats.calls} calls)",
                 )
             )
-            rate = stats.error_rate_percent
+            rate = figures.error_rate_percent
             conditions.append(
                 Condition(
                     AlertRule.ERROR_RATE,
@@ -424,9 +422,9 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"min (threshold {profile.lock_wait_p95_ms} ms)",
                 )
             )
-        figures = sessions.get(pid)
-        if figures is not None:
-            orphaned = figures.abandoned_last_hour + figures.orphaned_open_sessions
+        session = sessions.get(pid)
+        if session is not None:
+            orphaned = session.abandoned_last_hour + session.orphaned_open_sessions
             conditions.append(
                 Condition(
                     AlertRule.ORPHANED_SESSIONS,
@@ -439,8 +437,8 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                 )
             )
             gauges += [
-                (pid, "open_sessions", figures.open_sessions),
-                (pid, "max_open_sessions_per_player", figures.max_open_sessions_per_player),
+                (pid, "open_sessions", session.open_sessions),
+                (pid, "max_open_sessions_per_player", session.max_open_sessions_per_player),
                 (pid, "orphaned_sessions", orphaned),
             ]
         drift = published.get("drift_largest_minor", {}).get(pid)
