@@ -264,27 +264,42 @@ def current_figures(
     }
 
 
+def failing_threshold(profile) -> float:
+    """The error rate (%) above which a provider is failing: FAILING_ERROR_FACTOR times its
+    profile's threshold, below 100 % so that no successful call at all always is."""
+    return min(float(profile.error_rate_percent) * FAILING_ERROR_FACTOR, 99.99)
+
+
+def failing_reasons(figures: ProviderFigures, profile) -> list[str]:
+    """Why the provider is failing (empty: it is not). Read by health and by the
+    provider_failing alert rule alike."""
+    if not figures.enough_calls:
+        return []
+    rate = figures.error_rate_percent
+    if figures.successful == 0:
+        return [f"no successful call of {figures.calls} in {figures.window_minutes} min"]
+    if rate > failing_threshold(profile):
+        return [
+            f"error rate {rate:.2f} % is far above the threshold "
+            f"{float(profile.error_rate_percent):g} % ({figures.errors} of {figures.calls} calls)"
+        ]
+    return []
+
+
 def health_of(figures: ProviderFigures, profile, open_alerts: list[Alert]) -> tuple[str, list]:
     """(healthy | degraded | failing, reasons) from the provider's current figures against its
     profile, and its open alerts:
 
-    - failing: enough calls and none succeeded, or an error rate at least FAILING_ERROR_FACTOR
-      times the profile's threshold;
+    - failing: enough calls and none succeeded, or an error rate above FAILING_ERROR_FACTOR
+      times the profile's threshold (`failing_reasons`, also the provider_failing rule);
     - degraded: an open alert (pending included: the condition holds, it just has not held
       long enough to notify), or the error rate or latency p95 above the profile's threshold;
     - healthy otherwise (too few calls for a verdict is said so in the reasons)."""
-    failing, degraded = [], []
+    failing, degraded = failing_reasons(figures, profile), []
     threshold = float(profile.error_rate_percent)
     if figures.enough_calls:
         rate = figures.error_rate_percent
-        if figures.successful == 0:
-            failing.append(f"no successful call of {figures.calls} in {figures.window_minutes} min")
-        elif rate >= max(threshold, 0.01) * FAILING_ERROR_FACTOR:
-            failing.append(
-                f"error rate {rate:.2f} % is far above the threshold {threshold:g} % "
-                f"({figures.errors} of {figures.calls} calls)"
-            )
-        elif rate > threshold:
+        if not failing and rate > threshold:
             degraded.append(f"error rate {rate:.2f} % above the threshold {threshold:g} %")
         p95 = figures.p95_ms
         if p95 is not None and p95 > profile.latency_p95_ms:

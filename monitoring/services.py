@@ -409,6 +409,18 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"{profile.error_rate_percent} %)",
                 )
             )
+            reasons = selectors.failing_reasons(figures, profile)
+            conditions.append(
+                Condition(
+                    AlertRule.PROVIDER_FAILING,
+                    f"provider_failing:{pid}",
+                    pid,
+                    rate,
+                    selectors.failing_threshold(profile),
+                    f"{provider.code} is failing: "
+                    + ("; ".join(reasons) or f"error rate {rate:.2f} % over {minutes} min"),
+                )
+            )
         if stats.lock_waits >= profile.min_calls:
             lock_p95 = stats.lock_wait_ms(0.95)
             conditions.append(
