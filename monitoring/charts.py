@@ -17,6 +17,21 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _segments(points: list[float | None], xy) -> list[list[str]]:
+    """Runs of consecutive values as lists of "x,y" (a gap, None, breaks the line)."""
+    segments, current = [], []
+    for i, v in enumerate(points):
+        if v is None:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append(xy(i, v))
+    if current:
+        segments.append(current)
+    return segments
+
+
 def line_chart(
     *,
     times: list[datetime],
@@ -95,17 +110,7 @@ def line_chart(
                 f'fill="#fff" stroke="{colour}" stroke-opacity="0.55"/>'
             )
             points = [*points[:-1], None]  # the solid line stops at the last complete bin
-        segments, current = [], []
-        for i, v in enumerate(points):
-            if v is None:
-                if current:
-                    segments.append(current)
-                current = []
-            else:
-                current.append(f"{x(i):.1f},{y(v):.1f}")
-        if current:
-            segments.append(current)
-        for segment in segments:
+        for segment in _segments(points, lambda i, v: f"{x(i):.1f},{y(v):.1f}"):
             if len(segment) == 1:
                 cx, cy = segment[0].split(",")
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
@@ -126,8 +131,8 @@ def sparkline(
     points: list[float | None], *, width: int = 120, height: int = 24, title: str = ""
 ) -> SafeString | None:
     """A small inline SVG line without axes (the overview's per-provider trend); None when
-    there is no value. Gaps break the line; the last point is drawn hollow when `points` ends
-    with a partial bin (callers pass it already rate-normalised)."""
+    there is no value. Gaps break the line. A partial last bin must come rate-normalised (see
+    selectors.calls_per_minute), so the line does not drop at its end."""
     values = [float(v) for v in points if v is not None]
     if not values or len(points) < 2:
         return None
@@ -137,16 +142,7 @@ def sparkline(
     def xy(i: int, v: float) -> str:
         return f"{1 + (width - 2) * i / (n - 1):.1f},{height - 1 - (height - 2) * v / ceiling:.1f}"
 
-    segments, current = [], []
-    for i, v in enumerate(points):
-        if v is None:
-            if current:
-                segments.append(current)
-            current = []
-        else:
-            current.append(xy(i, float(v)))
-    if current:
-        segments.append(current)
+    segments = _segments([None if v is None else float(v) for v in points], xy)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="pitboss-sparkline" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img">'

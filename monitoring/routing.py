@@ -25,7 +25,6 @@ Nothing sleeps: `now` is an argument, so tests drive a simulated timeline.
 
 import json
 import logging
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,11 +35,11 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring import retries
 from monitoring.choices import (
     OPEN_STATES,
     RULE_SEVERITY,
     AlertState,
-    NotificationStatus,
     ReceiverKind,
 )
 from monitoring.models import (
@@ -416,42 +415,11 @@ def send_due(*, now: datetime | None = None, limit: int = 100) -> int:
     """Try every pending notification that is due; a failure is logged and retried after
     ALERT_NOTIFY_BACKOFF_SECONDS * 2^(attempts-1), until the receiver's max_attempts, then the
     notification is `failed`. Concurrent runs skip rows another run is sending."""
-    now = now or timezone.now()
-    sent = 0
-    ids = list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
+    return retries.send_due_rows(
+        Notification,
+        send=_send,
+        max_attempts=lambda notification: notification.receiver.max_attempts,
+        related=("receiver",),
+        now=now or timezone.now(),
+        limit=limit,
     )
-    for notification_id in ids:
-        with transaction.atomic():
-            notification = (
-                Notification.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("receiver")
-                .filter(pk=notification_id, status=NotificationStatus.PENDING)
-                .first()
-            )
-            if notification is None:
-                continue
-            notification.attempts += 1
-            entry = {"attempt": notification.attempts, "at": now.isoformat()}
-            try:
-                entry["result"] = _send(notification)
-            except (OSError, urllib.error.URLError, ValueError) as error:
-                entry["error"] = f"{type(error).__name__}: {error}"[:500]
-                notification.last_error = entry["error"]
-                if notification.attempts >= notification.receiver.max_attempts:
-                    notification.status = NotificationStatus.FAILED
-                    notification.next_attempt_at = None
-                else:
-                    delay = settings.ALERT_NOTIFY_BACKOFF_SECONDS * 2 ** (notification.attempts - 1)
-                    notification.next_attempt_at = now + timedelta(seconds=delay)
-                    entry["retry_at"] = notification.next_attempt_at.isoformat()
-            else:
-                notification.status = NotificationStatus.SENT
-                notification.sent_at = now
-                notification.next_attempt_at = None
-                sent += 1
-            notification.attempt_log = [*notification.attempt_log, entry]
-            notification.save()
-    return sent

@@ -7,7 +7,6 @@ Every staff change is audited (wallets.services.record_audit). Nothing here move
 import json
 import logging
 import time
-import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitoring import capture, histogram, selectors
+from monitoring import capture, histogram, retries, selectors
 from monitoring.choices import (
     OPEN_STATES,
     AlertRule,
@@ -795,41 +794,14 @@ def deliver_notifications(*, now: datetime | None = None, limit: int = 100) -> i
     retried with exponential back-off (ALERT_NOTIFY_BACKOFF_SECONDS * 2^(attempts-1)) until
     ALERT_NOTIFY_MAX_ATTEMPTS, then the delivery is `failed`. Concurrent runs skip rows another
     run is sending. Returns the number of deliveries sent."""
-    now = now or timezone.now()
-    sent = 0
-    ids = list(
-        NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
+    return retries.send_due_rows(
+        NotificationDelivery,
+        send=_send,
+        max_attempts=lambda delivery: settings.ALERT_NOTIFY_MAX_ATTEMPTS,
+        related=("alert__provider",),
+        now=now or timezone.now(),
+        limit=limit,
     )
-    for delivery_id in ids:
-        with transaction.atomic():
-            delivery = (
-                NotificationDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("alert__provider")
-                .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-                .first()
-            )
-            if delivery is None:
-                continue
-            delivery.attempts += 1
-            try:
-                _send(delivery)
-            except (OSError, urllib.error.URLError, ValueError) as error:
-                delivery.last_error = f"{type(error).__name__}: {error}"[:500]
-                if delivery.attempts >= settings.ALERT_NOTIFY_MAX_ATTEMPTS:
-                    delivery.status = DeliveryStatus.FAILED
-                    delivery.next_attempt_at = None
-                else:
-                    delay = settings.ALERT_NOTIFY_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)
-                    delivery.next_attempt_at = now + timedelta(seconds=delay)
-            else:
-                delivery.status = DeliveryStatus.SENT
-                delivery.sent_at = now
-                delivery.next_attempt_at = None
-                sent += 1
-            delivery.save()
-    return sent
 
 
 # --- staff actions on alerts and silences ---------------------------------------------------

@@ -388,3 +388,13 @@ def test_staff_edit_routing_in_the_admin(acme):
     )  # fmt: skip
     assert response.status_code == 200 and b"A webhook receiver needs a URL." in response.content
     assert not Receiver.objects.filter(name="bad").exists()
+
+
+def test_back_office_reads_the_delivery_log_and_sets_mute_windows_but_not_routes(acme):
+    client = Client()
+    client.force_login(factories.UserFactory(groups=["back_office"]))
+    assert client.get("/admin/monitoring/notification/").status_code == 200
+    assert client.get("/admin/monitoring/route/").status_code == 200
+    assert client.get("/admin/monitoring/mutewindow/add/").status_code == 200
+    assert client.get("/admin/monitoring/route/add/").status_code == 403
+    assert client.get("/admin/monitoring/receiver/add/").status_code == 403
