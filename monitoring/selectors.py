@@ -310,6 +310,8 @@ def health_of(figures: ProviderFigures, profile, open_alerts: list[Alert]) -> tu
         return FAILING, failing + degraded
     if degraded:
         return DEGRADED, degraded
+    if not figures.calls:
+        return HEALTHY, [f"no call in the last {figures.window_minutes} min"]
     if not figures.enough_calls:
         return HEALTHY, [
             f"{figures.calls} calls in {figures.window_minutes} min: fewer than "

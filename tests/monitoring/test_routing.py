@@ -398,3 +398,23 @@ def test_back_office_reads_the_delivery_log_and_sets_mute_windows_but_not_routes
     assert client.get("/admin/monitoring/mutewindow/add/").status_code == 200
     assert client.get("/admin/monitoring/route/add/").status_code == 403
     assert client.get("/admin/monitoring/receiver/add/").status_code == 403
+
+
+def test_the_tree_has_one_root_that_sets_every_default_and_no_cycle():
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    root = Route.objects.get(parent=None)
+    child = Route.objects.get(parent=root)
+    with pytest.raises(ValidationError, match="needs a receiver"):
+        Route(name="bare root").full_clean()
+    with pytest.raises(ValidationError, match="no matchers"):
+        Route(
+            name="x", receiver=root.receiver, group_by=[], group_wait_seconds=0,
+            group_interval_seconds=60, repeat_interval_seconds=60, severity="critical",
+        ).full_clean()  # fmt: skip
+    root.parent = child
+    with pytest.raises(ValidationError, match="its own ancestor"):
+        root.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Route.objects.create(name="second root", receiver=root.receiver, group_by=[])
