@@ -418,3 +418,13 @@ def test_the_tree_has_one_root_that_sets_every_default_and_no_cycle():
         root.full_clean()
     with pytest.raises(IntegrityError), transaction.atomic():
         Route.objects.create(name="second root", receiver=root.receiver, group_by=[])
+
+
+def test_the_dashboard_and_admin_home_link_routing_for_those_who_may_read_it():
+    back_office, support = Client(), Client()
+    back_office.force_login(factories.UserFactory(groups=["back_office"]))
+    support.force_login(factories.UserFactory(groups=["support"]))
+    assert b'id="routing-links"' in back_office.get("/admin/monitoring/dashboard/").content
+    assert b'id="routing-links"' not in support.get("/admin/monitoring/dashboard/").content
+    assert b">Alert routing</a>" in back_office.get("/admin/").content
+    assert b">Alert routing</a>" not in support.get("/admin/").content
