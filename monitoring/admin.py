@@ -2,7 +2,9 @@
 alerts change state through services (acknowledge / resolve actions, audited); profiles are
 editable and every change is audited; templates are applied with an action."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.postgres.fields import ArrayField
 from django.utils.html import format_html
 
 from monitoring import selectors, services
@@ -220,8 +222,26 @@ class MetricMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- alert routing ------------------------------------------------------------------------------
 
 
+WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+
+
 class AuditedConfigAdmin(admin.ModelAdmin):
-    """Routing configuration: every change and deletion is audited."""
+    """Routing configuration: every change and deletion is audited. Lists of choices (group_by,
+    target rules, provider states, weekdays) are edited as checkboxes: only known values."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, ArrayField):
+            base = db_field.base_field
+            choices = WEEKDAYS if db_field.name == "weekdays" else base.choices
+            return forms.TypedMultipleChoiceField(
+                choices=choices,
+                coerce=int if db_field.name == "weekdays" else str,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                label=db_field.verbose_name.capitalize(),
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -428,3 +428,26 @@ def test_the_dashboard_and_admin_home_link_routing_for_those_who_may_read_it():
     assert b'id="routing-links"' not in support.get("/admin/monitoring/dashboard/").content
     assert b">Alert routing</a>" in back_office.get("/admin/").content
     assert b">Alert routing</a>" not in support.get("/admin/").content
+
+
+def test_an_administrator_adds_a_route_and_an_inhibition_rule_audited(acme):
+    from wallets.models import AuditRecord
+
+    client = Client()
+    client.force_login(factories.UserFactory(is_superuser=True))
+    root = Route.objects.get(parent=None)
+    response = client.post(
+        "/admin/monitoring/route/add/",
+        {"name": "acme only", "parent": root.pk, "position": 5, "provider": acme.pk,
+         "group_by": ["provider", "rule"], "repeat_interval_seconds": 600},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    route = Route.objects.get(name="acme only")
+    assert route.group_by == ["provider", "rule"] and route.receiver is None
+    assert routing.load_tree().children[-1].receiver.name == "delivery-log"  # inherited
+    response = client.post(
+        "/admin/monitoring/inhibitrule/add/",
+        {"name": "bad", "target_rules": ["not-a-rule"]},
+    )
+    assert response.status_code == 200 and not InhibitRule.objects.filter(name="bad").exists()
+    assert AuditRecord.objects.filter(action="monitoring.route_create").count() == 1
