@@ -10,10 +10,14 @@ COLOURS = ("#1565c0", "#ef6c00", "#c62828", "#2e7d32", "#6a1b9a")
 
 
 def _fmt(value: float) -> str:
+    """An axis label: small figures keep two significant digits, so an axis of a tiny error
+    rate never reads 0.00 beside a non-zero line."""
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
         return f"{value:.1f}"
+    if 0 < value < 0.1:
+        return f"{value:.2g}"
     return f"{value:.2f}"
 
 

@@ -283,3 +283,10 @@ def test_the_orphaned_sessions_selector_counts_what_the_session_figures_count(at
     figures = wallet_selectors.session_figures()
     assert sum(f.orphaned_open_sessions for f in figures) == 2
     assert wallet_selectors.orphaned_sessions().count() == 2
+
+
+def test_the_axis_of_a_tiny_error_rate_does_not_read_zero():
+    times = [timezone.now() + timedelta(minutes=i) for i in range(3)]
+    svg = charts.line_chart(times=times, series=[("errors %", [0.004, 0.002, 0.0])], unit=" %")
+    labels = re.findall(r'text-anchor="end" fill="#555">([^<]+)</text>', svg)
+    assert "0.0044 %" in labels and "0.0022 %" in labels
