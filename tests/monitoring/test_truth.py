@@ -290,3 +290,28 @@ def test_the_axis_of_a_tiny_error_rate_does_not_read_zero():
     svg = charts.line_chart(times=times, series=[("errors %", [0.004, 0.002, 0.0])], unit=" %")
     labels = re.findall(r'text-anchor="end" fill="#555">([^<]+)</text>', svg)
     assert "0.0044 %" in labels and "0.0022 %" in labels
+
+
+def test_violations_in_window_follow_each_providers_own_window(admin_client, attention):
+    from compliance import policies
+    from compliance.models import ProviderSecurityPolicy
+    from wallets.models import Provider
+
+    acme = Provider.objects.get(code="acme")
+    other = Provider.objects.get(code="other")
+    # acme's window shrinks to 2 minutes: only its violation of 1 minute ago stays in.
+    ProviderSecurityPolicy.objects.create(provider=acme, window_minutes=2)
+    SecurityViolation.objects.create(
+        provider=other,
+        kind=ViolationKind.SIGNATURE_FAILURES,
+        severity=Severity.HIGH,
+        occurred_at=timezone.now() - timedelta(minutes=30),
+    )
+    policies.invalidate()
+    value, link = _card(admin_client.get("/admin/").content.decode(), "violations")
+    assert value == "2"
+    assert _listed(admin_client, link) == 2
+    from compliance import selectors as compliance_selectors
+
+    counts = compliance_selectors.violation_counts()
+    assert counts == {acme.pk: 4, other.pk: 1}  # occurrences of the same rows
