@@ -1,7 +1,10 @@
-"""Sending queued notifications with retries: one loop for the direct per-alert deliveries
-(NotificationDelivery) and the routed notifications (Notification)."""
+"""Sending notifications, shared by the direct per-alert deliveries (NotificationDelivery) and
+the routed notifications (Notification): the alert's fields in a payload, the webhook POST, and
+the loop that sends what is due with retries."""
 
+import json
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -11,6 +14,42 @@ from django.db import transaction
 # Both models' status choices share these values.
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SEND_ERRORS = (OSError, urllib.error.URLError, ValueError)
+
+
+def alert_fields(alert) -> dict:
+    """An alert as notifications carry it."""
+
+    def iso(moment):
+        return moment.isoformat() if moment else None
+
+    return {
+        "id": alert.pk,
+        "rule": alert.rule,
+        "fingerprint": alert.fingerprint,
+        "state": alert.state,
+        # Decimal strings, as every amount leaving Pitboss (drift is in minor units).
+        "value": None if alert.value is None else str(alert.value),
+        "threshold": None if alert.threshold is None else str(alert.threshold),
+        "summary": alert.summary,
+        "started_at": iso(alert.started_at),
+        "fired_at": iso(alert.fired_at),
+        "resolved_at": iso(alert.resolved_at),
+    }
+
+
+def post_json(url: str, payload: dict, *, timeout: float) -> int:
+    """POST `payload` as JSON; returns the 2xx status, raises OSError (URLError, HTTPError,
+    a timeout) otherwise."""
+    request = urllib.request.Request(  # noqa: S310 - staff configure the URL
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "pitboss-alerts"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        if not 200 <= response.status < 300:
+            raise OSError(f"HTTP {response.status}")
+        return response.status
 
 
 def send_due_rows(

@@ -25,7 +25,6 @@ Nothing sleeps: `now` is an argument, so tests drive a simulated timeline.
 
 import json
 import logging
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -325,23 +324,7 @@ def _flush(node, group, firing: set[int], by_id, labels, now, result) -> None:
 
 
 def _alert_entry(alert: Alert, labels: dict, status: str) -> dict:
-    def iso(moment):
-        return moment.isoformat() if moment else None
-
-    return {
-        "status": status,
-        "id": alert.pk,
-        "labels": labels,
-        "state": alert.state,
-        "fingerprint": alert.fingerprint,
-        # Decimal strings, as every amount leaving Pitboss (drift is in minor units).
-        "value": None if alert.value is None else str(alert.value),
-        "threshold": None if alert.threshold is None else str(alert.threshold),
-        "summary": alert.summary,
-        "started_at": iso(alert.started_at),
-        "fired_at": iso(alert.fired_at),
-        "resolved_at": iso(alert.resolved_at),
-    }
+    return {"status": status, "labels": labels, **retries.alert_fields(alert)}
 
 
 def _payload(node, group, firing, resolved, by_id, labels) -> dict:
@@ -383,18 +366,8 @@ def _send(notification: Notification) -> str:
     if receiver.kind == ReceiverKind.LOG:
         return "recorded only"
     if receiver.kind == ReceiverKind.WEBHOOK:
-        request = urllib.request.Request(  # noqa: S310 - staff configure the receiver's URL
-            receiver.webhook_url,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "pitboss-alerts"},
-            method="POST",
-        )
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=receiver.timeout_seconds
-        ) as response:
-            if not 200 <= response.status < 300:
-                raise OSError(f"HTTP {response.status}")
-            return f"HTTP {response.status}"
+        status = retries.post_json(receiver.webhook_url, payload, timeout=receiver.timeout_seconds)
+        return f"HTTP {status}"
     recipients = _recipients(receiver)
     if not recipients:
         raise ValueError("no recipient: no address given and no staff user has an e-mail")

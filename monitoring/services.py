@@ -7,7 +7,6 @@ Every staff change is audited (wallets.services.record_audit). Nothing here move
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -740,25 +739,13 @@ def queue_notifications(*, alert: Alert, event: str, now) -> list[NotificationDe
 
 
 def alert_payload(alert: Alert, event: str) -> dict:
-    def iso(moment):
-        return moment.isoformat() if moment else None
-
+    fields = retries.alert_fields(alert)
     return {
         "event": event,
         "alert": {
-            "id": alert.pk,
-            "rule": alert.rule,
-            "fingerprint": alert.fingerprint,
+            **fields,
             "provider": alert.provider.code if alert.provider_id else None,
             "player_id": alert.player_id,
-            "state": alert.state,
-            # Decimal strings, as every amount leaving Pitboss (drift is in minor units).
-            "value": None if alert.value is None else str(alert.value),
-            "threshold": None if alert.threshold is None else str(alert.threshold),
-            "summary": alert.summary,
-            "started_at": iso(alert.started_at),
-            "fired_at": iso(alert.fired_at),
-            "resolved_at": iso(alert.resolved_at),
         },
     }
 
@@ -767,17 +754,7 @@ def _send(delivery: NotificationDelivery) -> None:
     alert = delivery.alert
     payload = alert_payload(alert, delivery.event)
     if delivery.channel == DeliveryChannel.WEBHOOK:
-        request = urllib.request.Request(  # noqa: S310 - the operator configures the URL
-            delivery.target,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "pitboss-alerts"},
-            method="POST",
-        )
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-        ) as response:
-            if not 200 <= response.status < 300:
-                raise OSError(f"HTTP {response.status}")
+        retries.post_json(delivery.target, payload, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
         return
     verb = "FIRING" if delivery.event == DeliveryEvent.FIRED else "RESOLVED"
     send_mail(
