@@ -15,6 +15,7 @@ from compliance.models import (
     SecurityViolation,
 )
 from wallets.admin_actions import KeysOnlyAutocompleteMixin
+from wallets.admin_filters import attention_filter
 
 POLICY_LIST = [
     "max_credential_lifetime_days",
@@ -64,7 +65,17 @@ class ProviderSecurityPolicyAdmin(KeysOnlyAutocompleteMixin, _AuditedPolicyAdmin
 class SecurityViolationAdmin(admin.ModelAdmin):
     list_display = ["occurred_at", "provider_link", "kind", "severity", "occurrences",
                     "request_id", "client_ip"]  # fmt: skip
-    list_filter = ["kind", "severity", "provider"]
+    list_filter = [
+        attention_filter(
+            parameter="in_window",
+            title="policy window",
+            choice="Inside the provider's policy window",
+            selector=selectors.violations_in_window,
+        ),
+        "kind",
+        "severity",
+        "provider",
+    ]
     search_fields = ["provider__code", "=request_id"]
     date_hierarchy = "occurred_at"
     list_select_related = ["provider"]

@@ -21,6 +21,12 @@ class ComplianceConfig(AppConfig):
         hooks.credential_lifetime = services.credential_lifetime
         hooks.register_metric_source("security_violations", selectors.alerting_violation_counts)
         hooks.register_metric_source("security_violations_total", selectors.total_violation_counts)
+        hooks.register_attention_list(
+            "security_violations_in_window",
+            selectors.violations_in_window,
+            changelist="admin:compliance_securityviolation_changelist",
+            query="in_window=yes",
+        )
         for model in (GlobalSecurityPolicy, ProviderSecurityPolicy):
             for signal in (post_save, post_delete):
                 signal.connect(

@@ -39,6 +39,25 @@ def violation_counts(now=None, since: dict | None = None) -> dict[int, int]:
     return counts
 
 
+def violations_in_window(queryset=None, *, now=None):
+    """Violation records inside their provider's policy window (at most MAX_WINDOW_MINUTES):
+    the rows `violation_counts` adds up. The admin home panel's card and the violation list
+    it links to (`?in_window=yes`) both come from here."""
+    now = now or timezone.now()
+    queryset = SecurityViolation.objects.all() if queryset is None else queryset
+    default = min(policies.for_provider(0).window_minutes, MAX_WINDOW_MINUTES)
+    overrides = {
+        pk: min(policies.for_provider(pk).window_minutes, MAX_WINDOW_MINUTES)
+        for pk in list(policies._cache.by_provider)
+    }
+    inside = Q(occurred_at__gte=now - timedelta(minutes=default)) & ~Q(
+        provider_id__in=list(overrides)
+    )
+    for pk, minutes in overrides.items():
+        inside |= Q(provider_id=pk, occurred_at__gte=now - timedelta(minutes=minutes))
+    return queryset.filter(inside)
+
+
 def alerting_violation_counts() -> dict[int, int]:
     """Metric source "security_violations": a provider's violations in its window once they
     reach its policy's alert threshold (0 below it), so monitoring's default rule (alert when

@@ -2,13 +2,29 @@
 alerts change state through services (acknowledge / resolve actions, audited); profiles are
 editable and every change is audited; templates are applied with an action."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.postgres.fields import ArrayField
 from django.utils.html import format_html
 
-from monitoring import services
+from monitoring import selectors, services
 from monitoring.choices import ProfileTemplate
-from monitoring.models import Alert, MetricMinute, MonitoringProfile, NotificationDelivery, Silence
+from monitoring.models import (
+    Alert,
+    InhibitRule,
+    MetricMinute,
+    MonitoringProfile,
+    MuteWindow,
+    Notification,
+    NotificationDelivery,
+    NotificationGroup,
+    Receiver,
+    Route,
+    Silence,
+)
+from wallets import services as wallet_services
 from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
+from wallets.admin_filters import attention_filter
 
 
 def _apply_template(template):
@@ -117,7 +133,17 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "fired_at",
         "resolved_at",
     ]
-    list_filter = ["state", "rule", "provider"]
+    list_filter = [
+        attention_filter(
+            parameter="open",
+            title="open",
+            choice="Open (pending, firing or acknowledged)",
+            selector=selectors.open_alerts,
+        ),
+        "state",
+        "rule",
+        "provider",
+    ]
     search_fields = ["summary", "fingerprint"]
     date_hierarchy = "started_at"
     actions = [
@@ -191,3 +217,145 @@ class MetricMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["minute", "provider", "operation", "calls", "errors", "duplicates"]
     list_filter = ["operation", "provider"]
     date_hierarchy = "minute"
+
+
+# --- alert routing ------------------------------------------------------------------------------
+
+
+WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+
+
+class AuditedConfigAdmin(admin.ModelAdmin):
+    """Routing configuration: every change and deletion is audited. Lists of choices (group_by,
+    target rules, provider states, weekdays) are edited as checkboxes: only known values."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, ArrayField):
+            base = db_field.base_field
+            choices = WEEKDAYS if db_field.name == "weekdays" else base.choices
+            return forms.TypedMultipleChoiceField(
+                choices=choices,
+                coerce=int if db_field.name == "weekdays" else str,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                label=db_field.verbose_name.capitalize(),
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        name = obj._meta.model_name
+        wallet_services.record_audit(
+            actor=request.user,
+            action=f"monitoring.{name}_{'change' if change else 'create'}",
+            target=obj,
+            after={field: str(form.cleaned_data.get(field)) for field in form.changed_data},
+        )
+
+    def delete_model(self, request, obj):
+        wallet_services.record_audit(
+            actor=request.user,
+            action=f"monitoring.{obj._meta.model_name}_delete",
+            target=obj,
+            before={"name": str(obj)},
+        )
+        super().delete_model(request, obj)
+
+
+@admin.register(Receiver)
+class ReceiverAdmin(AuditedConfigAdmin):
+    list_display = ["name", "kind", "email_to", "email_staff", "webhook_url", "send_resolved"]
+    list_filter = ["kind"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "webhook_url":
+            kwargs["assume_scheme"] = "https"  # a URL typed without a scheme is https
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(MuteWindow)
+class MuteWindowAdmin(AuditedConfigAdmin):
+    list_display = ["name", "weekdays", "start_time", "end_time"]
+
+
+@admin.register(Route)
+class RouteAdmin(AuditedConfigAdmin):
+    list_display = [
+        "tree_name",
+        "severity",
+        "provider",
+        "rule",
+        "receiver",
+        "group_by",
+        "group_wait_seconds",
+        "group_interval_seconds",
+        "repeat_interval_seconds",
+        "continue_matching",
+    ]
+    list_select_related = ["receiver", "provider", "parent"]
+    filter_horizontal = ["mute_windows"]
+    fieldsets = [
+        (None, {"fields": ["name", "parent", "position"]}),
+        ("Matchers (empty: any)", {"fields": ["severity", "provider", "rule"]}),
+        (
+            "Notification (empty: inherited from the parent)",
+            {
+                "fields": [
+                    "receiver",
+                    "group_by",
+                    "group_wait_seconds",
+                    "group_interval_seconds",
+                    "repeat_interval_seconds",
+                    "mute_windows",
+                    "continue_matching",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="route")
+    def tree_name(self, route):
+        depth, node = 0, route.parent
+        while node is not None and depth < 20:
+            depth, node = depth + 1, node.parent
+        return format_html("{}{}", "\u2003" * depth + ("\u21b3 " if depth else ""), route.name)
+
+
+@admin.register(InhibitRule)
+class InhibitRuleAdmin(AuditedConfigAdmin):
+    list_display = [
+        "name",
+        "source_rule",
+        "source_severity",
+        "source_provider_states",
+        "target_rules",
+        "target_severity",
+        "equal_provider",
+    ]
+
+
+@admin.register(NotificationGroup)
+class NotificationGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["route", "key", "created_at", "next_flush_at", "last_notified_at"]
+    list_filter = ["route"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The delivery log: what was sent to whom, with every attempt."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "route",
+        "receiver",
+        "group_key",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    ]
+    list_filter = ["status", "receiver", "route"]
+    search_fields = ["group_key"]
+    date_hierarchy = "created_at"

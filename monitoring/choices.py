@@ -23,6 +23,47 @@ class AlertRule(models.TextChoices):
     DRIFT = "drift", "Balance drift"
     METRIC_SOURCE = "metric_source", "Published figure above threshold"
     AUTO_PROTECTION = "auto_protection", "Provider restricted/suspended by auto-protection"
+    PROVIDER_FAILING = "provider_failing", "Provider failing (no successful call, errors far above)"
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    WARNING = "warning", "Warning"
+
+
+# The `severity` label of each rule's alerts (what routes match on).
+RULE_SEVERITY = {
+    AlertRule.LATENCY_P95: Severity.WARNING,
+    AlertRule.ERROR_RATE: Severity.CRITICAL,
+    AlertRule.LOCK_CONTENTION_P95: Severity.WARNING,
+    AlertRule.OPEN_SESSIONS_PER_PLAYER: Severity.WARNING,
+    AlertRule.ORPHANED_SESSIONS: Severity.WARNING,
+    AlertRule.DRIFT: Severity.CRITICAL,
+    AlertRule.METRIC_SOURCE: Severity.WARNING,
+    AlertRule.AUTO_PROTECTION: Severity.CRITICAL,
+    AlertRule.PROVIDER_FAILING: Severity.CRITICAL,
+}
+
+
+class GroupLabel(models.TextChoices):
+    """The labels of an alert that routes group by (and match on)."""
+
+    PROVIDER = "provider", "Provider"
+    RULE = "rule", "Rule"
+    SEVERITY = "severity", "Severity"
+
+
+class ReceiverKind(models.TextChoices):
+    EMAIL = "email", "E-mail (Django's mail backend)"
+    WEBHOOK = "webhook", "Webhook (HTTP POST of JSON)"
+    LOG = "log", "Delivery log only (nobody is told)"
+
+
+class InhibitingState(models.TextChoices):
+    """A provider's state that inhibits its alerts (an inhibition rule's source)."""
+
+    SUSPENDED = "suspended", "Provider suspended"
+    RESTRICTED = "restricted", "Provider restricted"
 
 
 class ProtectionAction(models.TextChoices):
@@ -77,3 +118,9 @@ BUSINESS_OUTCOMES = frozenset(
 
 def is_error_outcome(outcome: str) -> bool:
     return outcome not in BUSINESS_OUTCOMES
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending (will be tried / retried)"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (gave up after the last attempt)"

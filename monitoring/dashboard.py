@@ -13,22 +13,40 @@ from django.utils import timezone
 from monitoring import charts, selectors, services
 from monitoring.choices import AlertState
 from monitoring.models import Alert
+from monitoring.selectors import OVERVIEW_STATES
 from wallets.models import Provider
 
 WINDOWS = (1, 6, 24, 168)  # hours
+# Charts whose points are figures of calls in a bin (their last bin may still be filling).
+_BINNED_CHARTS = {"Latency (wallet side)", "Calls per minute", "Error rate"}
+
+
+def overview_rows(*, now=None) -> list[selectors.ProviderHealth]:
+    """Every provider's health and current figures, with a sparkline of its calls per minute
+    over the last hour."""
+    now = now or timezone.now()
+    rows = selectors.provider_overview(now=now)
+    trends = selectors.calls_per_minute(now=now, minutes=60)
+    for row in rows:
+        row.sparkline = charts.sparkline(
+            trends.get(row.provider.pk, []),
+            title=f"{row.provider.code}: calls per minute over the last hour",
+        )
+    return rows
+
+
+def state_counts(rows) -> dict[str, int]:
+    return {state: sum(1 for row in rows if row.state == state) for state in OVERVIEW_STATES}
 
 
 def front_page(request):
-    overview = selectors.provider_overview()
+    overview = overview_rows()
     context = {
         **admin.site.each_context(request),
         "title": "Monitoring dashboard",
         "rows": overview,
-        "counts": {
-            health: sum(1 for row in overview if row.health == health)
-            for health in ("healthy", "degraded", "restricted", "suspended")
-        },
-        "open_alerts": Alert.objects.exclude(state=AlertState.RESOLVED)
+        "counts": state_counts(overview),
+        "open_alerts": selectors.open_alerts()
         .select_related("provider")
         .order_by("-started_at")[:50],
     }
@@ -60,8 +78,8 @@ def provider_page(request, code: str):
             profile.latency_p95_ms,
         ),
         (
-            "Calls per bin",
-            [("calls", [float(c) for c in series.calls] if series.has_calls else [])],
+            "Calls per minute",
+            [("calls / min", series.calls_per_minute if series.has_calls else [])],
             "",
             None,
         ),
@@ -88,18 +106,32 @@ def provider_page(request, code: str):
             float(profile.drift_minor),
         ),
     ]
+    partial = ""
+    if series.last_bin_partial:
+        partial = (
+            f"partial: {series.last_bin_seconds // 60} of {series.bin_seconds // 60} min"
+            if series.bin_seconds > 60
+            else f"partial: {series.last_bin_seconds} s"
+        )
     chart_list = []
     for title, lines, unit, threshold in chart_specs:
         lines = [(label, points) for label, points in lines if points]
         svg = (
-            charts.line_chart(times=series.times, series=lines, unit=unit, threshold=threshold)
+            charts.line_chart(
+                times=series.times,
+                series=lines,
+                unit=unit,
+                threshold=threshold,
+                # Gauges are readings, not sums: a partial bin's reading is already whole.
+                partial_last=partial if title in _BINNED_CHARTS else "",
+            )
             if lines
             else None
         )
         chart_list.append({"title": title, "svg": svg})
-    window_stats = selectors.window_call_stats(minutes=hours * 60, now=now, live=True).get(
-        provider.pk, selectors.CallStats()
-    )
+    # The summary over the window is the charts' own bins added up: it cannot disagree.
+    window_stats = series.total
+    health = selectors.provider_health(now=now)[provider.pk]
     alerts = (
         Alert.objects.filter(provider=provider)
         .filter(Q(started_at__gte=start) | ~Q(state=AlertState.RESOLVED))
@@ -119,6 +151,9 @@ def provider_page(request, code: str):
         "p99": window_stats.latency_ms(0.99),
         "alerts": alerts,
         "bin_minutes": series.bin_seconds // 60,
+        "partial": partial,
+        "health": health,
+        "current": health.figures,
     }
     return TemplateResponse(request, "admin/monitoring/provider.html", context)
 

@@ -17,13 +17,18 @@ from django.utils import timezone
 
 from monitoring import selectors
 from monitoring.choices import AlertState
-from monitoring.models import Alert
 from wallets import hooks
 from wallets import selectors as wallet_selectors
+from wallets.choices import SessionStatus
+from wallets.models import GameSession
 
 logger = logging.getLogger(__name__)
 
-HEALTH_STATES = ("healthy", "degraded", "restricted", "suspended")
+# What the providers card counts: the monitoring dashboard's states (health, or the status of
+# a restricted or suspended provider).
+HEALTH_STATES = selectors.OVERVIEW_STATES
+# The alert list's "open" filter (monitoring.admin): the same selector as the alerts card.
+OPEN_ALERTS_QUERY = "open=yes"
 
 # Which cards each role sees first; cards a user may not see are dropped afterwards.
 ROLE_ORDER = {
@@ -100,8 +105,9 @@ def age_text(seconds: float) -> str:
 def _providers_card(user) -> Card | None:
     if not user.has_perm("wallets.view_provider"):
         return None
+    # The dashboard's own rows: the card counts exactly what the page it links to lists.
     overview = selectors.provider_overview()
-    counts = {state: sum(1 for row in overview if row.health == state) for state in HEALTH_STATES}
+    counts = {state: sum(1 for row in overview if row.state == state) for state in HEALTH_STATES}
     if not overview:
         return Card(
             key="providers",
@@ -112,7 +118,7 @@ def _providers_card(user) -> Card | None:
             detail="No provider is configured yet: add one (or run `manage.py seed_demo`).",
             empty=True,
         )
-    troubled = [row.provider.code for row in overview if row.health != "healthy"]
+    troubled = [row.provider.code for row in overview if row.state != "healthy"]
     return Card(
         key="providers",
         title="Providers",
@@ -132,10 +138,10 @@ def _providers_card(user) -> Card | None:
 def _alerts_card(user) -> Card | None:
     if not user.has_perm("monitoring.view_alert"):
         return None
-    open_alerts = Alert.objects.exclude(state=AlertState.RESOLVED)
+    # One selector for the count and the list the card links to (the alert list's "open" filter).
+    open_alerts = selectors.open_alerts()
     total = open_alerts.count()
     firing = open_alerts.filter(state=AlertState.FIRING).count()
-    link = _url("admin:monitoring_alert_changelist", "state__exact=firing" if firing else "")
     if not total:
         return Card(
             key="alerts",
@@ -150,7 +156,7 @@ def _alerts_card(user) -> Card | None:
         key="alerts",
         title="Open alerts",
         value=str(total),
-        link=link,
+        link=_url("admin:monitoring_alert_changelist", OPEN_ALERTS_QUERY),
         link_text="Review alerts",
         detail=f"{firing} firing, {total - firing} pending or acknowledged.",
         attention=bool(firing),
@@ -193,19 +199,32 @@ def _holds_card(user, now) -> Card | None:
     )
 
 
+def _attention_list(name: str):
+    """(count, link) of a list another app published (wallets.hooks.attention_lists), both
+    from its one selector; None when the app is not installed or the count fails."""
+    entry = hooks.attention_lists.get(name)
+    if entry is None:
+        return None
+    try:
+        count = entry.selector(None).count()
+    except Exception:  # a broken figure must not break the admin front page
+        logger.exception("home panel: attention list %s failed", name)
+        return None
+    return count, _url(entry.changelist, entry.query)
+
+
 def _discrepancies_card(user) -> Card | None:
     if not user.has_perm("reconciliation.view_discrepancy"):
         return None
-    figures = _published("drift_open_discrepancies")
-    if figures is None:
+    found = _attention_list("discrepancies_open")
+    if found is None:
         return Card(
             key="discrepancies",
             title="Open discrepancies",
             value=None,
             detail="The drift figure is not available (reconciliation app not installed).",
         )
-    total = int(sum(figures.values()))
-    link = _url("admin:reconciliation_discrepancy_changelist", "status__exact=open")
+    total, link = found
     if not total:
         return Card(
             key="discrepancies",
@@ -230,17 +249,18 @@ def _discrepancies_card(user) -> Card | None:
 def _sessions_card(user) -> Card | None:
     if not user.has_perm("wallets.view_gamesession"):
         return None
-    figures = wallet_selectors.session_figures(window_hours=1)
-    open_sessions = sum(f.open_sessions for f in figures)
-    orphaned = sum(f.orphaned_open_sessions for f in figures)
-    link = _url("admin:wallets_gamesession_changelist", "status__exact=open&idle_minutes=5")
+    now = timezone.now()
+    # The count and the list it links to (`?orphaned=yes`) come from one selector.
+    orphaned = wallet_selectors.orphaned_sessions(now=now).count()
+    open_sessions = GameSession.objects.filter(status=SessionStatus.OPEN).count()
+    link = _url("admin:wallets_gamesession_changelist", "orphaned=yes")
     if orphaned:
         return Card(
             key="sessions",
             title="Orphaned sessions",
             value=str(orphaned),
             link=link,
-            link_text="Idle and orphaned sessions",
+            link_text="Orphaned sessions",
             detail=f"Idle past their provider's timeout ({open_sessions} open in all).",
             attention=True,
         )
@@ -249,7 +269,7 @@ def _sessions_card(user) -> Card | None:
         title="Orphaned sessions",
         value="0",
         link=link,
-        link_text="Idle sessions",
+        link_text="Orphaned sessions",
         detail=f"No orphaned session; {open_sessions} open.",
         empty=True,
     )
@@ -258,18 +278,19 @@ def _sessions_card(user) -> Card | None:
 def _violations_card(user) -> Card | None:
     if not user.has_perm("compliance.view_securityviolation"):
         return None
-    link = _url("admin:compliance_securityviolation_changelist")
-    if link is None:
+    found = _attention_list("security_violations_in_window")
+    if found is None or found[1] is None:
         return None
-    figures = _published("security_violations")
-    count = int(sum(figures.values())) if figures else 0
+    count, link = found
     return Card(
         key="violations",
         title="Security violations",
-        value=str(count) if figures is not None else None,
+        value=str(count),
         link=link,
-        link_text="Violations",
-        detail="In the policy window." if count else "No violation in the policy window.",
+        link_text="Violations in the window",
+        detail="Records in each provider's policy window."
+        if count
+        else "No violation in the policy window.",
         empty=not count,
         attention=bool(count),
     )

@@ -6,8 +6,11 @@ from decimal import Context, Decimal, InvalidOperation
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from monitoring.choices import (
     OPEN_STATES,
@@ -16,8 +19,13 @@ from monitoring.choices import (
     DeliveryChannel,
     DeliveryEvent,
     DeliveryStatus,
+    GroupLabel,
+    InhibitingState,
+    NotificationStatus,
     ProfileTemplate,
     ProtectionAction,
+    ReceiverKind,
+    Severity,
 )
 
 
@@ -328,3 +336,250 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} alert #{self.alert_id} via {self.channel}: {self.status}"
+
+
+# --- alert routing (modelled on Prometheus Alertmanager) -----------------------------------------
+
+
+class Receiver(models.Model):
+    """Where a route's notifications go: e-mail through Django's mail backend, or a webhook
+    (HTTP POST of JSON). Failed sends are retried with back-off up to `max_attempts`; every
+    attempt is logged on the notification."""
+
+    name = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=ReceiverKind.choices)
+    email_to = models.CharField(
+        max_length=500, blank=True, help_text="E-mail addresses, separated by commas."
+    )
+    email_staff = models.BooleanField(
+        default=False,
+        help_text="Also every active staff user with an e-mail address (read when sending).",
+    )
+    webhook_url = models.URLField(max_length=500, blank=True)
+    timeout_seconds = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    max_attempts = models.PositiveIntegerField(
+        default=6, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    send_resolved = models.BooleanField(
+        default=True, help_text="Also notify when the group's alerts resolve."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        if self.kind == ReceiverKind.EMAIL and not (self.email_to.strip() or self.email_staff):
+            raise ValidationError({"email_to": "Give addresses, or tick 'email staff'."})
+        if self.kind == ReceiverKind.WEBHOOK and not self.webhook_url:
+            raise ValidationError({"webhook_url": "A webhook receiver needs a URL."})
+
+
+class MuteWindow(models.Model):
+    """A recurring time (Alertmanager's mute_time_intervals) in which the routes naming it send
+    nothing: weekdays and a time of day in the operator's time zone (TIME_ZONE). An end at or
+    before the start wraps past midnight. Notifications held back are sent after it."""
+
+    name = models.CharField(max_length=64, unique=True)
+    weekdays = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]),
+        blank=True,
+        default=list,
+        help_text="0 = Monday ... 6 = Sunday; empty: every day. A window past midnight "
+        "belongs to the day it starts.",
+    )
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def active_at(self, moment) -> bool:
+        local = timezone.localtime(moment)
+        clock = local.time()
+        if self.start_time < self.end_time:
+            inside, day = self.start_time <= clock < self.end_time, local.weekday()
+        elif clock >= self.start_time:
+            inside, day = True, local.weekday()
+        elif clock < self.end_time:
+            inside, day = True, (local.weekday() - 1) % 7  # after midnight: the start's day
+        else:
+            inside, day = False, local.weekday()
+        return inside and (not self.weekdays or day in self.weekdays)
+
+
+class Route(models.Model):
+    """A node of the routing tree. An alert enters at the root (no parent; it matches every
+    alert) and goes down into the first child whose matchers all match (empty matcher: any),
+    depth first; with `continue_matching`, the siblings after a matching child are tried too.
+    The deepest matching routes notify; when no child matches, the route itself does. Empty
+    settings (receiver, group_by, the intervals) are inherited from the parent."""
+
+    name = models.CharField(max_length=64, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Order among its siblings.")
+    severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    provider = models.ForeignKey(
+        "wallets.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    rule = models.CharField(max_length=32, choices=AlertRule.choices, blank=True)
+    receiver = models.ForeignKey(
+        Receiver, null=True, blank=True, on_delete=models.PROTECT, related_name="routes"
+    )
+    group_by = ArrayField(
+        models.CharField(max_length=16, choices=GroupLabel.choices),
+        null=True,
+        blank=True,
+        help_text="Labels whose values make a group (provider, rule, severity); empty: inherit.",
+    )
+    group_wait_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Wait this long before a new group's first notification."
+    )
+    group_interval_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Wait this long before notifying a group's changes (new or resolved alerts).",
+    )
+    repeat_interval_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Notify an unchanged group of firing alerts again after this long.",
+    )
+    mute_windows = models.ManyToManyField(MuteWindow, blank=True, related_name="routes")
+    continue_matching = models.BooleanField(
+        default=False, help_text="Also try the next siblings after this route matched."
+    )
+
+    class Meta:
+        ordering = ["parent_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Coalesce("parent", models.Value(0)),
+                condition=Q(parent__isnull=True),
+                name="route_one_root",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.parent_id is None:
+            missing = [
+                name
+                for name in (
+                    "receiver",
+                    "group_wait_seconds",
+                    "group_interval_seconds",
+                    "repeat_interval_seconds",
+                )
+                if getattr(self, name) is None
+            ]
+            if missing or self.group_by is None:
+                raise ValidationError(
+                    "The root route matches every alert and sets every default: it needs a "
+                    "receiver, group_by and the three intervals."
+                )
+            if self.severity or self.provider_id or self.rule:
+                raise ValidationError("The root route has no matchers (it matches every alert).")
+        if self.group_interval_seconds == 0 or self.repeat_interval_seconds == 0:
+            raise ValidationError("group_interval and repeat_interval must be positive.")
+        node, seen = self.parent, {self.pk}
+        while node is not None:
+            if node.pk in seen:
+                raise ValidationError({"parent": "A route cannot be its own ancestor."})
+            seen.add(node.pk)
+            node = node.parent
+
+
+class InhibitRule(models.Model):
+    """While a source is present, alerts matching the target are not notified (Alertmanager's
+    inhibit_rules, with `equal: [provider]` when `equal_provider`). Sources: a firing or
+    acknowledged alert matching source_rule / source_severity, or a provider in one of
+    `source_provider_states`. An alert never inhibits itself."""
+
+    name = models.CharField(max_length=64, unique=True)
+    source_rule = models.CharField(max_length=32, choices=AlertRule.choices, blank=True)
+    source_severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    source_provider_states = ArrayField(
+        models.CharField(max_length=16, choices=InhibitingState.choices), blank=True, default=list
+    )
+    target_rules = ArrayField(
+        models.CharField(max_length=32, choices=AlertRule.choices),
+        blank=True,
+        default=list,
+        help_text="Empty: any rule.",
+    )
+    target_severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
+    equal_provider = models.BooleanField(
+        default=True, help_text="Source and target must be about the same provider."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not (self.source_rule or self.source_severity or self.source_provider_states):
+            raise ValidationError("Name a source: a rule, a severity or provider states.")
+
+
+class NotificationGroup(models.Model):
+    """Alertmanager's aggregation group: the alerts of one route with the same values of its
+    group_by labels, and what was last notified about them."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="groups")
+    key = models.CharField(max_length=300)
+    labels = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    next_flush_at = models.DateTimeField()
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    notified_alerts = models.JSONField(default=list, help_text="Alert ids last notified firing.")
+
+    class Meta:
+        ordering = ["route_id", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "key"], name="notificationgroup_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route} {{{self.key}}}"
+
+
+class Notification(models.Model):
+    """One notification of a group to a receiver: the delivery log (every attempt is kept in
+    `attempt_log`)."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="notifications")
+    receiver = models.ForeignKey(Receiver, on_delete=models.CASCADE, related_name="notifications")
+    group_key = models.CharField(max_length=300)
+    firing = models.JSONField(default=list, help_text="Alert ids firing.")
+    resolved = models.JSONField(default=list, help_text="Alert ids resolved since last time.")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    attempt_log = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.route} → {self.receiver.name} {{{self.group_key}}}: {self.status}"

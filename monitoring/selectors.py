@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count
 from django.utils import timezone
 
 from monitoring import capture, histogram
@@ -173,57 +172,230 @@ def window_call_stats(*, minutes: int, now: datetime | None = None, live: bool =
     return stats
 
 
-# --- dashboard ------------------------------------------------------------------------------
+# --- current figures and health ----------------------------------------------------------------
 
-HEALTHY, DEGRADED = "healthy", "degraded"
+HEALTHY, DEGRADED, FAILING = "healthy", "degraded", "failing"
+HEALTH_STATES = (HEALTHY, DEGRADED, FAILING)
+# An error rate at least this many times the profile's threshold is "far above": failing.
+FAILING_ERROR_FACTOR = 5
+
+
+@dataclass
+class ProviderFigures:
+    """A provider's current figures: its profile's window (the last `window_minutes` closed
+    minutes plus the current one, roll-ups and what is still in Redis). Health, the overview,
+    the provider page's summary and the alert rules all read these, so they cannot disagree."""
+
+    provider_id: int
+    window_minutes: int
+    min_calls: int
+    stats: CallStats
+    window_start: datetime
+    now: datetime
+
+    @property
+    def calls(self) -> int:
+        return self.stats.calls
+
+    @property
+    def errors(self) -> int:
+        return self.stats.errors
+
+    @property
+    def successful(self) -> int:
+        """Calls that were not errors (OK, or a refusal the contract foresees)."""
+        return self.stats.calls - self.stats.errors
+
+    @property
+    def error_rate_percent(self) -> float | None:
+        return self.stats.error_rate_percent
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self.stats.latency_ms(0.50)
+
+    @property
+    def p95_ms(self) -> float | None:
+        return self.stats.latency_ms(0.95)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return self.stats.latency_ms(0.99)
+
+    @property
+    def enough_calls(self) -> bool:
+        """Latency and error-rate verdicts need at least the profile's `min_calls`."""
+        return self.stats.calls >= self.min_calls
+
+    @property
+    def current_minute_seconds(self) -> int:
+        """How much of the window's last minute has passed (0-59 s): the last minute is
+        partial, so the window covers `window_minutes` minutes plus these seconds."""
+        return self.now.second
+
+    @property
+    def covered_seconds(self) -> int:
+        return int((self.now - self.window_start).total_seconds())
+
+
+def current_figures(
+    *, now: datetime | None = None, profiles: dict | None = None
+) -> dict[int, ProviderFigures]:
+    """{provider id: ProviderFigures} for every provider, each over its own profile's window.
+    `profiles` is {provider id: MonitoringProfile} (missing ones are created)."""
+    from monitoring.services import ensure_profiles  # services imports this module
+
+    now = now or timezone.now()
+    profiles = profiles if profiles is not None else ensure_profiles()
+    by_window = {
+        window: window_call_stats(minutes=window, now=now)
+        for window in {p.window_minutes for p in profiles.values()}
+    }
+    return {
+        pid: ProviderFigures(
+            provider_id=pid,
+            window_minutes=profile.window_minutes,
+            min_calls=profile.min_calls,
+            stats=by_window[profile.window_minutes].get(pid, CallStats()),
+            window_start=floor_minute(now) - timedelta(minutes=profile.window_minutes),
+            now=now,
+        )
+        for pid, profile in profiles.items()
+    }
+
+
+def failing_threshold(profile) -> float:
+    """The error rate (%) above which a provider is failing: FAILING_ERROR_FACTOR times its
+    profile's threshold, below 100 % so that no successful call at all always is."""
+    return min(float(profile.error_rate_percent) * FAILING_ERROR_FACTOR, 99.99)
+
+
+def failing_reasons(figures: ProviderFigures, profile) -> list[str]:
+    """Why the provider is failing (empty: it is not). Read by health and by the
+    provider_failing alert rule alike."""
+    if not figures.enough_calls:
+        return []
+    rate = figures.error_rate_percent
+    if figures.successful == 0:
+        return [f"no successful call of {figures.calls} in {figures.window_minutes} min"]
+    if rate > failing_threshold(profile):
+        return [
+            f"error rate {rate:.2f} % is far above the threshold "
+            f"{float(profile.error_rate_percent):g} % ({figures.errors} of {figures.calls} calls)"
+        ]
+    return []
+
+
+def health_of(figures: ProviderFigures, profile, open_alerts: list[Alert]) -> tuple[str, list]:
+    """(healthy | degraded | failing, reasons) from the provider's current figures against its
+    profile, and its open alerts:
+
+    - failing: enough calls and none succeeded, or an error rate above FAILING_ERROR_FACTOR
+      times the profile's threshold (`failing_reasons`, also the provider_failing rule);
+    - degraded: an open alert (pending included: the condition holds, it just has not held
+      long enough to notify), or the error rate or latency p95 above the profile's threshold;
+    - healthy otherwise (too few calls for a verdict is said so in the reasons)."""
+    failing, degraded = failing_reasons(figures, profile), []
+    threshold = float(profile.error_rate_percent)
+    if figures.enough_calls:
+        rate = figures.error_rate_percent
+        if not failing and rate > threshold:
+            degraded.append(f"error rate {rate:.2f} % above the threshold {threshold:g} %")
+        p95 = figures.p95_ms
+        if p95 is not None and p95 > profile.latency_p95_ms:
+            degraded.append(f"latency p95 {p95:.1f} ms above {profile.latency_p95_ms} ms")
+    for alert in open_alerts:
+        degraded.append(f"{alert.state} alert: {alert.summary}")
+    if failing:
+        return FAILING, failing + degraded
+    if degraded:
+        return DEGRADED, degraded
+    if not figures.calls:
+        return HEALTHY, [f"no call in the last {figures.window_minutes} min"]
+    if not figures.enough_calls:
+        return HEALTHY, [
+            f"{figures.calls} calls in {figures.window_minutes} min: fewer than "
+            f"{figures.min_calls}, no latency or error verdict"
+        ]
+    return HEALTHY, []
 
 
 @dataclass
 class ProviderHealth:
     provider: Provider
-    health: str  # healthy | degraded | restricted | suspended
+    health: str  # healthy | degraded | failing (from figures and alerts)
+    reasons: list[str]
     open_alerts: int
     firing_alerts: int
-    stats: CallStats
+    pending_alerts: int
+    figures: ProviderFigures
+    profile: object
+    sparkline: object = None  # inline SVG of calls per minute over the last hour
+
+    @property
+    def stats(self) -> CallStats:
+        return self.figures.stats
+
+    @property
+    def state(self) -> str:
+        """What the overview counts: the provider's status when it is restricted or suspended
+        (no new sessions or no bets whatever the figures), else its health."""
+        if self.provider.status != ProviderStatus.ACTIVE:
+            return self.provider.status
+        return self.health
 
     @property
     def latency_p95_ms(self) -> float | None:
-        return self.stats.latency_ms(0.95)
+        return self.figures.p95_ms
 
 
-def provider_overview(*, now: datetime | None = None, minutes: int = 60) -> list[ProviderHealth]:
-    """Every provider: healthy, degraded (an alert is firing or acknowledged), restricted or
-    suspended; open alerts and the last hour's calls."""
+OVERVIEW_STATES = (
+    HEALTHY,
+    DEGRADED,
+    FAILING,
+    ProviderStatus.RESTRICTED.value,
+    ProviderStatus.SUSPENDED.value,
+)
+
+
+def open_alerts(queryset=None):
+    """Open alerts (pending, firing or acknowledged): the alerts card's count and the alert
+    list it links to (the admin's "open" filter) both come from here."""
+    queryset = Alert.objects.all() if queryset is None else queryset
+    return queryset.filter(state__in=OPEN_STATES)
+
+
+def provider_health(*, now: datetime | None = None, figures=None, profiles=None) -> dict:
+    """{provider id: ProviderHealth} for every provider."""
+    from monitoring.services import ensure_profiles
+
     now = now or timezone.now()
-    stats = window_call_stats(minutes=minutes, now=now)
-    alert_counts = {
-        (row["provider_id"], row["state"]): row["n"]
-        for row in Alert.objects.filter(state__in=OPEN_STATES)
-        .values("provider_id", "state")
-        .annotate(n=Count("id"))
-    }
-    out = []
+    profiles = profiles if profiles is not None else ensure_profiles()
+    figures = figures if figures is not None else current_figures(now=now, profiles=profiles)
+    alerts_by_provider: dict[int, list[Alert]] = {}
+    for alert in open_alerts().exclude(provider=None).order_by("started_at", "id"):
+        alerts_by_provider.setdefault(alert.provider_id, []).append(alert)
+    out = {}
     for provider in Provider.objects.order_by("code"):
-        firing = alert_counts.get((provider.pk, AlertState.FIRING), 0) + alert_counts.get(
-            (provider.pk, AlertState.ACKNOWLEDGED), 0
-        )
-        open_alerts = firing + alert_counts.get((provider.pk, AlertState.PENDING), 0)
-        if provider.status != ProviderStatus.ACTIVE:
-            health = provider.status
-        elif firing:
-            health = DEGRADED
-        else:
-            health = HEALTHY
-        out.append(
-            ProviderHealth(
-                provider=provider,
-                health=health,
-                open_alerts=open_alerts,
-                firing_alerts=firing,
-                stats=stats.get(provider.pk, CallStats()),
-            )
+        alerts = alerts_by_provider.get(provider.pk, [])
+        health, reasons = health_of(figures[provider.pk], profiles[provider.pk], alerts)
+        firing = sum(1 for a in alerts if a.state != AlertState.PENDING)
+        out[provider.pk] = ProviderHealth(
+            provider=provider,
+            health=health,
+            reasons=reasons,
+            open_alerts=len(alerts),
+            firing_alerts=firing,
+            pending_alerts=len(alerts) - firing,
+            figures=figures[provider.pk],
+            profile=profiles[provider.pk],
         )
     return out
+
+
+def provider_overview(*, now: datetime | None = None) -> list[ProviderHealth]:
+    """Every provider, by code: health with its reasons, status, current figures."""
+    return list(provider_health(now=now).values())
 
 
 _SERIES_SQL = """
@@ -256,10 +428,29 @@ class Series:
     error_rate_percent: list[float | None]
     gauges: dict[str, list[float | None]]
     bin_seconds: int
+    # Everything the bins hold, added up: the page's summary over the window is this, so it
+    # cannot disagree with the charts.
+    total: CallStats = field(default_factory=CallStats)
+    # Seconds of the last bin that have passed (equal to bin_seconds when it is complete).
+    last_bin_seconds: int = 0
 
     @property
     def has_calls(self) -> bool:
         return any(self.calls)
+
+    @property
+    def last_bin_partial(self) -> bool:
+        return self.last_bin_seconds < self.bin_seconds
+
+    @property
+    def calls_per_minute(self) -> list[float | None]:
+        """Calls per bin as a rate: the partial last bin is divided by the minutes that have
+        passed in it, so it does not look like a drop."""
+        rates: list[float | None] = [c * 60 / self.bin_seconds for c in self.calls]
+        if rates and self.last_bin_partial:
+            elapsed = max(self.last_bin_seconds, 1)
+            rates[-1] = self.calls[-1] * 60 / elapsed if self.last_bin_seconds >= 5 else None
+        return rates
 
 
 def provider_series(
@@ -281,6 +472,18 @@ def provider_series(
         buckets: dict[int, list[int]] = {}
         for b, i, n in cursor.fetchall():
             buckets.setdefault(b, histogram.empty())[i - 1] = int(n)
+    # Minutes still in Redis (not flushed yet), as the alert rules and the overview see them.
+    in_redis = [m for m in pending_minutes() if int(start.timestamp()) <= m <= end_epoch]
+    for minute, groups, _ in live_minutes(in_redis):
+        b = minute // bin_seconds
+        for (code, _operation), figures in groups.items():
+            if code != provider.code:
+                continue
+            calls, errors = totals.get(b, (0, 0))
+            totals[b] = (calls + figures["calls"], errors + errors_of(figures["outcomes"]))
+            buckets[b] = histogram.merge(
+                [buckets.get(b, histogram.empty()), figures["latency_buckets"]]
+            )
     gauge_rows = (
         GaugeMinute.objects.filter(provider=provider, minute__gte=start, minute__lte=now)
         .order_by("minute")
@@ -302,9 +505,16 @@ def provider_series(
         error_rate_percent=[],
         gauges={name: [values.get(b) for b in bins] for name, values in gauge_bins.items()},
         bin_seconds=bin_seconds,
+        last_bin_seconds=min(bin_seconds, end_epoch - last_bin * bin_seconds),
     )
     for b in bins:
         calls, errors = totals.get(b, (0, 0))
+        series.total.calls += calls
+        series.total.errors += errors
+        if b in buckets:
+            series.total.latency_buckets = histogram.merge(
+                [series.total.latency_buckets, buckets[b]]
+            )
         series.calls.append(calls)
         series.error_rate_percent.append(100.0 * errors / calls if calls else None)
         hist = buckets.get(b)
@@ -320,3 +530,39 @@ def provider_series(
 
 def minute_epoch_now() -> int:
     return int(time.time()) // 60 * 60
+
+
+_CALLS_PER_MINUTE_SQL = """
+SELECT provider_id, minute, SUM(calls) FROM monitoring_metricminute
+WHERE minute >= %(start)s AND minute <= %(end)s AND provider_id IS NOT NULL
+GROUP BY 1, 2
+"""
+
+
+def calls_per_minute(*, now: datetime | None = None, minutes: int = 60) -> dict[int, list]:
+    """{provider id: calls per minute} over the last `minutes` minutes and the current one
+    (roll-ups plus Redis), for the overview's sparklines. The current minute is partial: its
+    count is scaled to a per-minute rate over the seconds that have passed (None in its first
+    5 s), so the line never drops at its end just because the minute is not over."""
+    now = now or timezone.now()
+    start = floor_minute(now) - timedelta(minutes=minutes)
+    first = int(start.timestamp())
+    counts: dict[int, dict[int, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_CALLS_PER_MINUTE_SQL, {"start": start, "end": now})
+        for pid, minute, calls in cursor.fetchall():
+            counts.setdefault(pid, {})[int(minute.timestamp())] = int(calls)
+    ids = provider_ids_by_code()
+    last = int(floor_minute(now).timestamp())
+    for minute, groups, _ in live_minutes([m for m in pending_minutes() if first <= m <= last]):
+        for (code, _operation), figures in groups.items():
+            pid = ids.get(code)
+            if pid is not None:
+                per = counts.setdefault(pid, {})
+                per[minute] = per.get(minute, 0) + figures["calls"]
+    out = {}
+    for pid, per in counts.items():
+        points: list[float | None] = [float(per.get(first + 60 * i, 0)) for i in range(minutes + 1)]
+        points[-1] = points[-1] * 60 / now.second if now.second >= 5 else None
+        out[pid] = points
+    return out

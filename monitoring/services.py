@@ -7,8 +7,6 @@ Every staff change is audited (wallets.services.record_audit). Nothing here move
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitoring import capture, histogram, selectors
+from monitoring import capture, histogram, retries, selectors
 from monitoring.choices import (
     OPEN_STATES,
     AlertRule,
@@ -375,18 +373,16 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
     providers = {p.pk: p for p in Provider.objects.all()}
     conditions: list[Condition] = []
     gauges: list[tuple[int, str, float]] = []
-    stats_by_window = {
-        window: selectors.window_call_stats(minutes=window, now=now)
-        for window in {p.window_minutes for p in profiles.values()}
-    }
+    current = selectors.current_figures(now=now, profiles=profiles)
     sessions = {f.provider_id: f for f in wallet_selectors.session_figures(now=now)}
     published = _published_figures()
     for pid, provider in providers.items():
         profile = profiles[pid]
-        stats = stats_by_window[profile.window_minutes].get(pid, selectors.CallStats())
+        figures = current[pid]
+        stats = figures.stats
         minutes = profile.window_minutes
-        if stats.calls >= profile.min_calls:
-            p95 = stats.latency_ms(0.95)
+        if figures.enough_calls:
+            p95 = figures.p95_ms
             conditions.append(
                 Condition(
                     AlertRule.LATENCY_P95,
@@ -398,7 +394,7 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"(threshold {profile.latency_p95_ms} ms, {stats.calls} calls)",
                 )
             )
-            rate = stats.error_rate_percent
+            rate = figures.error_rate_percent
             conditions.append(
                 Condition(
                     AlertRule.ERROR_RATE,
@@ -409,6 +405,18 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"{provider.code}: error rate {rate:.2f} % over {minutes} min "
                     f"({stats.errors} of {stats.calls} calls; threshold "
                     f"{profile.error_rate_percent} %)",
+                )
+            )
+            reasons = selectors.failing_reasons(figures, profile)
+            conditions.append(
+                Condition(
+                    AlertRule.PROVIDER_FAILING,
+                    f"provider_failing:{pid}",
+                    pid,
+                    rate,
+                    selectors.failing_threshold(profile),
+                    f"{provider.code} is failing: "
+                    + ("; ".join(reasons) or f"error rate {rate:.2f} % over {minutes} min"),
                 )
             )
         if stats.lock_waits >= profile.min_calls:
@@ -424,9 +432,9 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                     f"min (threshold {profile.lock_wait_p95_ms} ms)",
                 )
             )
-        figures = sessions.get(pid)
-        if figures is not None:
-            orphaned = figures.abandoned_last_hour + figures.orphaned_open_sessions
+        session = sessions.get(pid)
+        if session is not None:
+            orphaned = session.abandoned_last_hour + session.orphaned_open_sessions
             conditions.append(
                 Condition(
                     AlertRule.ORPHANED_SESSIONS,
@@ -439,8 +447,8 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                 )
             )
             gauges += [
-                (pid, "open_sessions", figures.open_sessions),
-                (pid, "max_open_sessions_per_player", figures.max_open_sessions_per_player),
+                (pid, "open_sessions", session.open_sessions),
+                (pid, "max_open_sessions_per_player", session.max_open_sessions_per_player),
                 (pid, "orphaned_sessions", orphaned),
             ]
         drift = published.get("drift_largest_minor", {}).get(pid)
@@ -731,25 +739,13 @@ def queue_notifications(*, alert: Alert, event: str, now) -> list[NotificationDe
 
 
 def alert_payload(alert: Alert, event: str) -> dict:
-    def iso(moment):
-        return moment.isoformat() if moment else None
-
+    fields = retries.alert_fields(alert)
     return {
         "event": event,
         "alert": {
-            "id": alert.pk,
-            "rule": alert.rule,
-            "fingerprint": alert.fingerprint,
+            **fields,
             "provider": alert.provider.code if alert.provider_id else None,
             "player_id": alert.player_id,
-            "state": alert.state,
-            # Decimal strings, as every amount leaving Pitboss (drift is in minor units).
-            "value": None if alert.value is None else str(alert.value),
-            "threshold": None if alert.threshold is None else str(alert.threshold),
-            "summary": alert.summary,
-            "started_at": iso(alert.started_at),
-            "fired_at": iso(alert.fired_at),
-            "resolved_at": iso(alert.resolved_at),
         },
     }
 
@@ -758,17 +754,7 @@ def _send(delivery: NotificationDelivery) -> None:
     alert = delivery.alert
     payload = alert_payload(alert, delivery.event)
     if delivery.channel == DeliveryChannel.WEBHOOK:
-        request = urllib.request.Request(  # noqa: S310 - the operator configures the URL
-            delivery.target,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "pitboss-alerts"},
-            method="POST",
-        )
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
-        ) as response:
-            if not 200 <= response.status < 300:
-                raise OSError(f"HTTP {response.status}")
+        retries.post_json(delivery.target, payload, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
         return
     verb = "FIRING" if delivery.event == DeliveryEvent.FIRED else "RESOLVED"
     send_mail(
@@ -785,41 +771,14 @@ def deliver_notifications(*, now: datetime | None = None, limit: int = 100) -> i
     retried with exponential back-off (ALERT_NOTIFY_BACKOFF_SECONDS * 2^(attempts-1)) until
     ALERT_NOTIFY_MAX_ATTEMPTS, then the delivery is `failed`. Concurrent runs skip rows another
     run is sending. Returns the number of deliveries sent."""
-    now = now or timezone.now()
-    sent = 0
-    ids = list(
-        NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
+    return retries.send_due_rows(
+        NotificationDelivery,
+        send=_send,
+        max_attempts=lambda delivery: settings.ALERT_NOTIFY_MAX_ATTEMPTS,
+        related=("alert__provider",),
+        now=now or timezone.now(),
+        limit=limit,
     )
-    for delivery_id in ids:
-        with transaction.atomic():
-            delivery = (
-                NotificationDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("alert__provider")
-                .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-                .first()
-            )
-            if delivery is None:
-                continue
-            delivery.attempts += 1
-            try:
-                _send(delivery)
-            except (OSError, urllib.error.URLError, ValueError) as error:
-                delivery.last_error = f"{type(error).__name__}: {error}"[:500]
-                if delivery.attempts >= settings.ALERT_NOTIFY_MAX_ATTEMPTS:
-                    delivery.status = DeliveryStatus.FAILED
-                    delivery.next_attempt_at = None
-                else:
-                    delay = settings.ALERT_NOTIFY_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)
-                    delivery.next_attempt_at = now + timedelta(seconds=delay)
-            else:
-                delivery.status = DeliveryStatus.SENT
-                delivery.sent_at = now
-                delivery.next_attempt_at = None
-                sent += 1
-            delivery.save()
-    return sent
 
 
 # --- staff actions on alerts and silences ---------------------------------------------------

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from reconciliation import parsing, services
+from reconciliation import parsing, selectors, services
 from reconciliation.choices import ReportFormat
 from reconciliation.models import (
     CorrectionRequest,
@@ -17,6 +17,7 @@ from reconciliation.models import (
     ReportRow,
 )
 from wallets.admin_actions import KeysOnlyAutocompleteMixin, ReadOnlyAdminMixin, reason_action
+from wallets.admin_filters import attention_filter
 from wallets.errors import WalletError
 from wallets.money import format_amount
 
@@ -169,7 +170,18 @@ class DiscrepancyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "id", "kind", "status", "provider", "player_external_id", "provider_transaction_id",
         "currency", "drift", "occurred_at", "opened_at",
     ]  # fmt: skip
-    list_filter = ["status", "kind", "provider", "currency"]
+    list_filter = [
+        attention_filter(
+            parameter="open_queue",
+            title="queue",
+            choice="Open (to work)",
+            selector=selectors.open_discrepancies,
+        ),
+        "status",
+        "kind",
+        "provider",
+        "currency",
+    ]
     list_select_related = ["provider"]
     search_fields = ["provider_transaction_id", "player_external_id", "round_id"]
     date_hierarchy = "occurred_at"

@@ -19,3 +19,9 @@ class ReconciliationConfig(AppConfig):
         hooks.register_metric_source("drift_open_discrepancies", selectors.drift_open_discrepancies)
         hooks.register_metric_source("drift_total_minor", selectors.drift_total_minor)
         hooks.register_metric_source("drift_largest_minor", selectors.drift_largest_minor)
+        hooks.register_attention_list(
+            "discrepancies_open",
+            selectors.open_discrepancies,
+            changelist="admin:reconciliation_discrepancy_changelist",
+            query="open_queue=yes",
+        )

@@ -20,7 +20,7 @@ def _drift_by_provider() -> dict[int, dict[str, int]]:
         for pk in Provider.objects.values_list("pk", flat=True)
     }
     rows = (
-        Discrepancy.objects.filter(status=DiscrepancyStatus.OPEN)
+        open_discrepancies()
         .annotate(key=Coalesce("provider_id", WALLET_DRIFT_KEY))
         .values("key")
         .annotate(count=Count("id"), total=Sum("drift_minor"), largest=Max("drift_minor"))
@@ -47,10 +47,13 @@ def drift_largest_minor() -> dict[int, int]:
     return {pk: f["largest"] for pk, f in _drift_by_provider().items()}
 
 
+def open_discrepancies(queryset=None):
+    """Open discrepancies: the admin home panel's card and the discrepancy list it links to
+    (`?open_queue=yes`) both come from here; `drift_open_discrepancies` counts the same rows."""
+    queryset = Discrepancy.objects.all() if queryset is None else queryset
+    return queryset.filter(status=DiscrepancyStatus.OPEN)
+
+
 def open_queue():
     """Open discrepancies, oldest first: what staff work through."""
-    return (
-        Discrepancy.objects.filter(status=DiscrepancyStatus.OPEN)
-        .select_related("provider", "wallet")
-        .order_by("occurred_at")
-    )
+    return open_discrepancies().select_related("provider", "wallet").order_by("occurred_at")

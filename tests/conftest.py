@@ -135,6 +135,7 @@ def production_hooks():
         hooks.credential_lifetime,
         [list(registry) for registry in _hook_lists()],
         dict(hooks.metric_sources),
+        dict(hooks.attention_lists),
     )
     hooks.screener = hooks.credential_lifetime = None
     for registry in _hook_lists():
@@ -151,6 +152,8 @@ def production_hooks():
             registry[:] = items
         hooks.metric_sources.clear()
         hooks.metric_sources.update(saved[3])
+        hooks.attention_lists.clear()
+        hooks.attention_lists.update(saved[4])
 
 
 def _hook_lists() -> list[list]:

@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from wallets import crypto, services, shown_once
+from wallets import crypto, selectors, services, shown_once
 from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.admin_filters import attention_filter
 from wallets.api.pagination import LeanCountPaginator
 from wallets.choices import PlayerStatus, ProviderStatus
 from wallets.filtersets import transaction_external_id_q
@@ -463,7 +464,19 @@ class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "idle",
         "end_reason",
     ]
-    list_filter = ["status", "provider", IdleForFilter, HasReservationFilter, "end_reason"]
+    list_filter = [
+        "status",
+        "provider",
+        attention_filter(
+            parameter="orphaned",
+            title="orphaned",
+            choice="Idle past their provider's timeout",
+            selector=selectors.orphaned_sessions,
+        ),
+        IdleForFilter,
+        HasReservationFilter,
+        "end_reason",
+    ]
     search_fields = ["=id", "player__external_id", "game_id"]
     list_select_related = ["player", "provider"]
     show_full_result_count = False

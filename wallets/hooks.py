@@ -26,6 +26,8 @@
 - `metric_sources`: figures that apps publish for monitoring's alert rules and dashboard
   (reconciliation publishes drift, compliance publishes violations, ...). Monitoring reads
   them; no app imports another to raise an alert.
+- `attention_lists`: lists that apps publish for the admin home panel (one selector for the
+  card's count and the list page it links to).
 """
 
 import logging
@@ -132,6 +134,29 @@ metric_sources: dict[str, Callable[[], dict[int, Any]]] = {}
 
 def register_metric_source(name: str, source: Callable[[], dict[int, Any]]) -> None:
     metric_sources[name] = source
+
+
+@dataclass(frozen=True)
+class AttentionList:
+    """A list of rows staff should look at, counted on the admin home panel. `selector(queryset)`
+    narrows a queryset of the owning app's model (None: all its rows) to the list; the owning
+    app's admin changelist applies the same selector when opened with `query` (a list filter
+    from `wallets.admin_filters.attention_filter`), so the count on the card and the rows on
+    the page it links to come from one place."""
+
+    selector: Callable[[Any], Any]
+    changelist: str  # admin URL name, e.g. "admin:compliance_securityviolation_changelist"
+    query: str  # the query string that makes that changelist apply `selector`
+
+
+# name -> AttentionList, registered by the owning app's AppConfig.ready().
+attention_lists: dict[str, AttentionList] = {}
+
+
+def register_attention_list(
+    name: str, selector: Callable[[Any], Any], *, changelist: str, query: str
+) -> None:
+    attention_lists[name] = AttentionList(selector=selector, changelist=changelist, query=query)
 
 
 # Counts of observer failures, so a broken observer is visible, not silent.

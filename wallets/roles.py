@@ -13,6 +13,19 @@ VIEW_CORE = [
     "wallets.view_transaction",
 ]
 
+# Alert routing: read the tree and the delivery log; set maintenance mute windows. Routes,
+# receivers and inhibition rules are an administrator's to change.
+ALERT_ROUTING = [
+    "monitoring.view_route",
+    "monitoring.view_receiver",
+    "monitoring.view_inhibitrule",
+    "monitoring.view_notificationgroup",
+    "monitoring.view_notification",
+    "monitoring.view_mutewindow",
+    "monitoring.add_mutewindow",
+    "monitoring.change_mutewindow",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "back_office": [
         *VIEW_CORE,
@@ -34,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.add_silence",
         "monitoring.view_monitoringprofile",
         "monitoring.view_notificationdelivery",
+        *ALERT_ROUTING,
         # reconciliation: runs, reports, the discrepancy queue; propose, approve (four eyes)
         "reconciliation.view_reconciliationrun",
         "reconciliation.view_providerreport",
@@ -77,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.view_monitoringprofile",
         "monitoring.change_monitoringprofile",
         "monitoring.view_notificationdelivery",
+        *ALERT_ROUTING,
     ],
     "support": [
         *VIEW_CORE,

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.db import connection
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from wallets import db
@@ -83,6 +84,26 @@ def session_figures(*, window_hours: int = 24, now=None) -> list[ProviderSession
             },
         )
         return [ProviderSessionFigures(*row) for row in cursor.fetchall()]
+
+
+def orphaned_sessions(queryset=None, *, now=None):
+    """Open sessions idle past their provider's timeout that cleanup has not ended yet: the
+    same rows `session_figures` counts as orphaned_open_sessions. The home panel's card and
+    the session list it links to (`?orphaned=yes`) both come from here."""
+    from wallets.choices import SessionStatus
+    from wallets.models import GameSession
+
+    now = now or timezone.now()
+    queryset = GameSession.objects.all() if queryset is None else queryset
+    idle_limit = ExpressionWrapper(
+        Value(now) - F("provider__idle_timeout_seconds") * Value(timedelta(seconds=1)),
+        output_field=DateTimeField(),
+    )
+    return (
+        queryset.filter(status=SessionStatus.OPEN)
+        .alias(idle_limit=idle_limit)
+        .filter(last_activity_at__lt=F("idle_limit"))
+    )
 
 
 def open_sessions_per_player(*, limit: int = 20) -> list[dict]:

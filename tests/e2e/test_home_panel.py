@@ -72,10 +72,15 @@ def test_times_are_in_the_operators_time_zone(settings, monkeypatch):
 
 
 def test_a_failing_figure_shows_as_unavailable_not_an_error(monkeypatch):
-    def broken():
+    def broken(queryset):
         raise RuntimeError("reconciliation database away")
 
-    monkeypatch.setitem(hooks.metric_sources, "drift_open_discrepancies", broken)
+    listed = hooks.attention_lists["discrepancies_open"]
+    monkeypatch.setitem(
+        hooks.attention_lists,
+        "discrepancies_open",
+        hooks.AttentionList(broken, changelist=listed.changelist, query=listed.query),
+    )
     response = _client(factories.UserFactory(groups=["back_office"])).get("/admin/")
     assert response.status_code == 200
     assert b"The drift figure is not available" in response.content

@@ -331,4 +331,10 @@ def test_jobs_have_management_commands_and_beat_schedules(acme):
             "task", "interval__every"
         )
     )
-    assert tasks == {"monitoring.flush_metrics": 60, "monitoring.evaluate_alerts": 30}
+    call_command("dispatch_notifications", stdout=out)
+    assert "notifications queued" in out.getvalue()
+    assert tasks == {
+        "monitoring.flush_metrics": 60,
+        "monitoring.evaluate_alerts": 30,
+        "monitoring.dispatch_notifications": 30,
+    }

@@ -55,15 +55,17 @@ def test_front_page_shows_health_at_a_glance(staff_client):
     rows = {row.provider.code: row for row in response.context["rows"]}
     assert rows["healthy"].health == "healthy" and rows["healthy"].stats.calls == 300
     assert rows["degraded"].health == "degraded"
-    assert rows["gone"].health == "suspended"
+    # Health is read from figures; the status of a suspended provider is what it is counted as.
+    assert rows["gone"].state == "suspended"
     assert response.context["counts"] == {
         "healthy": 1,
         "degraded": 1,
+        "failing": 0,
         "restricted": 0,
         "suspended": 1,
     }
     assert b"degraded: error rate 4 %" in response.content
-    assert b'class="health health-suspended"' in response.content
+    assert b'class="status-suspended"' in response.content
 
 
 def test_provider_page_with_data_draws_charts(staff_client):
