@@ -24,6 +24,7 @@ class AlertRule(models.TextChoices):
     METRIC_SOURCE = "metric_source", "Published figure above threshold"
     AUTO_PROTECTION = "auto_protection", "Provider restricted/suspended by auto-protection"
     PROVIDER_FAILING = "provider_failing", "Provider failing (no successful call, errors far above)"
+    LEDGER_TAMPERED = "ledger_tampered", "Ledger hash chain broken"
 
 
 class Severity(models.TextChoices):
@@ -42,7 +43,12 @@ RULE_SEVERITY = {
     AlertRule.METRIC_SOURCE: Severity.WARNING,
     AlertRule.AUTO_PROTECTION: Severity.CRITICAL,
     AlertRule.PROVIDER_FAILING: Severity.CRITICAL,
+    AlertRule.LEDGER_TAMPERED: Severity.CRITICAL,
 }
+
+# Rules whose alerts fire at the first evaluation that sees them: nothing in flight can clear
+# them (the pending period is for figures that blip).
+IMMEDIATE_RULES = frozenset({AlertRule.LEDGER_TAMPERED})
 
 
 class GroupLabel(models.TextChoices):

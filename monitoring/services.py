@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from monitoring import capture, histogram, retries, selectors
 from monitoring.choices import (
+    IMMEDIATE_RULES,
     OPEN_STATES,
     AlertRule,
     AlertState,
@@ -483,6 +484,7 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
         for name, values in published.items():
             if pid in values:
                 gauges.append((pid, name[:64], values[pid]))
+    conditions += _ledger_break_conditions(providers)
     lowest = min((p.open_sessions_per_player for p in profiles.values()), default=0)
     with connection.cursor() as cursor:
         cursor.execute(_OPEN_PER_PLAYER_SQL, [lowest])
@@ -501,6 +503,37 @@ def collect_conditions(*, now: datetime, profiles: dict[int, MonitoringProfile])
                 )
             )
     return conditions, gauges
+
+
+def _ledger_break_conditions(providers: dict[int, Provider]) -> list[Condition]:
+    """One condition per wallet whose hash chain verification found a broken row, naming that
+    row: it holds until staff settle the break where the source says."""
+    conditions = []
+    for source in list(hooks.ledger_break_sources):
+        try:
+            breaks = source()
+        except Exception:
+            logger.exception("ledger break source %r failed", source)
+            continue
+        for found in breaks:
+            provider = providers.get(found.provider_id)
+            row = f"row #{found.row_id}" if found.row_id is not None else "a missing row"
+            conditions.append(
+                Condition(
+                    AlertRule.LEDGER_TAMPERED,
+                    f"ledger_tampered:{found.wallet_id}",
+                    found.provider_id,
+                    1,
+                    0,
+                    f"ledger of wallet #{found.wallet_id} ({found.currency or 'no currency'}, "
+                    f"player #{found.player_id}) edited outside the ledger: the hash chain "
+                    f"breaks at {row}"
+                    + (f" ({provider.code})" if provider else "")
+                    + f"; settle it in {found.reference}",
+                    player_id=found.player_id,
+                )
+            )
+    return conditions
 
 
 def _record_gauges(now: datetime, gauges: list[tuple[int, str, float]]) -> None:
@@ -562,6 +595,8 @@ def _periods(profile: MonitoringProfile | None) -> tuple[int, int]:
 
 def _apply_active(alert, condition: Condition, profiles, now, result) -> None:
     pending_seconds, _ = _periods(profiles.get(condition.provider_id))
+    if condition.rule in IMMEDIATE_RULES:
+        pending_seconds = 0
     if alert is None:
         alert = Alert.objects.create(
             rule=condition.rule,

@@ -19,6 +19,8 @@ class ReconciliationConfig(AppConfig):
         hooks.register_metric_source("drift_open_discrepancies", selectors.drift_open_discrepancies)
         hooks.register_metric_source("drift_total_minor", selectors.drift_total_minor)
         hooks.register_metric_source("drift_largest_minor", selectors.drift_largest_minor)
+        # Broken hash chains: monitoring's tamper alert names each wallet's first broken row.
+        hooks.register_ledger_break_source(selectors.open_ledger_breaks)
         hooks.register_attention_list(
             "discrepancies_open",
             selectors.open_discrepancies,

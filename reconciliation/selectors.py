@@ -3,8 +3,9 @@
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import Coalesce
 
-from reconciliation.choices import DiscrepancyStatus
+from reconciliation.choices import DiscrepancyKind, DiscrepancyStatus
 from reconciliation.models import Discrepancy
+from wallets import hooks
 from wallets.models import Provider
 
 # Wallet-level (internal) drift has no provider: its figures are published under this key.
@@ -45,6 +46,34 @@ def drift_total_minor() -> dict[int, int]:
 
 def drift_largest_minor() -> dict[int, int]:
     return {pk: f["largest"] for pk, f in _drift_by_provider().items()}
+
+
+def open_ledger_breaks() -> list[hooks.LedgerBreak]:
+    """Wallets whose hash chain verification found a broken row, while its `ledger_tampered`
+    discrepancy is open: monitoring's tamper alert stays firing until staff settle it."""
+    rows = (
+        Discrepancy.objects.filter(
+            kind=DiscrepancyKind.LEDGER_TAMPERED, status=DiscrepancyStatus.OPEN
+        )
+        .order_by("wallet_id", "ledger_transaction_id", "pk")
+        .values("pk", "wallet_id", "wallet__player_id", "ledger_transaction_id", "provider_id",
+                "currency")
+    )  # fmt: skip
+    breaks: dict[int, hooks.LedgerBreak] = {}
+    for row in rows:
+        # The first broken row of each wallet names the alert; later ones follow from it.
+        breaks.setdefault(
+            row["wallet_id"],
+            hooks.LedgerBreak(
+                wallet_id=row["wallet_id"],
+                row_id=row["ledger_transaction_id"],
+                provider_id=row["provider_id"],
+                player_id=row["wallet__player_id"],
+                currency=row["currency"],
+                reference=f"discrepancy #{row['pk']}",
+            ),
+        )
+    return list(breaks.values())
 
 
 def open_discrepancies(queryset=None):

@@ -28,6 +28,9 @@
   them; no app imports another to raise an alert.
 - `attention_lists`: lists that apps publish for the admin home panel (one selector for the
   card's count and the list page it links to).
+- `ledger_break_sources`: wallets whose ledger hash chain was found broken and not yet settled
+  (reconciliation's verification publishes them); monitoring raises one alert per wallet naming
+  the first broken row.
 """
 
 import logging
@@ -157,6 +160,28 @@ def register_attention_list(
     name: str, selector: Callable[[Any], Any], *, changelist: str, query: str
 ) -> None:
     attention_lists[name] = AttentionList(selector=selector, changelist=changelist, query=query)
+
+
+@dataclass(frozen=True)
+class LedgerBreak:
+    """A wallet whose hash chain (wallets/sql/ledger.sql) no longer verifies: `row_id` is the
+    first row that breaks it; `reference` says where staff settle it (e.g. "discrepancy #12")."""
+
+    wallet_id: int
+    row_id: int | None
+    provider_id: int | None
+    player_id: int | None
+    currency: str
+    reference: str
+
+
+# Callables returning the unsettled breaks, registered by the app that verifies the chains.
+ledger_break_sources: list[Callable[[], list[LedgerBreak]]] = []
+
+
+def register_ledger_break_source(source: Callable[[], list[LedgerBreak]]) -> None:
+    if source not in ledger_break_sources:
+        ledger_break_sources.append(source)
 
 
 # Counts of observer failures, so a broken observer is visible, not silent.

@@ -286,3 +286,47 @@ def test_any_sequence_of_ledger_operations_leaves_a_chain_that_verifies(operatio
     result = services.verify_ledger(full=True, wallet_ids=[wallet.pk])
     assert result.broken == []
     assert result.rows == Transaction.objects.filter(wallet=wallet).count()
+
+
+def test_a_broken_chain_fires_a_critical_alert_naming_the_row_until_staff_settle_it(played):
+    """The verification's discrepancy is what staff settle; monitoring's alert says which
+    wallet and row at the first evaluation (no pending period: nothing in flight clears it),
+    and resolves once the discrepancy is closed and the resolve period has passed."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring import services as monitoring
+    from monitoring.choices import AlertRule, AlertState
+    from monitoring.models import Alert
+
+    wallet, rows = played
+    now = timezone.now()
+    monitoring.evaluate_alerts(now=now, deliver=False)
+    assert not Alert.objects.filter(rule=AlertRule.LEDGER_TAMPERED).exists()
+
+    edited = rows[3]
+    sql("UPDATE wallets_transaction SET amount_minor = 1 WHERE id = %s", [edited.pk])
+    services.verify_ledger(full=True)
+    result = monitoring.evaluate_alerts(now=now + timedelta(seconds=30), deliver=False)
+
+    alert = Alert.objects.get(rule=AlertRule.LEDGER_TAMPERED)
+    assert alert.pk in result.fired
+    assert alert.state == AlertState.FIRING
+    assert (alert.player_id, alert.provider_id) == (wallet.player_id, edited.provider_id)
+    assert f"wallet #{wallet.pk}" in alert.summary
+    assert f"breaks at row #{edited.pk}" in alert.summary
+    (alarm,) = tampered()
+    assert f"discrepancy #{alarm.pk}" in alert.summary
+    # Seen again: still the one alert.
+    monitoring.evaluate_alerts(now=now + timedelta(seconds=60), deliver=False)
+    assert Alert.objects.filter(rule=AlertRule.LEDGER_TAMPERED).count() == 1
+
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_user("auditor", password="not-used-here")
+    services.close_discrepancy(discrepancy=alarm, actor=staff, reason="row restored from backup")
+    monitoring.evaluate_alerts(now=now + timedelta(seconds=90), deliver=False)
+    monitoring.evaluate_alerts(now=now + timedelta(hours=2), deliver=False)
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
