@@ -6,14 +6,15 @@ HTTP to the production web server (config/server.py), with wrk replaying pre-bui
 Every protocol gets its own provider and the same number of funded players with open,
 authenticated sessions; each request is a fresh bet of 0.10 EUR built and signed by that
 protocol's client (simulator/protocols) as the provider would send it. The protocols are run
-in turns, twice over in alternating order, at the same connection count, and each figure is
-the better of its two runs (the machine's load moves between runs). Afterwards the ledger rows
-of every run are counted against the accepted answers.
+in turns (twice by default, `--turns`) in alternating order, at the same connection count, and
+each figure is the best of its runs (the machine's load moves between runs). Afterwards the
+ledger rows of every run are counted against the accepted answers.
 
 Runs in a throwaway database (`pitboss_bench_adapters`, dropped afterwards); prints one JSON
 line.
 
     python -m bench.adapters_bet_path [--quick] [--players N] [--duration S] [--connections C]
+        [--turns T]
 """
 
 import argparse
@@ -168,6 +169,9 @@ def main() -> None:
     parser.add_argument("--players", type=int)
     parser.add_argument("--duration", type=float, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--turns", type=int, default=2, help="rounds over every protocol (order alternates)"
+    )
     args = parser.parse_args()
     players = args.players or (10 if args.quick else 200)
     duration = args.duration or (1.0 if args.quick else 8.0)
@@ -194,7 +198,10 @@ def main() -> None:
         capacity = int(4000 * duration) + 1000  # more fresh bets than any run can send
         runs: dict[str, list[dict]] = {p: [] for p in protocols}
         checks = []
-        orders = [protocols, list(reversed(protocols))]
+        orders = [
+            protocols if turn % 2 == 0 else list(reversed(protocols))
+            for turn in range(max(args.turns, 1))
+        ]
         for turn, order in enumerate(orders):
             for protocol in order:
                 code, credential, seats = seeded[protocol]
