@@ -435,9 +435,22 @@ def _set_player_status(new_status):
 
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "currency", "country", "status", "registration_ip", "created_at"]
+    list_display = [
+        "id",
+        "external_id",
+        "currency",
+        "country",
+        "status",
+        "registration_ip",
+        "created_at",
+    ]
+    list_display_links = ["id", "external_id"]
     list_filter = ["status", "currency", "country"]
-    search_fields = ["=id", "external_id", "registration_ip"]
+    search_fields = ["=id", "external_id", "=registration_ip"]
+    search_help_text = (
+        "A player's internal id (exact, e.g. 42), their external id (or part of it, e.g. "
+        "p-42), or a registration IP address (exact)."
+    )
     paginator = LeanCountPaginator
     readonly_fields = ["status", "status_reason", "created_at"]
     inlines = [WalletInline, OpenSessionInline]
@@ -572,7 +585,8 @@ class GameSessionAdmin(ObjectActionsMixin, MoneyFieldsMixin, ReadOnlyAdminMixin,
         HasReservationFilter,
         "end_reason",
     ]
-    search_fields = ["=id", "player__external_id", "game_id"]
+    search_fields = ["=id", "=player__id", "player__external_id", "game_id"]
+    search_help_text = "A session id, a player's internal or external id, or a game id."
     list_select_related = ["player", "provider"]
     show_full_result_count = False
     exclude = ["token_hash"]
