@@ -32,7 +32,7 @@ from wallets.admin_actions import (
     ReasonForm,
     reason_action,
 )
-from wallets.admin_display import STYLE, audit_history
+from wallets.admin_display import STYLE, ReadableJSONMixin, audit_history
 from wallets.admin_filters import attention_filter
 from wallets.admin_object_actions import ObjectAction, ObjectActionsMixin
 
@@ -342,7 +342,7 @@ class NotificationDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MetricMinute)
-class MetricMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MetricMinuteAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["minute", "provider", "operation", "calls", "errors", "duplicates"]
     list_filter = ["operation", "provider"]
     date_hierarchy = "minute"
@@ -465,13 +465,13 @@ class InhibitRuleAdmin(AuditedConfigAdmin):
 
 
 @admin.register(NotificationGroup)
-class NotificationGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationGroupAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["route", "key", "created_at", "next_flush_at", "last_notified_at"]
     list_filter = ["route"]
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The delivery log: what was sent to whom, with every attempt."""
 
     list_display = [

@@ -27,7 +27,13 @@ from wallets.admin_actions import (
     ReasonForm,
     reason_action,
 )
-from wallets.admin_display import STYLE, MoneyFieldsMixin, audit_history, money
+from wallets.admin_display import (
+    STYLE,
+    MoneyFieldsMixin,
+    ReadableJSONMixin,
+    audit_history,
+    money,
+)
 from wallets.admin_filters import attention_filter
 from wallets.admin_object_actions import ObjectAction, ObjectActionsMixin
 from wallets.errors import ValidationFailed, WalletError
@@ -46,7 +52,7 @@ class ProviderReconciliationProfileAdmin(KeysOnlyAutocompleteMixin, admin.ModelA
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationRunAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id", "kind", "status", "provider", "started_at", "duration_ms", "wallets_checked",
         "rows_total", "counts_summary", "pending", "discrepancies_opened",

@@ -676,12 +676,22 @@ class CleanupStatInline(ReadOnlyAdminMixin, admin.TabularInline):
         "sessions_expired",
         "sessions_abandoned",
         "reservations_released",
-        "released_minor",
+        "released",
         "rounds_refunded",
         "rounds_flagged",
     ]
     readonly_fields = fields
     extra = 0
+
+    @admin.display(description="released")
+    def released(self, stat):
+        return (
+            ", ".join(
+                _money(minor, currency)
+                for currency, minor in sorted((stat.released_minor or {}).items())
+            )
+            or "-"
+        )
 
 
 @admin.register(SessionCleanupRun)

@@ -24,10 +24,11 @@ def money(minor, currency, *, signed: bool = False) -> str:
     return f"{minor} minor units"
 
 
-def _label(key: str) -> str:
+def _label(key: str, currency: str | None = None) -> str:
     key = str(key)
     if key.endswith("_minor"):
-        key = key[: -len("_minor")]
+        # With a currency the value reads as money; without one, say the unit.
+        key = key[: -len("_minor")] + ("" if currency else " (minor units)")
     return key.replace("_", " ")
 
 
@@ -69,7 +70,7 @@ def readable_table(data, *, currency: str | None = None):
     rows = format_html_join(
         "",
         "<tr><th scope=row>{}</th><td>{}</td></tr>",
-        ((_label(key), _cell(key, value, currency)) for key, value in data.items()),
+        ((_label(key, currency), _cell(key, value, currency)) for key, value in data.items()),
     )
     return format_html('<table class="pitboss-readable">{}</table>', rows)
 
@@ -87,7 +88,7 @@ def before_after_table(before: dict, after: dict, *, currency: str | None = None
         "<tr><th scope=row>{}</th><td>{}</td><td>{}</td></tr>",
         (
             (
-                _label(key),
+                _label(key, currency),
                 _cell(key, before.get(key), currency) if key in before else "-",
                 _cell(key, after.get(key), currency) if key in after else "-",
             )
@@ -188,6 +189,58 @@ class MoneyFieldsMixin:
         return [
             (title, {**options, "fields": self._with_money(options.get("fields", []))})
             for title, options in fieldsets
+        ]
+
+
+class ReadableJSONMixin:
+    """On an admin's detail page, each JSON field of the model reads as a table (see
+    readable_table), not as a Python dict. `json_currency(obj)` names the currency of its
+    `*_minor` figures, when there is one."""
+
+    def json_currency(self, obj):
+        return getattr(obj, "currency", None)
+
+    def _json_display(self, name: str):
+        attribute = f"{name}_readable"
+        if not hasattr(self, attribute):
+            label = str(self.model._meta.get_field(name).verbose_name)
+
+            def show(obj, _name=name):
+                if obj is None:
+                    return "-"
+                return format_html(
+                    "{}{}",
+                    STYLE,
+                    readable_table(getattr(obj, _name), currency=self.json_currency(obj)),
+                )
+
+            show.short_description = label
+            setattr(self, attribute, show)
+        return attribute
+
+    def _with_json(self, names):
+        from django.db.models import JSONField
+
+        json_fields = {f.name for f in self.model._meta.concrete_fields if isinstance(f, JSONField)}
+        return [self._json_display(n) if n in json_fields else n for n in names]
+
+    def get_fields(self, request, obj=None):
+        return self._with_json(super().get_fields(request, obj))
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        return [
+            (title, {**options, "fields": self._with_json(options.get("fields", []))})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        from django.db.models import JSONField
+
+        names = list(super().get_readonly_fields(request, obj))
+        json_fields = [f.name for f in self.model._meta.concrete_fields if isinstance(f, JSONField)]
+        return self._with_json(names) + [
+            self._json_display(n) for n in json_fields if self._json_display(n) not in names
         ]
 
 
