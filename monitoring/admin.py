@@ -171,6 +171,16 @@ def _silence(request, alert, cleaned):
     )
 
 
+def _alert_facts(alert):
+    return [
+        ("state", alert.state),
+        ("rule", alert.get_rule_display()),
+        ("provider", alert.provider.code if alert.provider else "all"),
+        ("summary", alert.summary),
+        ("since", timezone.localtime(alert.started_at).strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
 @admin.register(Alert)
 class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -198,11 +208,11 @@ class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     fieldsets = [
         (None, {"fields": ["state_badge", "rule", "provider", "player", "summary", "figure"]}),
-        ("When", {"fields": ["started_at", "fired_at", "last_seen_at", "clear_since"]}),
         (
             "Who is on it",
-            {"fields": ["acknowledged_at", "acknowledged_by", "acknowledgement_note"]},
+            {"fields": ["acknowledgement_note", "acknowledged_by", "acknowledged_at"]},
         ),
+        ("When", {"fields": ["started_at", "fired_at", "last_seen_at", "clear_since"]}),
         ("Resolution", {"fields": ["resolved_at", "resolved_by", "resolution_note"]}),
         ("Silences", {"fields": ["silenced_by"]}),
         ("History", {"fields": ["history"]}),
@@ -222,6 +232,7 @@ class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     object_actions = [
         ObjectAction(
             name="acknowledge",
+            facts=_alert_facts,
             label="Acknowledge",
             permission="manage",
             apply=lambda request, alert, cleaned: _acknowledge(request, alert, cleaned["reason"]),
@@ -232,6 +243,7 @@ class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         ObjectAction(
             name="resolve",
+            facts=_alert_facts,
             label="Resolve",
             permission="manage",
             apply=lambda request, alert, cleaned: _resolve(request, alert, cleaned["reason"]),
@@ -241,6 +253,7 @@ class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         ObjectAction(
             name="silence",
+            facts=_alert_facts,
             label="Silence",
             permission="silence",
             form=SilenceAlertForm,

@@ -261,6 +261,25 @@ def _correction_preview(discrepancy, cleaned):
     ]
 
 
+def _discrepancy_facts(d):
+    currency = d.currency or None
+    return [
+        ("kind", d.get_kind_display()),
+        (
+            "provider and transaction",
+            f"{d.provider.code if d.provider else '-'}, "
+            f"{d.provider_transaction_id or '-'} ({d.transaction_kind or '-'})",
+        ),
+        ("player", d.player_external_id or "-"),
+        (
+            "provider says",
+            f"{money(d.provider_amount_minor, d.provider_currency or currency)}, "
+            f"{d.provider_status or '-'}",
+        ),
+        ("wallet says", f"{money(d.wallet_amount_minor, currency)}, {d.wallet_status or '-'}"),
+    ]
+
+
 def _propose_from_page(request, discrepancy, cleaned):
     amount = cleaned["amount"]
     delta = amount if cleaned["direction"] == CREDIT else -amount
@@ -345,6 +364,7 @@ class DiscrepancyAdmin(ObjectActionsMixin, MoneyFieldsMixin, ReadOnlyAdminMixin,
             form_kwargs=lambda d: {"currency": d.wallet.currency if d.wallet_id else d.currency},
             initial=_suggested_initial,
             preview=_correction_preview,
+            facts=_discrepancy_facts,
             apply=_propose_from_page,
             available=_may_propose,
             explain="An adjustment ledger row, proposed now and posted only when a second staff "
@@ -356,6 +376,7 @@ class DiscrepancyAdmin(ObjectActionsMixin, MoneyFieldsMixin, ReadOnlyAdminMixin,
             label="Explain and close",
             permission="close",
             apply=_close_from_page,
+            facts=_discrepancy_facts,
             available=lambda d: d.status in (DiscrepancyStatus.PENDING, DiscrepancyStatus.OPEN),
             explain="The ledger is not changed; your explanation is kept and audited. A proposed "
             "correction is cancelled.",

@@ -198,6 +198,17 @@ def _open_sessions_of(provider):
     }
 
 
+def _provider_facts(provider):
+    sessions = _open_sessions_of(provider)
+    since = timezone.localtime(provider.status_changed_at or provider.created_at)
+    return [
+        ("status", f"{provider.status} since {since:%Y-%m-%d %H:%M}"),
+        ("last reason", provider.status_reason or "-"),
+        ("open sessions", sessions["open_sessions"]),
+        ("their reserved buy-ins", sessions["reserved"] or "none"),
+    ]
+
+
 def _suspend_from_page(request, provider, cleaned):
     end_sessions = cleaned["end_open_sessions"]
     count = _open_sessions_of(provider)["open_sessions"] if end_sessions else 0
@@ -284,6 +295,7 @@ class ProviderAdmin(ObjectActionsMixin, admin.ModelAdmin):
             permission="change_status",
             form=SuspendProviderForm,
             form_kwargs=_open_sessions_of,
+            facts=_provider_facts,
             apply=_suspend_from_page,
             available=lambda p: p.status != ProviderStatus.SUSPENDED,
             danger=True,
@@ -295,6 +307,7 @@ class ProviderAdmin(ObjectActionsMixin, admin.ModelAdmin):
             label="Restrict",
             permission="change_status",
             apply=_status_from_page(ProviderStatus.RESTRICTED),
+            facts=_provider_facts,
             available=lambda p: p.status != ProviderStatus.RESTRICTED,
             explain="No new sessions; open ones play on. Audited with your reason.",
         ),
@@ -303,6 +316,7 @@ class ProviderAdmin(ObjectActionsMixin, admin.ModelAdmin):
             label="Restore to active",
             permission="change_status",
             apply=_status_from_page(ProviderStatus.ACTIVE),
+            facts=_provider_facts,
             available=lambda p: p.status != ProviderStatus.ACTIVE,
             explain="New sessions and bets are accepted again. Audited with your reason.",
         ),
@@ -550,6 +564,18 @@ def _close_session(request, session, reason):
     services.close_session_by_staff(session=session, reason=reason, actor=request.user)
 
 
+def _session_facts(session):
+    open_rounds = session.rounds.filter(status="open").count()
+    return [
+        ("player", f"{session.player} (id {session.player_id})"),
+        ("provider and game", f"{session.provider.code}, {session.game_id or '-'}"),
+        ("opened", timezone.localtime(session.created_at).strftime("%Y-%m-%d %H:%M")),
+        ("last activity", timezone.localtime(session.last_activity_at).strftime("%Y-%m-%d %H:%M")),
+        ("reserved buy-in", _money(session.reserved_minor, session.currency)),
+        ("open rounds (left as they are)", open_rounds),
+    ]
+
+
 def _end_session_from_page(request, session, cleaned):
     reserved = session.reserved_minor
     ended = services.close_session_by_staff(
@@ -606,6 +632,7 @@ class GameSessionAdmin(ObjectActionsMixin, MoneyFieldsMixin, ReadOnlyAdminMixin,
             label="End session and release",
             permission="close",
             apply=_end_session_from_page,
+            facts=_session_facts,
             available=lambda session: session.status == SessionStatus.OPEN,
             danger=True,
             explain="The session ends now (killed by staff): the provider's next call with its "

@@ -40,6 +40,8 @@ class ObjectAction:
     initial: Callable | None = None
     # form_kwargs(obj) -> extra keyword arguments of the form (e.g. what it offers)
     form_kwargs: Callable | None = None
+    # facts(obj) -> [(label, value)]: what the person decides on, shown above the form
+    facts: Callable | None = None
     danger: bool = False
 
 
@@ -123,6 +125,7 @@ class ObjectActionsMixin:
                     form.add_error(None, error.message)
                     preview = None
                 else:
+                    obj.refresh_from_db()
                     self.message_user(request, done or f"{action.label}: done ({obj}).")
                     return HttpResponseRedirect(change_url)
         context = {
@@ -135,6 +138,7 @@ class ObjectActionsMixin:
             "preview": preview,
             # (a template would call action.preview itself)
             "has_preview": action.preview is not None,
+            "facts": action.facts(obj) if action.facts else [],
             "change_url": change_url,
             "has_view_permission": True,
         }
