@@ -176,13 +176,34 @@ def test_back_office_acknowledges_a_pending_alert_and_the_reason_shows(pending_a
     assert "monitoring.alert_acknowledge" in audit_actions()
 
 
-def test_an_acknowledged_pending_alert_never_fires(pending_alert, settings):
+def test_an_acknowledged_pending_alert_never_fires(pending_alert, monkeypatch):
+    """The engine, with the condition still holding long past the pending period: a pending
+    alert left alone fires; one acknowledged while pending stays acknowledged, unnotified."""
     from monitoring import services
+    from monitoring.models import NotificationDelivery
 
-    alert = services.acknowledge_alert(alert=pending_alert, actor=None, note="known")
-    Alert.objects.filter(pk=alert.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    assert Alert.objects.get(pk=alert.pk).state == "acknowledged"
-    assert Alert.objects.get(pk=alert.pk).fired_at is None
+    def still_holding(*, now, profiles):
+        condition = services.Condition(
+            rule="latency_p95",
+            fingerprint=pending_alert.fingerprint,
+            provider_id=pending_alert.provider_id,
+            value=640,
+            threshold=500,
+            summary="still slow",
+        )
+        return [condition], []
+
+    monkeypatch.setattr(services, "collect_conditions", still_holding)
+    services.acknowledge_alert(alert=pending_alert, actor=None, note="known, on it")
+    later = timezone.now() + timedelta(hours=1)
+    result = services.evaluate_alerts(now=later, deliver=False)
+    alert = Alert.objects.get(pk=pending_alert.pk)
+    assert (alert.state, alert.fired_at, result.fired) == ("acknowledged", None, [])
+    assert not NotificationDelivery.objects.filter(alert=alert).exists()
+    # Control: the same condition fires a pending alert nobody acknowledged.
+    Alert.objects.filter(pk=alert.pk).update(state="pending", started_at=timezone.now())
+    result = services.evaluate_alerts(now=later, deliver=False)
+    assert result.fired == [alert.pk]
 
 
 def test_silence_an_alert_from_its_page(pending_alert):
