@@ -179,7 +179,7 @@ def test_back_office_acknowledges_a_pending_alert_and_the_reason_shows(pending_a
 def test_an_acknowledged_pending_alert_never_fires(pending_alert, monkeypatch):
     """The engine, with the condition still holding long past the pending period: a pending
     alert left alone fires; one acknowledged while pending stays acknowledged, unnotified."""
-    from monitoring import services
+    from monitoring import routing, services
     from monitoring.models import NotificationDelivery
 
     def still_holding(*, now, profiles):
@@ -200,6 +200,11 @@ def test_an_acknowledged_pending_alert_never_fires(pending_alert, monkeypatch):
     alert = Alert.objects.get(pk=pending_alert.pk)
     assert (alert.state, alert.fired_at, result.fired) == ("acknowledged", None, [])
     assert not NotificationDelivery.objects.filter(alert=alert).exists()
+    for minutes in (0, 10, 120):  # past any group wait: the routing tree tells nobody either
+        dispatched = routing.dispatch_notifications(
+            now=later + timedelta(minutes=minutes), send=False
+        )
+        assert dispatched.queued == []
     # Control: the same condition fires a pending alert nobody acknowledged.
     Alert.objects.filter(pk=alert.pk).update(state="pending", started_at=timezone.now())
     result = services.evaluate_alerts(now=later, deliver=False)
