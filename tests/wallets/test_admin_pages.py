@@ -77,6 +77,12 @@ def test_other_roles_get_403_and_no_token(role):
     assert "My API token" not in client.get("/admin/").content.decode()
 
 
+def test_the_home_page_links_the_docs_and_the_token_page():
+    client, _ = login("integrator")
+    home = client.get("/admin/").content.decode()
+    assert 'href="/admin/docs/"' in home and 'href="/admin/my-api-token/"' in home
+
+
 # --- documentation and the schema -------------------------------------------------------------
 
 
@@ -148,6 +154,10 @@ def test_view_site_root_and_favicon(settings):
     assert "pitboss/favicon.svg" in home
     assert client.get("/")["Location"] == "/admin/"
     assert "favicon.svg" in Client().get("/favicon.ico")["Location"]
+    # A read-only page's bottom link says where it goes.
+    player = factories.make_player()
+    page = client.get(f"/admin/wallets/player/{player.pk}/change/").content.decode()
+    assert "Back to the list" in page and ">Close<" not in page
 
 
 def test_plural_and_home_cards_without_markup():
