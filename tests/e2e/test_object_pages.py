@@ -5,6 +5,7 @@ alert and proposes a correction seeing its effect first, an integrator creates a
 their API token seeing it once; the error pages, player search, and list pages at 1280 px.
 Every test asserts the outcome in the database. Screenshots refresh the README's."""
 
+import os
 import shutil
 from datetime import timedelta
 
@@ -26,8 +27,10 @@ README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 def publish(name: str) -> None:
-    """Copy a screenshot taken by the test to docs/screenshots/ (the README shows it)."""
-    shutil.copyfile(SCREENSHOTS / f"{name}.png", README_SCREENSHOTS / f"{name}.png")
+    """With PITBOSS_PUBLISH_SCREENSHOTS=1, copy a screenshot taken by the test to
+    docs/screenshots/ (the README shows it); otherwise a test run leaves the docs alone."""
+    if os.environ.get("PITBOSS_PUBLISH_SCREENSHOTS") == "1":
+        shutil.copyfile(SCREENSHOTS / f"{name}.png", README_SCREENSHOTS / f"{name}.png")
 
 
 def _wallet(player, currency="EUR"):
