@@ -15,6 +15,7 @@ from compliance.models import (
     SecurityViolation,
 )
 from wallets.admin_actions import KeysOnlyAutocompleteMixin
+from wallets.admin_display import ReadableJSONMixin
 from wallets.admin_filters import attention_filter
 
 POLICY_LIST = [
@@ -62,7 +63,7 @@ class ProviderSecurityPolicyAdmin(KeysOnlyAutocompleteMixin, _AuditedPolicyAdmin
 
 
 @admin.register(SecurityViolation)
-class SecurityViolationAdmin(admin.ModelAdmin):
+class SecurityViolationAdmin(ReadableJSONMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "provider_link", "kind", "severity", "occurrences",
                     "request_id", "client_ip"]  # fmt: skip
     list_filter = [

@@ -251,7 +251,12 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pitboss API",
-    "DESCRIPTION": "Back-office and operator API of the Pitboss casino wallet.",
+    "DESCRIPTION": (
+        "Back-office and operator API of the Pitboss casino wallet.\n\n"
+        "Documentation: [the provider wallet contract and each protocol's page](/admin/docs/); "
+        "[the schema as a readable page](/api/schema/); "
+        "[your API token](/admin/my-api-token/) (integrators)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -18,6 +18,7 @@ from fraud import selectors, services
 from fraud.choices import DecisionReason, RuleKind
 from fraud.models import Case, FraudRule, PlayerBaseline, PlayerRisk, RuleHit
 from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
+from wallets.admin_display import ReadableJSONMixin, money, readable_table
 from wallets.errors import WalletError
 from wallets.models import Player
 from wallets.money import format_amount
@@ -352,18 +353,29 @@ class PlayerRiskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RuleHit)
-class RuleHitAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "rule_key", "action", "player", "case", "figures"]
+class RuleHitAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "rule_key", "action", "player", "case", "figures_table"]
     list_filter = ["rule_key", "action"]
     search_fields = ["player__external_id", "=player__id"]
     list_select_related = ["player", "case"]
     raw_id_fields = ["player", "case"]
     show_full_result_count = False
 
+    def json_currency(self, hit):
+        return hit.player.currency  # a rule's amounts are in the player's currency
+
+    @admin.display(description="figures")
+    def figures_table(self, hit):
+        return readable_table(hit.figures, currency=hit.player.currency)
+
 
 @admin.register(PlayerBaseline)
 class PlayerBaselineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["wallet", "player", "bet_count", "stake_ewma_minor", "updated_at"]
+    list_display = ["wallet", "player", "bet_count", "typical_stake", "updated_at"]
     search_fields = ["player__external_id", "=player__id"]
     list_select_related = ["wallet", "player", "wallet__player"]
     show_full_result_count = False
+
+    @admin.display(description="typical stake (moving average)", ordering="stake_ewma_minor")
+    def typical_stake(self, baseline):
+        return money(baseline.stake_ewma_minor, baseline.wallet.currency)

@@ -2,13 +2,16 @@
 alerts change state through services (acknowledge / resolve actions, audited); profiles are
 editable and every change is audited; templates are applied with an action."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.contrib.postgres.fields import ArrayField
+from django.utils import timezone
 from django.utils.html import format_html
 
 from monitoring import selectors, services
-from monitoring.choices import ProfileTemplate
+from monitoring.choices import OPEN_STATES, AlertState, ProfileTemplate
 from monitoring.models import (
     Alert,
     InhibitRule,
@@ -23,8 +26,15 @@ from monitoring.models import (
     Silence,
 )
 from wallets import services as wallet_services
-from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
+from wallets.admin_actions import (
+    STRICT_JSON_FORMFIELDS,
+    ReadOnlyAdminMixin,
+    ReasonForm,
+    reason_action,
+)
+from wallets.admin_display import STYLE, ReadableJSONMixin, audit_history
 from wallets.admin_filters import attention_filter
+from wallets.admin_object_actions import ObjectAction, ObjectActionsMixin
 
 
 def _apply_template(template):
@@ -121,8 +131,58 @@ def _resolve(request, alert, reason):
     services.resolve_alert(alert=alert, actor=request.user, note=reason)
 
 
+# How each rule's value reads (the drift rule's figures are the largest drift, in minor units).
+FIGURE_UNITS = {
+    "latency_p95": " ms",
+    "lock_contention_p95": " ms",
+    "error_rate": " %",
+    "drift": " minor units",
+    "orphaned_sessions": " sessions",
+    "open_sessions_per_player": " sessions",
+}
+
+
+class SilenceAlertForm(ReasonForm):
+    hours = forms.IntegerField(
+        min_value=1,
+        max_value=24 * 14,
+        initial=2,
+        label="For how many hours",
+        help_text="From now; at most two weeks.",
+    )
+
+
+def _silence(request, alert, cleaned):
+    now = timezone.now()
+    ends_at = now + timedelta(hours=cleaned["hours"])
+    services.create_silence(
+        starts_at=now,
+        ends_at=ends_at,
+        reason=cleaned["reason"],
+        rule=alert.rule,
+        provider=alert.provider,
+        actor=request.user,
+    )
+    whom = alert.provider.code if alert.provider else "every provider"
+    until = timezone.localtime(ends_at).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"Silenced {alert.get_rule_display()} for {whom} until {until}: its alerts change "
+        "state as usual but notify nobody."
+    )
+
+
+def _alert_facts(alert):
+    return [
+        ("state", alert.state),
+        ("rule", alert.get_rule_display()),
+        ("provider", alert.provider.code if alert.provider else "all"),
+        ("summary", alert.summary),
+        ("since", timezone.localtime(alert.started_at).strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AlertAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "state_badge",
@@ -146,6 +206,18 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     search_fields = ["summary", "fingerprint"]
     date_hierarchy = "started_at"
+    fieldsets = [
+        (None, {"fields": ["state_badge", "rule", "provider", "player", "summary", "figure"]}),
+        (
+            "Who is on it",
+            {"fields": ["acknowledgement_note", "acknowledged_by", "acknowledged_at"]},
+        ),
+        ("When", {"fields": ["started_at", "fired_at", "last_seen_at", "clear_since"]}),
+        ("Resolution", {"fields": ["resolved_at", "resolved_by", "resolution_note"]}),
+        ("Silences", {"fields": ["silenced_by"]}),
+        ("History", {"fields": ["history"]}),
+    ]
+    readonly_fields = ["state_badge", "figure", "silenced_by", "history"]
     actions = [
         reason_action(
             name="acknowledge_alerts",
@@ -157,9 +229,45 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             name="resolve_alerts", description="Resolve", permission="manage", apply=_resolve
         ),
     ]
+    object_actions = [
+        ObjectAction(
+            name="acknowledge",
+            facts=_alert_facts,
+            label="Acknowledge",
+            permission="manage",
+            apply=lambda request, alert, cleaned: _acknowledge(request, alert, cleaned["reason"]),
+            available=lambda alert: alert.state in (AlertState.PENDING, AlertState.FIRING),
+            explain="Says someone is on it. The reason is shown on the alert. A pending alert "
+            "acknowledged now never fires (nobody is notified); it still resolves by itself "
+            "when its condition clears.",
+        ),
+        ObjectAction(
+            name="resolve",
+            facts=_alert_facts,
+            label="Resolve",
+            permission="manage",
+            apply=lambda request, alert, cleaned: _resolve(request, alert, cleaned["reason"]),
+            available=lambda alert: alert.state in OPEN_STATES,
+            explain="Closes the alert now; a resolve notification goes out if it had fired. If "
+            "the condition still holds, a new alert opens on the next evaluation.",
+        ),
+        ObjectAction(
+            name="silence",
+            facts=_alert_facts,
+            label="Silence",
+            permission="silence",
+            form=SilenceAlertForm,
+            apply=_silence,
+            explain="A maintenance window for this rule and provider: matching alerts change "
+            "state as usual but notify nobody until it ends.",
+        ),
+    ]
 
     def has_manage_permission(self, request):
         return request.user.has_perm("monitoring.manage_alert")
+
+    def has_silence_permission(self, request):
+        return request.user.has_perm("monitoring.add_silence")
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, alert):
@@ -172,6 +280,40 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html(
             '<b style="color:{}">{}</b>', colour.get(alert.state, "#555"), alert.state
         )
+
+    @admin.display(description="figure")
+    def figure(self, alert):
+        if alert.value is None:
+            return "-"
+        unit = FIGURE_UNITS.get(alert.rule, "")
+
+        def number(value):
+            return f"{value.normalize():f}{unit}" if value is not None else "-"
+
+        return f"{number(alert.value)} (alert above {number(alert.threshold)})"
+
+    @admin.display(description="silenced by")
+    def silenced_by(self, alert):
+        now = timezone.now()
+        silences = [
+            s
+            for s in Silence.objects.filter(starts_at__lte=now, ends_at__gt=now)
+            if s.matches(alert, now)
+        ]
+        if not silences:
+            return "Not silenced."
+        return format_html(
+            "{}",
+            "; ".join(
+                f"until {timezone.localtime(s.ends_at):%Y-%m-%d %H:%M} by {s.created_by or '-'}: "
+                f"{s.reason}"
+                for s in silences
+            ),
+        )
+
+    @admin.display(description="who did what")
+    def history(self, alert):
+        return format_html("{}{}", STYLE, audit_history(alert))
 
 
 @admin.register(Silence)
@@ -213,7 +355,7 @@ class NotificationDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MetricMinute)
-class MetricMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MetricMinuteAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["minute", "provider", "operation", "calls", "errors", "duplicates"]
     list_filter = ["operation", "provider"]
     date_hierarchy = "minute"
@@ -336,13 +478,13 @@ class InhibitRuleAdmin(AuditedConfigAdmin):
 
 
 @admin.register(NotificationGroup)
-class NotificationGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationGroupAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["route", "key", "created_at", "next_flush_at", "last_notified_at"]
     list_filter = ["route"]
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadableJSONMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The delivery log: what was sent to whom, with every attempt."""
 
     list_display = [

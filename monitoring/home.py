@@ -115,7 +115,7 @@ def _providers_card(user) -> Card | None:
             value="0",
             link=_url("admin:wallets_provider_changelist"),
             link_text="Providers",
-            detail="No provider is configured yet: add one (or run `manage.py seed_demo`).",
+            detail="No provider is configured yet: add one (or run manage.py seed_demo).",
             empty=True,
         )
     troubled = [row.provider.code for row in overview if row.state != "healthy"]
@@ -306,10 +306,10 @@ def _api_docs_card(user) -> Card | None:
         key="api_docs",
         title="API documentation",
         value=None,
-        link=link,
-        link_text="Back-office API (OpenAPI)",
-        detail="The provider wallet contract is in wallet-api.md; certify an integration "
-        "with `manage.py wallet_conformance --base-url URL`.",
+        link=_url("pitboss-docs") or link,
+        link_text="Documentation",
+        detail="The provider wallet contract, each protocol's page and the back-office API "
+        "(Swagger UI); certify an integration with manage.py wallet_conformance.",
     )
 
 

@@ -251,6 +251,9 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    acknowledgement_note = models.CharField(
+        max_length=500, blank=True, help_text="Why it was acknowledged: who is on it, doing what."
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -333,6 +336,7 @@ class NotificationDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        verbose_name_plural = "notification deliveries"
 
     def __str__(self) -> str:
         return f"{self.event} alert #{self.alert_id} via {self.channel}: {self.status}"

@@ -56,7 +56,14 @@ from wallets.models import Provider
 logger = logging.getLogger("pitboss.monitoring")
 
 _DISPATCH_LOCK = 0x6D6F6E03
-NOTIFIED_STATES = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+
+def is_notified(alert: Alert) -> bool:
+    """Firing, or acknowledged after it fired. An alert acknowledged while still pending never
+    fired: someone took it on before anyone had to be told, so nobody is."""
+    return alert.state == AlertState.FIRING or (
+        alert.state == AlertState.ACKNOWLEDGED and alert.fired_at is not None
+    )
 
 
 def labels_of(alert: Alert, codes: dict[int, str]) -> dict[str, str]:
@@ -169,7 +176,7 @@ def inhibited_ids(alerts: list[Alert], labels: dict[int, dict], rules, statuses)
         sources = [
             a
             for a in alerts
-            if a.state in NOTIFIED_STATES
+            if is_notified(a)
             and (rule.source_rule or rule.source_severity)
             and (not rule.source_rule or a.rule == rule.source_rule)
             and (not rule.source_severity or labels[a.pk]["severity"] == rule.source_severity)
@@ -235,7 +242,7 @@ def _group_and_flush(tree: EffectiveRoute, now: datetime, result: DispatchResult
     alerts += list(Alert.objects.filter(pk__in=referenced).exclude(state__in=OPEN_STATES))
     by_id = {a.pk: a for a in alerts}
     labels = {a.pk: labels_of(a, codes) for a in alerts}
-    active = [a for a in alerts if a.state in NOTIFIED_STATES]
+    active = [a for a in alerts if is_notified(a)]
     result.silenced = sorted(silenced_ids(active, now))
     inhibiting_statuses = {
         pid: status for pid, status in statuses.items() if status != ProviderStatus.ACTIVE

@@ -820,15 +820,21 @@ def deliver_notifications(*, now: datetime | None = None, limit: int = 100) -> i
 
 
 def acknowledge_alert(*, alert: Alert, actor, note: str = "") -> Alert:
-    """Firing → acknowledged: someone is on it. Audited. The alert still auto-resolves."""
+    """Pending or firing → acknowledged: someone is on it, and `note` says why (kept on the
+    alert, shown on its page). Audited. The alert still auto-resolves when its condition
+    clears. A pending alert acknowledged before its pending period ends never fires: nobody is
+    notified of what someone already works on."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
-        if alert.state != AlertState.FIRING:
-            raise NotAllowed(f"only a firing alert can be acknowledged (this one is {alert.state})")
+        if alert.state not in (AlertState.PENDING, AlertState.FIRING):
+            raise NotAllowed(
+                f"only a pending or firing alert can be acknowledged (this one is {alert.state})"
+            )
         before = {"state": alert.state}
         alert.state = AlertState.ACKNOWLEDGED
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = actor
+        alert.acknowledgement_note = (note or "").strip()[:500]
         alert.save()
         wallet_services.record_audit(
             actor=actor,

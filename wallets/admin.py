@@ -9,16 +9,18 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.forms import SimpleArrayField
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from wallets import crypto, selectors, services, shown_once
-from wallets.admin_actions import ReadOnlyAdminMixin, reason_action
+from wallets.admin_actions import ReadOnlyAdminMixin, ReasonForm, reason_action
+from wallets.admin_display import STYLE, MoneyFieldsMixin, audit_history, before_after_table
 from wallets.admin_filters import attention_filter
+from wallets.admin_object_actions import ObjectAction, ObjectActionsMixin
 from wallets.api.pagination import LeanCountPaginator
-from wallets.choices import PlayerStatus, ProviderStatus
+from wallets.choices import PlayerStatus, ProviderStatus, SessionStatus
 from wallets.filtersets import transaction_external_id_q
 from wallets.models import (
     AuditRecord,
@@ -32,12 +34,12 @@ from wallets.models import (
     Transaction,
     Wallet,
 )
-from wallets.money import format_amount
+from wallets.money import display_amount
 from wallets.validators import validate_currency, validate_ip_network
 
 
-def _money(minor, currency):
-    return format_amount(minor, currency)
+def _money(minor, currency, *, signed: bool = False):
+    return display_amount(minor, currency, signed=signed)
 
 
 # --- providers ------------------------------------------------------------------------------
@@ -166,8 +168,73 @@ class ProviderForm(forms.ModelForm):
         ]  # fmt: skip
 
 
+class SuspendProviderForm(ReasonForm):
+    end_open_sessions = forms.BooleanField(
+        required=False,
+        label="Also end its open sessions",
+        help_text="Each open session ends (killed, provider suspension) and its reserved buy-in "
+        "returns to the player, as the API's kill_open_sessions does.",
+    )
+
+    def __init__(self, *args, open_sessions: int = 0, reserved: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["end_open_sessions"]
+        field.label = f"Also end its {open_sessions} open session(s)"
+        if reserved:
+            field.label += f", returning {reserved} of buy-ins"
+
+
+def _open_sessions_of(provider):
+    sessions = GameSession.objects.filter(provider=provider, status=SessionStatus.OPEN)
+    reserved = (
+        sessions.filter(reserved_minor__gt=0)
+        .values("currency")
+        .annotate(total=Sum("reserved_minor"))
+        .order_by("currency")
+    )
+    return {
+        "open_sessions": sessions.count(),
+        "reserved": ", ".join(_money(row["total"], row["currency"]) for row in reserved),
+    }
+
+
+def _provider_facts(provider):
+    sessions = _open_sessions_of(provider)
+    since = timezone.localtime(provider.status_changed_at or provider.created_at)
+    return [
+        ("status", f"{provider.status} since {since:%Y-%m-%d %H:%M}"),
+        ("last reason", provider.status_reason or "-"),
+        ("open sessions", sessions["open_sessions"]),
+        ("their reserved buy-ins", sessions["reserved"] or "none"),
+    ]
+
+
+def _suspend_from_page(request, provider, cleaned):
+    end_sessions = cleaned["end_open_sessions"]
+    count = _open_sessions_of(provider)["open_sessions"] if end_sessions else 0
+    services.change_provider_status(
+        provider=provider,
+        status=ProviderStatus.SUSPENDED,
+        reason=cleaned["reason"],
+        actor=request.user,
+        kill_open_sessions=end_sessions,
+    )
+    ended = f"; {count} open session(s) ended, their buy-ins released" if end_sessions else ""
+    return f"{provider.code} is suspended{ended}."
+
+
+def _status_from_page(new_status):
+    def apply(request, provider, cleaned):
+        services.change_provider_status(
+            provider=provider, status=new_status, reason=cleaned["reason"], actor=request.user
+        )
+        return f"{provider.code} is {new_status}."
+
+    return apply
+
+
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = ProviderForm
     list_display = [
         "code",
@@ -220,6 +287,39 @@ class ProviderAdmin(admin.ModelAdmin):
             apply=_set_provider_status(ProviderStatus.ACTIVE),
         ),
         "rotate_secret",
+    ]
+    object_actions = [
+        ObjectAction(
+            name="suspend",
+            label="Suspend",
+            permission="change_status",
+            form=SuspendProviderForm,
+            form_kwargs=_open_sessions_of,
+            facts=_provider_facts,
+            apply=_suspend_from_page,
+            available=lambda p: p.status != ProviderStatus.SUSPENDED,
+            danger=True,
+            explain="No new sessions and no bets; wins, refunds and round closes still arrive so "
+            "that players are paid what they won. Audited with your reason.",
+        ),
+        ObjectAction(
+            name="restrict",
+            label="Restrict",
+            permission="change_status",
+            apply=_status_from_page(ProviderStatus.RESTRICTED),
+            facts=_provider_facts,
+            available=lambda p: p.status != ProviderStatus.RESTRICTED,
+            explain="No new sessions; open ones play on. Audited with your reason.",
+        ),
+        ObjectAction(
+            name="restore",
+            label="Restore to active",
+            permission="change_status",
+            apply=_status_from_page(ProviderStatus.ACTIVE),
+            facts=_provider_facts,
+            available=lambda p: p.status != ProviderStatus.ACTIVE,
+            explain="New sessions and bets are accepted again. Audited with your reason.",
+        ),
     ]
 
     def get_queryset(self, request):
@@ -349,9 +449,22 @@ def _set_player_status(new_status):
 
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "currency", "country", "status", "registration_ip", "created_at"]
+    list_display = [
+        "id",
+        "external_id",
+        "currency",
+        "country",
+        "status",
+        "registration_ip",
+        "created_at",
+    ]
+    list_display_links = ["id", "external_id"]
     list_filter = ["status", "currency", "country"]
-    search_fields = ["=id", "external_id", "registration_ip"]
+    search_fields = ["=id", "external_id", "=registration_ip"]
+    search_help_text = (
+        "A player's internal id (exact, e.g. 42), their external id (or part of it, e.g. "
+        "p-42), or a registration IP address (exact)."
+    )
     paginator = LeanCountPaginator
     readonly_fields = ["status", "status_reason", "created_at"]
     inlines = [WalletInline, OpenSessionInline]
@@ -394,7 +507,7 @@ class PlayerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WalletAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["player", "currency", "balance", "reserved", "available", "updated_at"]
     list_filter = ["currency"]
     search_fields = ["player__external_id"]
@@ -451,8 +564,29 @@ def _close_session(request, session, reason):
     services.close_session_by_staff(session=session, reason=reason, actor=request.user)
 
 
+def _session_facts(session):
+    open_rounds = session.rounds.filter(status="open").count()
+    return [
+        ("player", f"{session.player} (id {session.player_id})"),
+        ("provider and game", f"{session.provider.code}, {session.game_id or '-'}"),
+        ("opened", timezone.localtime(session.created_at).strftime("%Y-%m-%d %H:%M")),
+        ("last activity", timezone.localtime(session.last_activity_at).strftime("%Y-%m-%d %H:%M")),
+        ("reserved buy-in", _money(session.reserved_minor, session.currency)),
+        ("open rounds (left as they are)", open_rounds),
+    ]
+
+
+def _end_session_from_page(request, session, cleaned):
+    reserved = session.reserved_minor
+    ended = services.close_session_by_staff(
+        session=session, reason=cleaned["reason"], actor=request.user
+    )
+    released = f"; {_money(reserved, ended.currency)} returned to the player" if reserved else ""
+    return f"Session {ended.pk} ended{released}."
+
+
 @admin.register(GameSession)
-class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GameSessionAdmin(ObjectActionsMixin, MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "player",
@@ -477,7 +611,8 @@ class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         HasReservationFilter,
         "end_reason",
     ]
-    search_fields = ["=id", "player__external_id", "game_id"]
+    search_fields = ["=id", "=player__id", "player__external_id", "game_id"]
+    search_help_text = "A session id, a player's internal or external id, or a game id."
     list_select_related = ["player", "provider"]
     show_full_result_count = False
     exclude = ["token_hash"]
@@ -491,6 +626,27 @@ class GameSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             confirm="Open rounds stay as they are; reserved buy-ins return to the players.",
         )
     ]
+    object_actions = [
+        ObjectAction(
+            name="end",
+            label="End session and release",
+            permission="close",
+            apply=_end_session_from_page,
+            facts=_session_facts,
+            available=lambda session: session.status == SessionStatus.OPEN,
+            danger=True,
+            explain="The session ends now (killed by staff): the provider's next call with its "
+            "token is refused, what is left of its buy-in returns to the player's available "
+            "balance, open rounds stay as they are. Audited with your reason.",
+        )
+    ]
+
+    def get_fields(self, request, obj=None):
+        return [*super().get_fields(request, obj), "history"]
+
+    @admin.display(description="who did what")
+    def history(self, session):
+        return format_html("{}{}", STYLE, audit_history(session, currency=session.currency))
 
     def has_close_permission(self, request):
         return request.user.has_perm("wallets.close_game_session")
@@ -547,12 +703,22 @@ class CleanupStatInline(ReadOnlyAdminMixin, admin.TabularInline):
         "sessions_expired",
         "sessions_abandoned",
         "reservations_released",
-        "released_minor",
+        "released",
         "rounds_refunded",
         "rounds_flagged",
     ]
     readonly_fields = fields
     extra = 0
+
+    @admin.display(description="released")
+    def released(self, stat):
+        return (
+            ", ".join(
+                _money(minor, currency)
+                for currency, minor in sorted((stat.released_minor or {}).items())
+            )
+            or "-"
+        )
 
 
 @admin.register(SessionCleanupRun)
@@ -595,7 +761,7 @@ SEARCH_PLAYERS_AS_LIST = 500
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TransactionAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Ten million rows and more: the page count is an estimate past 10,000 matching rows
     (LeanCountPaginator), the currency filter does not read the ledger, and a search is answered
     by indexes (see get_search_results)."""
@@ -644,7 +810,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount(self, txn):
-        return _money(txn.delta_minor, txn.currency)
+        return _money(txn.delta_minor, txn.currency, signed=True)
 
     @admin.display(description="balance after")
     def balance_after(self, txn):
@@ -659,6 +825,13 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = LeanCountPaginator
     date_hierarchy = "at"
     actions = ["export_csv"]
+    fields = ["at", "actor", "actor_label", "action", "target_type", "target_id", "target_label",
+              "reason", "change"]  # fmt: skip
+    readonly_fields = ["change"]
+
+    @admin.display(description="before and after")
+    def change(self, record):
+        return format_html("{}{}", STYLE, before_after_table(record.before, record.after))
 
     @admin.action(description="Export the selected records as CSV", permissions=["view"])
     def export_csv(self, request, queryset):

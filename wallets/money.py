@@ -108,3 +108,14 @@ def format_amount(minor: int, currency: str) -> str:
         return sign + digits
     digits = digits.rjust(places + 1, "0")
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def display_amount(minor: int, currency: str, *, signed: bool = False) -> str:
+    """`minor` as staff read it: 1250050 EUR -> "12,500.50 EUR"; `signed` for a movement
+    ("+110.00 EUR", "-2.50 EUR"). Screens and exports use this; exact minor units are shown
+    only where an exact figure is asked for."""
+    text = format_amount(abs(minor), currency)
+    whole, point, fraction = text.partition(".")
+    whole = f"{int(whole):,}"
+    sign = "-" if minor < 0 else ("+" if signed and minor > 0 else "")
+    return f"{sign}{whole}{point}{fraction} {currency}"

@@ -107,6 +107,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "wallets.add_player",
         "wallets.add_gamesession",
         "wallets.post_payment",
+        # their own back-office API token, created and rotated in the admin (My API token)
+        "authtoken.add_token",
         # reconciliation: upload provider reports, read the runs
         "reconciliation.add_providerreport",
         "reconciliation.view_providerreport",

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -65,6 +66,33 @@ def record_audit(
         before=before or {},
         after=after or {},
     )
+
+
+# --- staff API tokens -----------------------------------------------------------------------
+
+
+def issue_own_api_token(*, user, reason: str = "") -> str:
+    """A new back-office API token for `user`, replacing theirs if they had one (the old key
+    stops working at once). Returns the key, which is never stored anywhere else nor audited:
+    the caller shows it once. Audited as `api_token.create` or `api_token.rotate`."""
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        # Serialise two clicks of the same user: one token per user, the last one wins.
+        get_user_model().objects.select_for_update().get(pk=user.pk)
+        old = Token.objects.filter(user=user).first()
+        if old is not None:
+            old.delete()
+        token = Token.objects.create(user=user)
+        record_audit(
+            actor=user,
+            action="api_token.rotate" if old is not None else "api_token.create",
+            target=user,
+            reason=reason.strip(),
+            before={"token": "yes", "created": old.created.isoformat()} if old else {"token": "no"},
+            after={"token": "yes", "created": token.created.isoformat()},
+        )
+    return token.key
 
 
 # --- providers ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "clear_since",
             "acknowledged_at",
             "acknowledged_by",
+            "acknowledgement_note",
             "resolved_at",
             "resolved_by",
             "resolution_note",

@@ -26,7 +26,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=s.AlertNoteSerializer, responses=s.AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        """Firing → acknowledged (someone is on it). Audited."""
+        """Pending or firing → acknowledged (someone is on it; `note` says why). Audited."""
         params = s.AlertNoteSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         alert = services.acknowledge_alert(

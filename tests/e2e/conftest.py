@@ -4,7 +4,7 @@ package (as root, with apt-get) when it is missing. Without it (non-root machine
 with the reason; in CI they run.
 
 Screenshots go to test-artifacts/screenshots/ (gitignored); a few are copied to docs/screenshots/
-for the README by hand.
+for the README (by hand, or by test_object_pages.py itself when PITBOSS_PUBLISH_SCREENSHOTS=1).
 """
 
 import io
