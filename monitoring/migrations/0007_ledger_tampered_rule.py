@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("monitoring", "0005_default_routes"),
+        ("monitoring", "0006_alert_acknowledgement_note_and_plural"),
     ]
 
     operations = [
