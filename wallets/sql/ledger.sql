@@ -229,7 +229,25 @@ BEGIN
       AND reference_external_id = p_external_id AND player_id = s.player_id;
     IF FOUND THEN outcome := 'ROLLED_BACK'; RETURN; END IF;
 
+    -- An excluded player hears so, also on a session the exclusion ended.
+    SELECT p.status, p.excluded_until, p.session_limit_minutes
+    INTO player_status, player_excluded_until, player_session_minutes
+    FROM wallets_player p WHERE p.id = s.player_id;
+    IF player_excluded_until > started THEN
+        outcome := 'LIMIT_EXCEEDED';
+        detail := 'excluded ' || CASE
+            WHEN player_excluded_until >= '9999-12-31 00:00+00' THEN 'permanently'
+            ELSE 'until '
+                 || to_char(player_excluded_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+                 || ' UTC' END;
+        RETURN;
+    END IF;
     IF s.status <> 'open' THEN outcome := 'SESSION_EXPIRED'; RETURN; END IF;
+    IF s.created_at + player_session_minutes * interval '1 minute' <= started THEN
+        outcome := 'LIMIT_EXCEEDED';
+        detail := 'session ' || player_session_minutes;
+        RETURN;
+    END IF;
     SELECT status, status_changed_at, pitboss_activity_step(idle_timeout_seconds)
     INTO provider_status, restricted_since, activity_step
     FROM wallets_provider WHERE id = p_provider_id;
@@ -243,24 +261,7 @@ BEGIN
         detail := 'provider is restricted: this session was not authenticated before the restriction';
         RETURN;
     END IF;
-    SELECT p.status, p.excluded_until, p.session_limit_minutes
-    INTO player_status, player_excluded_until, player_session_minutes
-    FROM wallets_player p WHERE p.id = s.player_id;
     IF player_status <> 'active' THEN outcome := 'PLAYER_BLOCKED'; RETURN; END IF;
-    IF player_excluded_until > started THEN
-        outcome := 'LIMIT_EXCEEDED';
-        detail := 'excluded ' || CASE
-            WHEN player_excluded_until >= '9999-12-31 00:00+00' THEN 'permanently'
-            ELSE 'until '
-                 || to_char(player_excluded_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
-                 || ' UTC' END;
-        RETURN;
-    END IF;
-    IF s.created_at + player_session_minutes * interval '1 minute' <= started THEN
-        outcome := 'LIMIT_EXCEEDED';
-        detail := 'session ' || player_session_minutes;
-        RETURN;
-    END IF;
     IF p_currency <> s.currency THEN outcome := 'CURRENCY_MISMATCH'; RETURN; END IF;
     SELECT id, status, has_bet INTO r_id, r_status, r_has_bet FROM wallets_round
     WHERE provider_id = p_provider_id AND wallets_round.player_id = s.player_id
