@@ -10,7 +10,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from protection.models import PlayerLimit
-from tests import factories
 from tests.wallets.test_backoffice_api import client_for
 from wallets.models import AuditRecord, GameSession, Wallet
 
