@@ -273,10 +273,29 @@ BEGIN
         RETURN;
     END IF;
     IF w.limits_counted_on IS NOT NULL THEN
-        w := pitboss_roll_limit_periods(w, started);
-        detail := pitboss_stake_refusal(w, p_amount);
-        IF detail IS NOT NULL THEN outcome := 'LIMIT_EXCEEDED'; RETURN; END IF;
-        w := pitboss_count_play(w, p_amount, p_amount);
+        -- Inline on the hot path (a function call copies the row): roll over only on a new
+        -- day, name the limit only when one is passed (NULL limit: the test is NULL, false).
+        IF w.limits_counted_on <> (started AT TIME ZONE 'UTC')::date THEN
+            w := pitboss_roll_limit_periods(w, started);
+        END IF;
+        IF p_amount > 0 AND (
+            w.lost_day_minor + p_amount > w.loss_limit_day_minor
+            OR w.lost_week_minor + p_amount > w.loss_limit_week_minor
+            OR w.lost_month_minor + p_amount > w.loss_limit_month_minor
+            OR w.wagered_day_minor + p_amount > w.wager_limit_day_minor
+            OR w.wagered_week_minor + p_amount > w.wager_limit_week_minor
+            OR w.wagered_month_minor + p_amount > w.wager_limit_month_minor
+        ) THEN
+            outcome := 'LIMIT_EXCEEDED';
+            detail := pitboss_stake_refusal(w, p_amount);
+            RETURN;
+        END IF;
+        w.lost_day_minor := w.lost_day_minor + p_amount;
+        w.lost_week_minor := w.lost_week_minor + p_amount;
+        w.lost_month_minor := w.lost_month_minor + p_amount;
+        w.wagered_day_minor := w.wagered_day_minor + p_amount;
+        w.wagered_week_minor := w.wagered_week_minor + p_amount;
+        w.wagered_month_minor := w.wagered_month_minor + p_amount;
     END IF;
     IF p_decline THEN outcome := 'DECLINED'; RETURN; END IF;
     txn_created_at := clock_timestamp();
@@ -324,7 +343,16 @@ BEGIN
             updated_at = txn_created_at
         WHERE id = w.id;
     ELSE
-        PERFORM pitboss_save_counted_wallet(w, balance, reserved, txn_created_at);
+        -- The counted figures with the balance, in the one UPDATE (rolled over, maybe).
+        UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+            updated_at = txn_created_at, limits_counted_on = w.limits_counted_on,
+            lost_day_minor = w.lost_day_minor, lost_week_minor = w.lost_week_minor,
+            lost_month_minor = w.lost_month_minor, wagered_day_minor = w.wagered_day_minor,
+            wagered_week_minor = w.wagered_week_minor, wagered_month_minor = w.wagered_month_minor,
+            deposited_day_minor = w.deposited_day_minor,
+            deposited_week_minor = w.deposited_week_minor,
+            deposited_month_minor = w.deposited_month_minor
+        WHERE id = w.id;
     END IF;
     IF from_reservation > 0 OR s.last_activity_at < txn_created_at - activity_step THEN
         UPDATE wallets_gamesession SET last_activity_at = txn_created_at,
