@@ -273,6 +273,9 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "wallets.currencies.CURRENCY_CHOICES",
         "AlertStateEnum": "monitoring.choices.AlertState",
         "AlertRuleEnum": "monitoring.choices.AlertRule",
+        "LimitKindEnum": "protection.api.serializers.LIMIT_KINDS",
+        "ExclusionKindEnum": "protection.choices.ExclusionKind",
+        "LimitPeriodEnum": "protection.choices.LimitPeriod",
     },
 }
 

@@ -5,12 +5,13 @@ check. Money in and out as decimal strings with a currency."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from protection.choices import ExclusionKind, LimitPeriod
+from protection.choices import MONEY_KINDS, ExclusionKind, LimitPeriod
 from protection.models import Exclusion
 from wallets.api.serializers import CurrencyField
 from wallets.money import format_amount
 
-LIMIT_KINDS = ["deposit", "loss", "wager"]
+# The kinds a limit of PUT /players/{id}/limits may have (the session limit has its own).
+LIMIT_KINDS = [(kind.value, kind.label) for kind in MONEY_KINDS]
 
 
 @extend_schema_field({"type": "string", "nullable": True, "example": "100.00"})
