@@ -62,3 +62,9 @@ def test_a_protocol_reports_a_limit_in_its_own_status(protocol, transport):  # n
         assert refused.canonical == "LIMIT_EXCEEDED", refused
     # The win of the accepted stake is paid all the same.
     assert client.win(seat, "lim-w1", "lim-r1", 5_00, bet_txn="lim-1", close=True).ok
+
+
+def test_a_limit_refusal_is_the_wallet_doing_its_job_not_a_provider_error():
+    from monitoring.choices import is_error_outcome
+
+    assert not is_error_outcome("LIMIT_EXCEEDED")
