@@ -18,10 +18,10 @@ class PlayerLimit(models.Model):
     """One limit of a player: a deposit, loss or wager amount per period and currency, or the
     session time in minutes (kind `session`, no period or currency).
 
-    `amount` is in force since `effective_from` (NULL: none in force yet, only a pending one
-    cannot be: a new limit is a decrease and applies at once). A pending change (`pending_from`
-    set) takes over at `pending_from`: `pending_amount`, or removal when that is NULL.
-    Amounts are minor units of `currency`; for the session limit, minutes.
+    `amount` is in force since `effective_from` (a new limit is stricter than none, so it
+    applies at once: a row always has one in force). A pending change (`pending_from` set)
+    takes over at `pending_from`: `pending_amount`, or removal when that is NULL. Amounts are
+    minor units of `currency`; for the session limit, minutes.
     """
 
     player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="limits")
