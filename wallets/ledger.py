@@ -615,8 +615,10 @@ def bet(
 
     Refused: a replay with another payload, an id already rolled back (tombstone), a session not
     open, a suspended provider, a restricted provider on a session it had not authenticated
-    before the restriction, a blocked player, another currency, a closed round, missing funds,
-    a fraud decline. Nothing is written when refused. When a rule could act on the bet, the
+    before the restriction, a blocked player, an excluded player or a session past the
+    player's session-time limit (LimitExceeded), another currency, a closed round, missing
+    funds, a stake past a loss or wager limit (LimitExceeded, checked and counted under the
+    wallet lock), a fraud decline. Nothing is written when refused. When a rule could act on the bet, the
     screener decides under the wallet's lock, from committed figures, just before the booking
     in the same transaction; its decline applies only to a new bet that passed every other
     check (a replay of an accepted bet is still a duplicate).
@@ -1221,7 +1223,9 @@ def deposit(
 ) -> LedgerResult:
     """Credit a payment gateway's deposit, idempotent on `external_id`. A screener may hold it:
     then it is in the balance and in `reserved` until staff approve (posted) or reject (removed).
-    Blocked players still receive deposits (the money is theirs); they cannot bet it."""
+    Blocked players still receive deposits (the money is theirs); they cannot bet it. An
+    excluded player's deposit, or one past a deposit limit, is refused LimitExceeded: checked
+    and counted under the wallet lock, so concurrent deposits never pass a limit together."""
     if amount_minor <= 0:
         raise InvalidAmount("a deposit must be greater than zero", field="amount")
 
