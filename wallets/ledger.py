@@ -619,8 +619,9 @@ def bet(
     player's session-time limit (LimitExceeded), another currency, a closed round, missing
     funds, a stake past a loss or wager limit (LimitExceeded, checked and counted under the
     wallet lock), a fraud decline. Nothing is written when refused. When a rule could act on
-    the bet, the screener decides under the wallet's lock, from committed figures, just before the booking
-    in the same transaction; its decline applies only to a new bet that passed every other
+    the bet, the screener decides under the wallet's lock, from committed figures, just before
+    the booking in the same transaction; its decline applies only to a new bet that passed
+    every other
     check (a replay of an accepted bet is still a duplicate).
     """
     if amount_minor < 0:
