@@ -621,8 +621,7 @@ def bet(
     wallet lock), a fraud decline. Nothing is written when refused. When a rule could act on
     the bet, the screener decides under the wallet's lock, from committed figures, just before
     the booking in the same transaction; its decline applies only to a new bet that passed
-    every other
-    check (a replay of an accepted bet is still a duplicate).
+    every other check (a replay of an accepted bet is still a duplicate).
     """
     if amount_minor < 0:
         raise InvalidAmount("a bet must not be negative", field="amount")
