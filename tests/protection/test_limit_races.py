@@ -16,7 +16,7 @@ from wallets import ledger
 from wallets.errors import LimitExceeded
 from wallets.models import Transaction, Wallet
 
-BETS = int(__import__("os").environ.get("RACE_BETS", 100))
+BETS = 100
 STAKE_MINOR = 7_00
 LIMIT_MINOR = 250_00  # 35 stakes of 7.00 fit (245.00); the 36th would pass it
 
