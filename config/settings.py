@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reconciliation",
     "fraud",
     "compliance",
+    "protection",
     "simulator",
 ]
 
@@ -190,6 +191,10 @@ if DATABASE_REPLICA_URL:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Player protection: how long a limit increase or removal waits where no cooling-off period is
+# set for the player's country (admin: Player protection -> Cooling-off periods).
+PITBOSS_LIMIT_COOLING_OFF_HOURS = env_int("PITBOSS_LIMIT_COOLING_OFF_HOURS", 24)
+
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -273,6 +278,9 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "wallets.currencies.CURRENCY_CHOICES",
         "AlertStateEnum": "monitoring.choices.AlertState",
         "AlertRuleEnum": "monitoring.choices.AlertRule",
+        "LimitKindEnum": "protection.api.serializers.LIMIT_KINDS",
+        "ExclusionKindEnum": "protection.choices.ExclusionKind",
+        "LimitPeriodEnum": "protection.choices.LimitPeriod",
     },
 }
 

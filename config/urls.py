@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/v1/", include("reconciliation.api.urls")),
     path("api/v1/", include("fraud.api.urls")),
     path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/", include("protection.api.urls")),
     path("api/schema/", admin_pages.ReadableSchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include("rest_framework.urls")),

@@ -111,6 +111,7 @@ BUSINESS_OUTCOMES = frozenset(
         "OK",
         "INSUFFICIENT_FUNDS",
         "BET_DECLINED",
+        "LIMIT_EXCEEDED",
         "PLAYER_BLOCKED",
         "SESSION_LIMIT",
         "SESSION_EXPIRED",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from wallets import crypto, selectors, services, shown_once
+from wallets import crypto, hooks, selectors, services, shown_once
 from wallets.admin_actions import ReadOnlyAdminMixin, ReasonForm, reason_action
 from wallets.admin_display import STYLE, MoneyFieldsMixin, audit_history, before_after_table
 from wallets.admin_filters import attention_filter
@@ -485,6 +485,10 @@ class PlayerAdmin(admin.ModelAdmin):
 
     def has_block_permission(self, request):
         return request.user.has_perm("wallets.block_player")
+
+    def get_inlines(self, request, obj):
+        # Other apps' sections of the player's page (wallets.hooks.player_page_inlines).
+        return [*self.inlines, *(hooks.player_page_inlines if obj is not None else [])]
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -55,6 +55,7 @@ class SessionEndReason(models.TextChoices):
     IDLE_TIMEOUT = "idle_timeout", "Idle timeout"
     STAFF = "staff", "Closed by staff"
     PROVIDER_SUSPENSION = "provider_suspension", "Provider suspended"
+    PLAYER_PROTECTION = "player_protection", "Player protection (exclusion or session limit)"
 
 
 class RoundStatus(models.TextChoices):

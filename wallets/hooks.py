@@ -26,6 +26,8 @@
 - `metric_sources`: figures that apps publish for monitoring's alert rules and dashboard
   (reconciliation publishes drift, compliance publishes violations, ...). Monitoring reads
   them; no app imports another to raise an alert.
+- `player_page_inlines`: admin inlines that apps add to the player's page (the protection app
+  shows limits and exclusions there).
 - `attention_lists`: lists that apps publish for the admin home panel (one selector for the
   card's count and the list page it links to).
 - `ledger_break_sources`: wallets whose ledger hash chain was found broken and not yet settled
@@ -154,6 +156,7 @@ class AttentionList:
 
 # name -> AttentionList, registered by the owning app's AppConfig.ready().
 attention_lists: dict[str, AttentionList] = {}
+player_page_inlines: list[Any] = []
 
 
 def register_attention_list(

@@ -32,6 +32,7 @@ locks every wallet of the player, in id order.
 """
 
 import dataclasses
+import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ from wallets.errors import (
     InvalidAmount,
     InvalidReference,
     InvalidToken,
+    LimitExceeded,
     NotAllowed,
     PlayerBlocked,
     ProviderRestricted,
@@ -78,6 +80,8 @@ from wallets.errors import (
 )
 from wallets.hooks import DECLINE, HOLD, ScreeningRequest
 from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
+from wallets.models.players import LIMIT_COLUMNS
+from wallets.money import format_amount
 from wallets.selectors import live_session
 
 T = TypeVar("T")
@@ -151,12 +155,14 @@ def _lock_wallet(wallet_id: int) -> tuple[Wallet, int]:
     return wallet, int((time.perf_counter() - started) * 1_000_000)
 
 
-def _save_wallet(wallet: Wallet) -> None:
+def _save_wallet(wallet: Wallet, *also: str) -> None:
+    """Write the wallet's balance and reservation (and the fields named in `also`)."""
     wallet.updated_at = timezone.now()
     Wallet.objects.filter(pk=wallet.pk).update(
         balance_minor=wallet.balance_minor,
         reserved_minor=wallet.reserved_minor,
         updated_at=wallet.updated_at,
+        **{name: getattr(wallet, name) for name in also},
     )
 
 
@@ -260,6 +266,7 @@ def open_session(
             raise ProviderRestricted()
         if player.status != PlayerStatus.ACTIVE:
             raise PlayerBlocked()
+        _refuse_if_excluded(player)
         open_count = GameSession.objects.filter(
             player=player, provider=provider, status=SessionStatus.OPEN
         ).count()
@@ -303,6 +310,7 @@ def authenticate(*, provider: Provider, session: GameSession) -> GameSession:
         raise ProviderRestricted()
     if session.player.status != PlayerStatus.ACTIVE:
         raise PlayerBlocked()
+    _refuse_if_excluded(session.player)
     now = timezone.now()
     changes = {} if session.authenticated_at else {"authenticated_at": now}
     _touch_session(session, now, **changes)
@@ -491,6 +499,7 @@ _REFUSALS = {
     "ROUND_CLOSED": RoundClosed,
     "INSUFFICIENT_FUNDS": InsufficientFunds,
     "DECLINED": BetDeclined,
+    "LIMIT_EXCEEDED": LimitExceeded,
     "INVALID_REFERENCE": InvalidReference,
     "BET_SETTLED": BetSettled,
     "BET_NOT_FOUND": BetNotFound,
@@ -515,7 +524,9 @@ def _raise_refusal(outcome: _Outcome) -> None:
         )
     error = _REFUSALS[outcome.code]
     raise error(
-        outcome.detail,
+        _limit_message(outcome.detail, outcome.currency)
+        if outcome.code == "LIMIT_EXCEEDED"
+        else outcome.detail,
         field=_REFUSAL_FIELDS.get(outcome.code),
         balance_minor=outcome.available_minor,
         currency=outcome.currency,
@@ -604,11 +615,13 @@ def bet(
 
     Refused: a replay with another payload, an id already rolled back (tombstone), a session not
     open, a suspended provider, a restricted provider on a session it had not authenticated
-    before the restriction, a blocked player, another currency, a closed round, missing funds,
-    a fraud decline. Nothing is written when refused. When a rule could act on the bet, the
-    screener decides under the wallet's lock, from committed figures, just before the booking
-    in the same transaction; its decline applies only to a new bet that passed every other
-    check (a replay of an accepted bet is still a duplicate).
+    before the restriction, a blocked player, an excluded player or a session past the
+    player's session-time limit (LimitExceeded), another currency, a closed round, missing
+    funds, a stake past a loss or wager limit (LimitExceeded, checked and counted under the
+    wallet lock), a fraud decline. Nothing is written when refused. When a rule could act on
+    the bet, the screener decides under the wallet's lock, from committed figures, just before
+    the booking in the same transaction; its decline applies only to a new bet that passed
+    every other check (a replay of an accepted bet is still a duplicate).
     """
     if amount_minor < 0:
         raise InvalidAmount("a bet must not be negative", field="amount")
@@ -1210,7 +1223,9 @@ def deposit(
 ) -> LedgerResult:
     """Credit a payment gateway's deposit, idempotent on `external_id`. A screener may hold it:
     then it is in the balance and in `reserved` until staff approve (posted) or reject (removed).
-    Blocked players still receive deposits (the money is theirs); they cannot bet it."""
+    Blocked players still receive deposits (the money is theirs); they cannot bet it. An
+    excluded player's deposit, or one past a deposit limit, is refused LimitExceeded: checked
+    and counted under the wallet lock, so concurrent deposits never pass a limit together."""
     if amount_minor <= 0:
         raise InvalidAmount("a deposit must be greater than zero", field="amount")
 
@@ -1223,6 +1238,8 @@ def deposit(
             )
             if replay is not None:
                 return _result(wallet, replay.transaction, lock_wait_us, duplicate=True)
+            _refuse_if_excluded(Player.objects.get(pk=player.pk), wallet)
+            counted = _count_deposit(wallet, amount_minor, timezone.now())
             screening = _screen(
                 ScreeningRequest(
                     kind=TransactionKind.DEPOSIT,
@@ -1253,7 +1270,7 @@ def deposit(
                 processing_us=context.elapsed_us(),
                 lock_wait_us=lock_wait_us,
             )
-            _save_wallet(wallet)
+            _save_wallet(wallet, *counted)
             _after_commit(txn, screening)
             return _result(wallet, txn, lock_wait_us)
 
@@ -1324,6 +1341,164 @@ def withdraw(
             return _result(wallet, txn, lock_wait_us)
 
     return _retry_once_on_unique_race(run)
+
+
+# --- player protection ----------------------------------------------------------------------
+#
+# The limits and exclusions are decided by the protection app; the ledger keeps what the money
+# path reads (Player.excluded_until and session_limit_minutes, the limit columns of Wallet) and
+# enforces it under the wallet lock: bets in pitboss_bet (wallets/sql/ledger.sql), deposits
+# here. Wins and rollbacks are never refused by a limit or an exclusion; they are counted.
+
+# A permanent exclusion is excluded_until at the end of time as Python can read it.
+PERMANENT = datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC)
+
+_PERIOD_WORDS = {"day": "daily", "week": "weekly", "month": "monthly"}
+_COUNTED_WORDS = {"loss": "lost", "wager": "wagered", "deposit": "deposited"}
+_COUNTED_PERIOD = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def _limit_message(detail: str | None, currency: str) -> str:
+    """The human message of a LIMIT_EXCEEDED refusal from the ledger's detail: 'excluded
+    until <time>' / 'excluded permanently', 'session <minutes>', or '<kind> <period> <limit>
+    <counted>' (minor units)."""
+    parts = (detail or "").split(" ")
+    if parts[0] == "excluded":
+        return f"player is excluded from play and deposits {' '.join(parts[1:])}".rstrip()
+    if parts[0] == "session" and len(parts) == 2:
+        return f"session time limit of {parts[1]} minutes reached: start a new session later"
+    if len(parts) == 4 and parts[0] in _COUNTED_WORDS and parts[1] in _PERIOD_WORDS:
+        kind, period, limit_minor, counted_minor = parts
+        return (
+            f"{_PERIOD_WORDS[period]} {kind} limit of {format_amount(int(limit_minor), currency)}"
+            f" {currency} reached: {format_amount(int(counted_minor), currency)} {currency}"
+            f" {_COUNTED_WORDS[kind]} {_COUNTED_PERIOD[period]}"
+        )
+    return LimitExceeded.default_message
+
+
+def _refuse_if_excluded(player: Player, wallet: Wallet | None = None) -> None:
+    """LimitExceeded while the player is excluded (a time-out or a self-exclusion)."""
+    until = player.excluded_until
+    if until is None or until <= timezone.now():
+        return
+    if until >= PERMANENT:
+        detail = "excluded permanently"
+    else:
+        detail = f"excluded until {until.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC"
+    raise LimitExceeded(
+        _limit_message(detail, ""),
+        balance_minor=wallet.available_minor if wallet else None,
+        currency=wallet.currency if wallet else None,
+    )
+
+
+def _roll_limit_periods(wallet: Wallet, now) -> None:
+    """pitboss_roll_limit_periods in Python: a figure of an earlier UTC day, ISO week or month
+    starts again from zero."""
+    today = now.astimezone(datetime.UTC).date()
+    counted_on = wallet.limits_counted_on
+    if counted_on == today:
+        return
+    periods = ["day"]
+    if counted_on is None or counted_on.isocalendar()[:2] != today.isocalendar()[:2]:
+        periods.append("week")
+    if counted_on is None or (counted_on.year, counted_on.month) != (today.year, today.month):
+        periods.append("month")
+    for period in periods:
+        for counted in ("deposited", "lost", "wagered"):
+            setattr(wallet, f"{counted}_{period}_minor", 0)
+    wallet.limits_counted_on = today
+
+
+def _count_deposit(wallet: Wallet, amount_minor: int, now) -> tuple[str, ...]:
+    """Check a deposit against the wallet's deposit limits (LimitExceeded, the first it would
+    pass) and count it; the names of the fields to write with the wallet. Under its lock."""
+    if wallet.limits_counted_on is None:
+        return ()
+    _roll_limit_periods(wallet, now)
+    for period in ("day", "week", "month"):
+        limit_field, counted_field = LIMIT_COLUMNS[("deposit", period)]
+        limit_minor = getattr(wallet, limit_field)
+        counted_minor = getattr(wallet, counted_field)
+        if limit_minor is not None and counted_minor + amount_minor > limit_minor:
+            raise LimitExceeded(
+                _limit_message(f"deposit {period} {limit_minor} {counted_minor}", wallet.currency),
+                field="amount",
+                balance_minor=wallet.available_minor,
+                currency=wallet.currency,
+            )
+    fields = ["limits_counted_on"]
+    for period in ("day", "week", "month"):
+        counted_field = LIMIT_COLUMNS[("deposit", period)][1]
+        setattr(wallet, counted_field, getattr(wallet, counted_field) + amount_minor)
+        fields.append(counted_field)
+    # The other figures may have rolled over with the day.
+    fields += [c for _, c in LIMIT_COLUMNS.values() if c not in fields]
+    return tuple(fields)
+
+
+# Each figure from the ledger rows of a period, as the ledger functions count them: net loss
+# is minus the balance change of bets, wins and rollbacks (a refund lowers it, a reversed win
+# raises it); wagered is stakes less refunded stakes; deposits count when received.
+_FIGURES_SQL = """
+SELECT
+    COALESCE(sum(-delta_minor) FILTER (WHERE kind IN ('bet', 'win', 'rollback')
+                                         AND created_at >= %(since)s), 0),
+    COALESCE(sum(CASE WHEN kind = 'bet' THEN amount_minor
+                      WHEN kind = 'rollback' AND delta_minor > 0 THEN -delta_minor END)
+             FILTER (WHERE created_at >= %(since)s), 0),
+    COALESCE(sum(amount_minor) FILTER (WHERE kind = 'deposit' AND created_at >= %(since)s), 0)
+FROM wallets_transaction
+WHERE wallet_id = %(wallet)s AND created_at >= %(since)s
+"""
+
+
+def period_starts(now) -> dict[str, object]:
+    """The UTC start of the day, ISO week and calendar month containing `now`."""
+    day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "day": day,
+        "week": day - datetime.timedelta(days=day.weekday()),
+        "month": day.replace(day=1),
+    }
+
+
+def set_wallet_limits(*, wallet: Wallet, limits: dict[tuple[str, str], int | None]) -> Wallet:
+    """Put the limits in force on a wallet: {(kind, period): amount_minor or None} for every
+    (kind, period) of LIMIT_COLUMNS (a missing key is no limit). Under the wallet lock, so a
+    money call sees the old limits or the new ones, never half. When the wallet starts to have
+    limits, its figures of the current periods are counted from its ledger rows (what was lost
+    today before a daily limit was set counts against it); with none left, counting stops.
+    The protection app decides the limits (cooling-off, who may raise them); this only applies
+    them."""
+    with transaction.atomic():
+        wallet, _ = _lock_wallet(wallet.pk)
+        now = timezone.now()
+        values = {LIMIT_COLUMNS[key][0]: limits.get(key) for key in LIMIT_COLUMNS}
+        changes: dict[str, object] = dict(values)
+        if all(value is None for value in values.values()):
+            changes["limits_counted_on"] = None
+            changes.update({counted: None for _, counted in LIMIT_COLUMNS.values()})
+        elif wallet.limits_counted_on is None:
+            changes.update(_counted_figures(wallet.pk, now))
+        Wallet.objects.filter(pk=wallet.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(wallet, name, value)
+    return wallet
+
+
+def _counted_figures(wallet_id: int, now) -> dict[str, object]:
+    starts = period_starts(now)
+    figures: dict[str, object] = {"limits_counted_on": starts["day"].date()}
+    for period, since in starts.items():
+        with connection.cursor() as cursor:
+            cursor.execute(_FIGURES_SQL, {"since": since, "wallet": wallet_id})
+            lost, wagered, deposited = cursor.fetchone()
+        figures[f"lost_{period}_minor"] = lost
+        figures[f"wagered_{period}_minor"] = wagered
+        figures[f"deposited_{period}_minor"] = deposited
+    return figures
 
 
 # --- holds and corrections ------------------------------------------------------------------

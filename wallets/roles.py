@@ -26,6 +26,15 @@ ALERT_ROUTING = [
     "monitoring.change_mutewindow",
 ]
 
+# Player protection: read limits and exclusions, set limits (lowering only unless the role
+# also has raise_limit), exclude a player.
+PROTECTION = [
+    "protection.view_playerlimit",
+    "protection.change_playerlimit",
+    "protection.view_exclusion",
+    "protection.add_exclusion",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "back_office": [
         *VIEW_CORE,
@@ -92,12 +101,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.change_monitoringprofile",
         "monitoring.view_notificationdelivery",
         *ALERT_ROUTING,
+        # player protection: see limits and exclusions, lower limits, exclude, cooling-off
+        *PROTECTION,
+        "protection.view_coolingoffperiod",
+        "protection.add_coolingoffperiod",
+        "protection.change_coolingoffperiod",
     ],
     "support": [
         *VIEW_CORE,
         "wallets.view_gamesession",
         "wallets.view_round",
         "wallets.close_game_session",
+        # player protection: as the player asks (an increase waits for the cooling-off)
+        *PROTECTION,
+        "protection.raise_limit",
     ],
     "integrator": [
         *VIEW_CORE,
@@ -109,6 +126,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "wallets.post_payment",
         # their own back-office API token, created and rotated in the admin (My API token)
         "authtoken.add_token",
+        # player protection: the operator's platform sets what the player chooses
+        *PROTECTION,
+        "protection.raise_limit",
         # reconciliation: upload provider reports, read the runs
         "reconciliation.add_providerreport",
         "reconciliation.view_providerreport",

@@ -130,6 +130,7 @@ class LivePlayer:
     pk: int
     external_id: str
     status: str
+    excluded_until: object = None  # datetime or None (player protection)
 
 
 @dataclass(slots=True)
@@ -166,7 +167,8 @@ class LiveSession:
 
 _LIVE_SESSION_SQL = """
 SELECT s.id, s.status, s.currency, s.game_id, s.authenticated_at, s.reserved_minor, s.player_id,
-       s.wallet_id, pl.external_id, pl.status, w.balance_minor, w.reserved_minor, p.status
+       s.wallet_id, pl.external_id, pl.status, w.balance_minor, w.reserved_minor, p.status,
+       pl.excluded_until
 FROM wallets_gamesession s
 JOIN wallets_player pl ON pl.id = s.player_id
 JOIN wallets_wallet w ON w.id = s.wallet_id
@@ -183,7 +185,7 @@ def live_session(provider_id: int, token_hash: str) -> tuple[LiveSession, str] |
         return None
     (pk, status, currency, game_id, authenticated_at, reserved_minor, player_id, wallet_id,
      player_external_id, player_status, balance_minor, wallet_reserved_minor,
-     provider_status) = row  # fmt: skip
+     provider_status, excluded_until) = row  # fmt: skip
     session = LiveSession(
         pk=pk,
         status=status,
@@ -194,7 +196,12 @@ def live_session(provider_id: int, token_hash: str) -> tuple[LiveSession, str] |
         provider_id=provider_id,
         player_id=player_id,
         wallet_id=wallet_id,
-        player=LivePlayer(pk=player_id, external_id=player_external_id, status=player_status),
+        player=LivePlayer(
+            pk=player_id,
+            external_id=player_external_id,
+            status=player_status,
+            excluded_until=excluded_until,
+        ),
         wallet=LiveWallet(
             pk=wallet_id,
             currency=currency,

@@ -19,6 +19,12 @@ class Player(models.Model):
     )
     status_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Player protection, as the money path reads it (the protection app keeps the history,
+    # reasons and pending changes, and writes these): bets, deposits and launches are refused
+    # LIMIT_EXCEEDED until `excluded_until` (a permanent exclusion: 9999-12-31); a game
+    # session may be played `session_limit_minutes` from its launch. NULL: none.
+    excluded_until = models.DateTimeField(null=True, blank=True, editable=False)
+    session_limit_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         permissions = [("block_player", "Can block and unblock players")]
@@ -32,11 +38,31 @@ class Player(models.Model):
         return self.status == PlayerStatus.ACTIVE
 
 
+# The player-protection limits of a wallet (its currency) and the figures counted against
+# them, as the money path reads them: (kind, period) -> (limit column, counted column).
+LIMIT_COLUMNS = {
+    (kind, period): (f"{kind}_limit_{period}_minor", f"{counted}_{period}_minor")
+    for kind, counted in (("deposit", "deposited"), ("loss", "lost"), ("wager", "wagered"))
+    for period in ("day", "week", "month")
+}
+
+
+def _minor_or_null() -> models.BigIntegerField:
+    return models.BigIntegerField(null=True, blank=True, editable=False)
+
+
 class Wallet(models.Model):
     """One per player and currency. Only wallets.ledger changes balance_minor and reserved_minor.
 
     available = balance - reserved. `reserved` holds buy-ins of open sessions and held
     transactions. The database refuses any state outside 0 <= reserved <= balance.
+
+    Player-protection limits live on the row the money path locks anyway, as plain integer
+    columns: a wallet without limits has `limits_counted_on` NULL (one test per bet, and NULL
+    columns take no space); with limits, the ledger counts deposits, stakes and net losses of
+    the current UTC day, ISO week and calendar month in the *_day/_week/_month columns,
+    rolling a period over when `limits_counted_on` (the UTC day last counted) is in an earlier
+    one. Only wallets.ledger writes them; the protection app decides the limits.
     """
 
     # wallet_one_per_currency starts with the player: no index of its own.
@@ -49,6 +75,26 @@ class Wallet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Watermark for incremental reconciliation: set by every ledger write.
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    limits_counted_on = models.DateField(null=True, blank=True, editable=False)
+    deposit_limit_day_minor = _minor_or_null()
+    deposit_limit_week_minor = _minor_or_null()
+    deposit_limit_month_minor = _minor_or_null()
+    loss_limit_day_minor = _minor_or_null()
+    loss_limit_week_minor = _minor_or_null()
+    loss_limit_month_minor = _minor_or_null()
+    wager_limit_day_minor = _minor_or_null()
+    wager_limit_week_minor = _minor_or_null()
+    wager_limit_month_minor = _minor_or_null()
+    deposited_day_minor = _minor_or_null()
+    deposited_week_minor = _minor_or_null()
+    deposited_month_minor = _minor_or_null()
+    lost_day_minor = _minor_or_null()
+    lost_week_minor = _minor_or_null()
+    lost_month_minor = _minor_or_null()
+    wagered_day_minor = _minor_or_null()
+    wagered_week_minor = _minor_or_null()
+    wagered_month_minor = _minor_or_null()
 
     class Meta:
         ordering = ["player_id", "currency"]

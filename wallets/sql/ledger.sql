@@ -20,7 +20,8 @@
 --
 -- Outcome codes: OK, DUPLICATE, INVALID_TOKEN, DUPLICATE_MISMATCH (detail: the differing
 -- fields), ROLLED_BACK, SESSION_EXPIRED, PROVIDER_SUSPENDED, PROVIDER_RESTRICTED,
--- PLAYER_BLOCKED, CURRENCY_MISMATCH, ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED,
+-- PLAYER_BLOCKED, LIMIT_EXCEEDED (detail: 'excluded ...', 'session <minutes>' or '<kind>
+-- <period> <limit> <counted>'), CURRENCY_MISMATCH, ROUND_CLOSED, INSUFFICIENT_FUNDS, DECLINED,
 -- INVALID_REFERENCE, BET_SETTLED, BET_NOT_FOUND, ROUND_SETTLED. The wallet's balance and
 -- reservation come back with every outcome, so an error answer needs no second query. A row's
 -- processing_us is the caller's time until the call (p_processing_us) plus the function's own
@@ -52,6 +53,99 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 
+-- --- player protection: limits counted on the wallet row ------------------------------------
+--
+-- A wallet with limits (limits_counted_on set) counts, in plain integer columns of its own row
+-- (locked anyway by every money call), what was deposited, wagered and lost (stakes - wins,
+-- refunds and reversals included) in the current UTC day, ISO week and calendar month. A
+-- wallet without limits pays one NULL test per call. Limits and figures are committed state
+-- read under the wallet lock: N concurrent calls are judged as N in a row would be.
+
+-- The wallet's figures brought to the period of p_at: a figure of an earlier UTC day, ISO week
+-- or month starts again from zero.
+CREATE FUNCTION pitboss_roll_limit_periods(w wallets_wallet, p_at timestamptz)
+RETURNS wallets_wallet LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    today date := (p_at AT TIME ZONE 'UTC')::date;
+BEGIN
+    IF w.limits_counted_on = today THEN RETURN w; END IF;
+    w.deposited_day_minor := 0; w.lost_day_minor := 0; w.wagered_day_minor := 0;
+    IF date_trunc('week', w.limits_counted_on::timestamp) <> date_trunc('week', today::timestamp)
+    THEN
+        w.deposited_week_minor := 0; w.lost_week_minor := 0; w.wagered_week_minor := 0;
+    END IF;
+    IF date_trunc('month', w.limits_counted_on::timestamp) <> date_trunc('month', today::timestamp)
+    THEN
+        w.deposited_month_minor := 0; w.lost_month_minor := 0; w.wagered_month_minor := 0;
+    END IF;
+    w.limits_counted_on := today;
+    RETURN w;
+END
+$$;
+
+-- Why a stake of p_amount is refused ('<kind> <period> <limit> <counted>', the first limit
+-- it would pass: loss before wager, day before week before month), or NULL. A zero stake
+-- passes nothing.
+CREATE FUNCTION pitboss_stake_refusal(w wallets_wallet, p_amount bigint)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_amount <= 0 THEN RETURN NULL; END IF;
+    IF w.lost_day_minor + p_amount > w.loss_limit_day_minor THEN
+        RETURN 'loss day ' || w.loss_limit_day_minor || ' ' || w.lost_day_minor;
+    END IF;
+    IF w.lost_week_minor + p_amount > w.loss_limit_week_minor THEN
+        RETURN 'loss week ' || w.loss_limit_week_minor || ' ' || w.lost_week_minor;
+    END IF;
+    IF w.lost_month_minor + p_amount > w.loss_limit_month_minor THEN
+        RETURN 'loss month ' || w.loss_limit_month_minor || ' ' || w.lost_month_minor;
+    END IF;
+    IF w.wagered_day_minor + p_amount > w.wager_limit_day_minor THEN
+        RETURN 'wager day ' || w.wager_limit_day_minor || ' ' || w.wagered_day_minor;
+    END IF;
+    IF w.wagered_week_minor + p_amount > w.wager_limit_week_minor THEN
+        RETURN 'wager week ' || w.wager_limit_week_minor || ' ' || w.wagered_week_minor;
+    END IF;
+    IF w.wagered_month_minor + p_amount > w.wager_limit_month_minor THEN
+        RETURN 'wager month ' || w.wager_limit_month_minor || ' ' || w.wagered_month_minor;
+    END IF;
+    RETURN NULL;  -- a NULL limit compares NULL: no limit of that kind and period
+END
+$$;
+
+-- The figures after a play: p_lost added to the net loss (negative for a win), p_wagered to
+-- the stakes (negative for a refund). The periods must have been rolled to now.
+CREATE FUNCTION pitboss_count_play(w wallets_wallet, p_lost bigint, p_wagered bigint)
+RETURNS wallets_wallet LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    w.lost_day_minor := w.lost_day_minor + p_lost;
+    w.lost_week_minor := w.lost_week_minor + p_lost;
+    w.lost_month_minor := w.lost_month_minor + p_lost;
+    w.wagered_day_minor := w.wagered_day_minor + p_wagered;
+    w.wagered_week_minor := w.wagered_week_minor + p_wagered;
+    w.wagered_month_minor := w.wagered_month_minor + p_wagered;
+    RETURN w;
+END
+$$;
+
+-- Write a wallet with limits: its balance, reservation and counted figures, in one UPDATE.
+CREATE FUNCTION pitboss_save_counted_wallet(
+    w wallets_wallet, p_balance bigint, p_reserved bigint, p_at timestamptz
+) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE wallets_wallet SET balance_minor = p_balance, reserved_minor = p_reserved,
+        updated_at = p_at, limits_counted_on = w.limits_counted_on,
+        deposited_day_minor = w.deposited_day_minor,
+        deposited_week_minor = w.deposited_week_minor,
+        deposited_month_minor = w.deposited_month_minor,
+        lost_day_minor = w.lost_day_minor, lost_week_minor = w.lost_week_minor,
+        lost_month_minor = w.lost_month_minor,
+        wagered_day_minor = w.wagered_day_minor, wagered_week_minor = w.wagered_week_minor,
+        wagered_month_minor = w.wagered_month_minor
+    WHERE id = w.id;
+END
+$$;
+
+
 CREATE FUNCTION pitboss_bet(
     p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
     p_player_ref text, p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
@@ -73,6 +167,9 @@ DECLARE
     r_has_bet boolean;
     from_reservation bigint;
     provider_status text;
+    player_status text;
+    player_excluded_until timestamptz;
+    player_session_minutes integer;
     restricted_since timestamptz;
     activity_step interval;
     started timestamptz := clock_timestamp();
@@ -132,7 +229,25 @@ BEGIN
       AND reference_external_id = p_external_id AND player_id = s.player_id;
     IF FOUND THEN outcome := 'ROLLED_BACK'; RETURN; END IF;
 
+    -- An excluded player hears so, also on a session the exclusion ended.
+    SELECT p.status, p.excluded_until, p.session_limit_minutes
+    INTO player_status, player_excluded_until, player_session_minutes
+    FROM wallets_player p WHERE p.id = s.player_id;
+    IF player_excluded_until > started THEN
+        outcome := 'LIMIT_EXCEEDED';
+        detail := 'excluded ' || CASE
+            WHEN player_excluded_until >= '9999-12-31 00:00+00' THEN 'permanently'
+            ELSE 'until '
+                 || to_char(player_excluded_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+                 || ' UTC' END;
+        RETURN;
+    END IF;
     IF s.status <> 'open' THEN outcome := 'SESSION_EXPIRED'; RETURN; END IF;
+    IF s.created_at + player_session_minutes * interval '1 minute' <= started THEN
+        outcome := 'LIMIT_EXCEEDED';
+        detail := 'session ' || player_session_minutes;
+        RETURN;
+    END IF;
     SELECT status, status_changed_at, pitboss_activity_step(idle_timeout_seconds)
     INTO provider_status, restricted_since, activity_step
     FROM wallets_provider WHERE id = p_provider_id;
@@ -146,8 +261,7 @@ BEGIN
         detail := 'provider is restricted: this session was not authenticated before the restriction';
         RETURN;
     END IF;
-    PERFORM 1 FROM wallets_player WHERE id = s.player_id AND status <> 'active';
-    IF FOUND THEN outcome := 'PLAYER_BLOCKED'; RETURN; END IF;
+    IF player_status <> 'active' THEN outcome := 'PLAYER_BLOCKED'; RETURN; END IF;
     IF p_currency <> s.currency THEN outcome := 'CURRENCY_MISMATCH'; RETURN; END IF;
     SELECT id, status, has_bet INTO r_id, r_status, r_has_bet FROM wallets_round
     WHERE provider_id = p_provider_id AND wallets_round.player_id = s.player_id
@@ -157,6 +271,31 @@ BEGIN
     IF w.balance_minor - w.reserved_minor < p_amount - from_reservation THEN
         outcome := 'INSUFFICIENT_FUNDS';
         RETURN;
+    END IF;
+    IF w.limits_counted_on IS NOT NULL THEN
+        -- Inline on the hot path (a function call copies the row): roll over only on a new
+        -- day, name the limit only when one is passed (NULL limit: the test is NULL, false).
+        IF w.limits_counted_on <> (started AT TIME ZONE 'UTC')::date THEN
+            w := pitboss_roll_limit_periods(w, started);
+        END IF;
+        IF p_amount > 0 AND (
+            w.lost_day_minor + p_amount > w.loss_limit_day_minor
+            OR w.lost_week_minor + p_amount > w.loss_limit_week_minor
+            OR w.lost_month_minor + p_amount > w.loss_limit_month_minor
+            OR w.wagered_day_minor + p_amount > w.wager_limit_day_minor
+            OR w.wagered_week_minor + p_amount > w.wager_limit_week_minor
+            OR w.wagered_month_minor + p_amount > w.wager_limit_month_minor
+        ) THEN
+            outcome := 'LIMIT_EXCEEDED';
+            detail := pitboss_stake_refusal(w, p_amount);
+            RETURN;
+        END IF;
+        w.lost_day_minor := w.lost_day_minor + p_amount;
+        w.lost_week_minor := w.lost_week_minor + p_amount;
+        w.lost_month_minor := w.lost_month_minor + p_amount;
+        w.wagered_day_minor := w.wagered_day_minor + p_amount;
+        w.wagered_week_minor := w.wagered_week_minor + p_amount;
+        w.wagered_month_minor := w.wagered_month_minor + p_amount;
     END IF;
     IF p_decline THEN outcome := 'DECLINED'; RETURN; END IF;
     txn_created_at := clock_timestamp();
@@ -199,9 +338,22 @@ BEGIN
     txn_status := 'posted';
     txn_round_id := r_id;
     txn_reserved_used := from_reservation;
-    UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-        updated_at = txn_created_at
-    WHERE id = w.id;
+    IF w.limits_counted_on IS NULL THEN
+        UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+            updated_at = txn_created_at
+        WHERE id = w.id;
+    ELSE
+        -- The counted figures with the balance, in the one UPDATE (rolled over, maybe).
+        UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+            updated_at = txn_created_at, limits_counted_on = w.limits_counted_on,
+            lost_day_minor = w.lost_day_minor, lost_week_minor = w.lost_week_minor,
+            lost_month_minor = w.lost_month_minor, wagered_day_minor = w.wagered_day_minor,
+            wagered_week_minor = w.wagered_week_minor, wagered_month_minor = w.wagered_month_minor,
+            deposited_day_minor = w.deposited_day_minor,
+            deposited_week_minor = w.deposited_week_minor,
+            deposited_month_minor = w.deposited_month_minor
+        WHERE id = w.id;
+    END IF;
     IF from_reservation > 0 OR s.last_activity_at < txn_created_at - activity_step THEN
         UPDATE wallets_gamesession SET last_activity_at = txn_created_at,
             reserved_minor = s.reserved_minor - from_reservation
@@ -380,9 +532,15 @@ BEGIN
     RETURNING id INTO txn_id;
     txn_round_id := r_id;
     txn_reserved_used := 0;
-    UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-        updated_at = txn_created_at
-    WHERE id = w.id;
+    IF w.limits_counted_on IS NULL THEN
+        UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+            updated_at = txn_created_at
+        WHERE id = w.id;
+    ELSE
+        -- A win lowers the net loss (held or not: it is counted when credited).
+        w := pitboss_count_play(pitboss_roll_limit_periods(w, txn_created_at), -p_amount, 0);
+        PERFORM pitboss_save_counted_wallet(w, balance, reserved, txn_created_at);
+    END IF;
     PERFORM pitboss_touch_session(s.id, txn_created_at);
     outcome := 'OK';
 END
@@ -585,9 +743,18 @@ BEGIN
             WHERE id = b.round_id AND status = 'open';
         END IF;
     END IF;
-    UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-        updated_at = txn_created_at
-    WHERE id = w.id;
+    IF w.limits_counted_on IS NULL THEN
+        UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
+            updated_at = txn_created_at
+        WHERE id = w.id;
+    ELSE
+        -- A refunded stake is neither wagered nor lost; a reversed win is lost again. Both
+        -- count in the period of the rollback.
+        w := pitboss_roll_limit_periods(w, txn_created_at);
+        w := CASE WHEN b.kind = 'win' THEN pitboss_count_play(w, b.amount_minor, 0)
+                  ELSE pitboss_count_play(w, -b.amount_minor, -b.amount_minor) END;
+        PERFORM pitboss_save_counted_wallet(w, balance, reserved, txn_created_at);
+    END IF;
     PERFORM pitboss_touch_session(p_session_id, txn_created_at);
     outcome := 'OK';
 END
