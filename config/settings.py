@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reconciliation",
     "fraud",
     "compliance",
+    "reports",
     "simulator",
 ]
 
