@@ -395,7 +395,7 @@ SELECT t.id, t.decided_at, t.kind, t.status, t.delta_minor, t.amount_minor, t.ex
 FROM wallets_transaction t
 LEFT JOIN wallets_provider p ON p.id = t.provider_id
 WHERE t.wallet_id = %(wallet)s AND t.decided_at > %(start)s AND t.decided_at <= %(end)s
-  AND (status = 'held' OR (decided_at IS NOT NULL AND kind <> 'adjustment'))
+  AND t.kind <> 'adjustment'
   AND t.created_at <= %(end)s
 """
 

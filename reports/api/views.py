@@ -116,8 +116,7 @@ _GGR_PARAMETERS = [
 _GGR_ITEMS = inline_serializer(
     "GgrRow",
     many=True,
-    fields=
-    {
+    fields={
         "provider": serializers.CharField(allow_null=True),
         "game": serializers.CharField(allow_null=True),
         "currency": serializers.CharField(),

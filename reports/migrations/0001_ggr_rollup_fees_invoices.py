@@ -6,89 +6,181 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('wallets', '0016_report_indexes'),
+        ("wallets", "0016_report_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RollupState',
+            name="RollupState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(default='ggr', max_length=32, unique=True)),
-                ('last_id', models.BigIntegerField(default=0)),
-                ('decided_through', models.DateTimeField(blank=True, null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_ms', models.PositiveIntegerField(default=0)),
-                ('last_run_groups', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(default="ggr", max_length=32, unique=True)),
+                ("last_id", models.BigIntegerField(default=0)),
+                ("decided_through", models.DateTimeField(blank=True, null=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_ms", models.PositiveIntegerField(default=0)),
+                ("last_run_groups", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='GgrDaily',
+            name="GgrDaily",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('game_id', models.CharField(blank=True, max_length=128)),
-                ('currency', models.CharField(max_length=3)),
-                ('day', models.DateField()),
-                ('stakes_minor', models.BigIntegerField(default=0)),
-                ('refunds_minor', models.BigIntegerField(default=0)),
-                ('wins_minor', models.BigIntegerField(default=0)),
-                ('resettlements_minor', models.BigIntegerField(default=0)),
-                ('free_round_minor', models.BigIntegerField(default=0)),
-                ('promo_minor', models.BigIntegerField(default=0)),
-                ('jackpot_minor', models.BigIntegerField(default=0)),
-                ('reward_minor', models.BigIntegerField(default=0)),
-                ('bets', models.BigIntegerField(default=0)),
-                ('rounds', models.BigIntegerField(default=0)),
-                ('rolled_up_at', models.DateTimeField()),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("game_id", models.CharField(blank=True, max_length=128)),
+                ("currency", models.CharField(max_length=3)),
+                ("day", models.DateField()),
+                ("stakes_minor", models.BigIntegerField(default=0)),
+                ("refunds_minor", models.BigIntegerField(default=0)),
+                ("wins_minor", models.BigIntegerField(default=0)),
+                ("resettlements_minor", models.BigIntegerField(default=0)),
+                ("free_round_minor", models.BigIntegerField(default=0)),
+                ("promo_minor", models.BigIntegerField(default=0)),
+                ("jackpot_minor", models.BigIntegerField(default=0)),
+                ("reward_minor", models.BigIntegerField(default=0)),
+                ("bets", models.BigIntegerField(default=0)),
+                ("rounds", models.BigIntegerField(default=0)),
+                ("rolled_up_at", models.DateTimeField()),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-day', 'provider', 'game_id', 'currency'],
-                'permissions': [('view_ggr_report', 'Can read GGR reports and provider statements'), ('view_balance_history', "Can read a wallet's balance at past instants and statements")],
-                'indexes': [models.Index(fields=['day', 'provider'], name='ggr_daily_by_day')],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'day', 'game_id', 'currency'), name='ggr_daily_one_per_group')],
+                "ordering": ["-day", "provider", "game_id", "currency"],
+                "permissions": [
+                    ("view_ggr_report", "Can read GGR reports and provider statements"),
+                    (
+                        "view_balance_history",
+                        "Can read a wallet's balance at past instants and statements",
+                    ),
+                ],
+                "indexes": [models.Index(fields=["day", "provider"], name="ggr_daily_by_day")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "day", "game_id", "currency"),
+                        name="ggr_daily_one_per_group",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ProviderFee',
+            name="ProviderFee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('percent', models.DecimalField(decimal_places=4, help_text='Percentage of GGR, e.g. 12.5 for 12.5 %.', max_digits=7)),
-                ('effective_from', models.DateField()),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fees', to='wallets.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "percent",
+                    models.DecimalField(
+                        decimal_places=4,
+                        help_text="Percentage of GGR, e.g. 12.5 for 12.5 %.",
+                        max_digits=7,
+                    ),
+                ),
+                ("effective_from", models.DateField()),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="fees",
+                        to="wallets.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider', '-effective_from'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'effective_from'), name='provider_fee_one_per_day'), models.CheckConstraint(condition=models.Q(('percent__gte', 0), ('percent__lte', 100)), name='provider_fee_percent_range')],
+                "ordering": ["provider", "-effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "effective_from"), name="provider_fee_one_per_day"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("percent__gte", 0), ("percent__lte", 100)),
+                        name="provider_fee_percent_range",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ProviderInvoice',
+            name="ProviderInvoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(help_text='The first day of the invoiced month.')),
-                ('currency', models.CharField(max_length=3)),
-                ('reference', models.CharField(blank=True, max_length=128)),
-                ('stakes_minor', models.BigIntegerField(blank=True, null=True)),
-                ('wins_minor', models.BigIntegerField(blank=True, null=True)),
-                ('ggr_minor', models.BigIntegerField()),
-                ('fee_minor', models.BigIntegerField()),
-                ('amount_due_minor', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='wallets.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField(help_text="The first day of the invoiced month.")),
+                ("currency", models.CharField(max_length=3)),
+                ("reference", models.CharField(blank=True, max_length=128)),
+                ("stakes_minor", models.BigIntegerField(blank=True, null=True)),
+                ("wins_minor", models.BigIntegerField(blank=True, null=True)),
+                ("ggr_minor", models.BigIntegerField()),
+                ("fee_minor", models.BigIntegerField()),
+                ("amount_due_minor", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="wallets.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-month', 'provider', 'currency'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'month', 'currency'), name='provider_invoice_one_per_month'), models.CheckConstraint(condition=models.Q(('month__day', 1)), name='provider_invoice_month_start')],
+                "ordering": ["-month", "provider", "currency"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "month", "currency"),
+                        name="provider_invoice_one_per_month",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("month__day", 1)), name="provider_invoice_month_start"
+                    ),
+                ],
             },
         ),
     ]

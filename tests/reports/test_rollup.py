@@ -136,7 +136,11 @@ def test_every_row_kind_counts_where_the_definitions_say(game, two_staff):
     assert row.ggr_minor == 20_00 - 4_00 - 23_50
     assert row.rounds == 3 and row.bets == 3
     credits = GgrDaily.objects.get(game_id="")
-    assert (credits.jackpot_minor, credits.promo_minor, credits.reward_minor) == (500_00, 2_00, 1_00)
+    assert (credits.jackpot_minor, credits.promo_minor, credits.reward_minor) == (
+        500_00,
+        2_00,
+        1_00,
+    )
     assert credits.stakes_minor == credits.wins_minor == 0
 
 
@@ -231,7 +235,9 @@ operation = st.one_of(
     st.tuples(st.just("win"), st.integers(0, 3), st.integers(0, 80_00)),
     st.tuples(st.just("free_round_win"), st.integers(0, 3), st.integers(0, 20_00)),
     st.tuples(st.just("rollback"), st.integers(0, 50), st.just(0)),
-    st.tuples(st.just("promo"), st.sampled_from(["promo", "jackpot", "free_round"]), st.integers(1, 90_00)),
+    st.tuples(
+        st.just("promo"), st.sampled_from(["promo", "jackpot", "free_round"]), st.integers(1, 90_00)
+    ),
     st.tuples(st.just("resettle"), st.integers(0, 3), st.integers(-5_00, 5_00)),
     st.tuples(st.just("age_round"), st.integers(0, 3), st.integers(1, 40)),
     st.tuples(st.just("roll_up"), st.just(0), st.just(0)),

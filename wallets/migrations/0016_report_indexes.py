@@ -13,31 +13,49 @@ class Migration(migrations.Migration):
     # Built CONCURRENTLY: ledger writes go on while the indexes are built.
     atomic = False
 
-
     dependencies = [
-        ('wallets', '0015_ledger_hash_chain'),
+        ("wallets", "0015_ledger_hash_chain"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         AddIndexConcurrently(
-            model_name='round',
-            index=models.Index(fields=['provider', 'opened_at'], name='round_by_provider_opened'),
+            model_name="round",
+            index=models.Index(fields=["provider", "opened_at"], name="round_by_provider_opened"),
         ),
         AddIndexConcurrently(
-            model_name='transaction',
-            index=models.Index(fields=['wallet', 'created_at'], name='txn_by_wallet_time'),
+            model_name="transaction",
+            index=models.Index(fields=["wallet", "created_at"], name="txn_by_wallet_time"),
         ),
         AddIndexConcurrently(
-            model_name='transaction',
-            index=models.Index(condition=models.Q(('status', 'held'), models.Q(('decided_at__isnull', False), models.Q(('kind', 'adjustment'), _negated=True)), _connector='OR'), fields=['wallet', 'created_at'], name='txn_hold_history'),
+            model_name="transaction",
+            index=models.Index(
+                condition=models.Q(
+                    ("status", "held"),
+                    models.Q(
+                        ("decided_at__isnull", False),
+                        models.Q(("kind", "adjustment"), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                fields=["wallet", "created_at"],
+                name="txn_hold_history",
+            ),
         ),
         AddIndexConcurrently(
-            model_name='transaction',
-            index=models.Index(condition=models.Q(('decided_at__isnull', False)), fields=['decided_at'], name='txn_decided'),
+            model_name="transaction",
+            index=models.Index(
+                condition=models.Q(("decided_at__isnull", False)),
+                fields=["decided_at"],
+                name="txn_decided",
+            ),
         ),
         AddIndexConcurrently(
-            model_name='transaction',
-            index=models.Index(condition=models.Q(('round__isnull', True), ('provider__isnull', False)), fields=['provider', 'created_at'], name='txn_unrounded_by_provider'),
+            model_name="transaction",
+            index=models.Index(
+                condition=models.Q(("round__isnull", True), ("provider__isnull", False)),
+                fields=["provider", "created_at"],
+                name="txn_unrounded_by_provider",
+            ),
         ),
     ]
