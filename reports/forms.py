@@ -93,4 +93,4 @@ def parse_instant(raw: str | None, field: str = "at", *, default_now: bool = Fal
         raise ValidationFailed(f"{field} is in the future", field=field)
     if value.year < 2000:
         raise ValidationFailed(f"{field} is before 2000", field=field)
-    return value
+    return value.astimezone(UTC)
