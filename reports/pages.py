@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +21,14 @@ from wallets.models import Player, Provider
 
 GGR_REPORT = "reports.view_ggr_report"
 BALANCE_HISTORY = "reports.view_balance_history"
+PAGE_ROWS = 200  # table rows per page (the totals and the CSV cover every row)
 CHART_SERIES = (("GGR", "ggr_minor"), ("stakes", "stakes_minor"), ("wins", "wins_minor"))
+
+
+def _without(query, name: str) -> str:
+    query = query.copy()
+    query.pop(name, None)
+    return query.urlencode()
 
 
 def _require(request, permission: str) -> None:
@@ -93,6 +101,7 @@ def ggr_page(request):
         response["Content-Disposition"] = f'attachment; filename="ggr-{start}-{end}.csv"'
         return response
     rows = selectors.ggr_rows(start=start, end=end, group=group, **filters)
+    page = Paginator(rows, PAGE_ROWS).get_page(request.GET.get("page"))
     trend = selectors.ggr_rows(start=start, end=end, group=("currency", period), **filters)
     state = RollupState.objects.filter(name="ggr").first()
     query = request.GET.copy()
@@ -104,7 +113,9 @@ def ggr_page(request):
             request,
             "Gross gaming revenue",
             error=error,
-            rows=rows,
+            rows=page.object_list,
+            page=page,
+            page_query=_without(request.GET, "page"),
             totals=selectors.totals_by_currency(rows),
             charts=_charts(trend, start, end, period),
             start=start,
