@@ -12,6 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from monitoring import charts
 from reports import exports, forms, selectors
@@ -23,6 +25,46 @@ GGR_REPORT = "reports.view_ggr_report"
 BALANCE_HISTORY = "reports.view_balance_history"
 PAGE_ROWS = 200  # table rows per page (the totals and the CSV cover every row)
 CHART_SERIES = (("GGR", "ggr_minor"), ("stakes", "stakes_minor"), ("wins", "wins_minor"))
+
+
+TABLE_FIGURES = (
+    "stakes_minor",
+    "refunds_minor",
+    "wins_minor",
+    "ggr_minor",
+    "free_round_minor",
+    "promo_minor",
+    "jackpot_minor",
+    "reward_minor",
+    "ngr_minor",
+)
+
+
+def _table_rows(rows, *, period: str, by: str, total: bool = False) -> SafeString:
+    """The GGR table's rows as HTML, built here: a template loop rendering each of a few
+    thousand cells costs more than the rest of the page (every text is escaped)."""
+    lines = []
+    for row in rows:
+        if total:
+            when = "total"
+        elif period == "month":
+            when = row.month.strftime("%Y-%m")
+        else:
+            when = row.day.isoformat()
+        cells = [escape(when)]
+        if by != "currency":
+            cells.append("" if total else escape(row.provider or ""))
+        if by == "game":
+            cells.append("" if total else escape(row.game or "—"))
+        cells.append(escape(row.currency))
+        html = "".join(f"<td>{cell}</td>" for cell in cells)
+        for name in TABLE_FIGURES:
+            value = getattr(row, name)
+            negative = " negative" if value < 0 and name in ("ggr_minor", "ngr_minor") else ""
+            html += f'<td class="num{negative}">{escape(selectors.human(value, row.currency))}</td>'
+        html += f'<td class="num">{row.rounds}</td>'
+        lines.append(f'<tr class="total">{html}</tr>' if total else f"<tr>{html}</tr>")
+    return mark_safe("".join(lines))  # noqa: S308 - every text above is escaped
 
 
 def _without(query, name: str) -> str:
@@ -101,6 +143,7 @@ def ggr_page(request):
         response["Content-Disposition"] = f'attachment; filename="ggr-{start}-{end}.csv"'
         return response
     rows = selectors.ggr_rows(start=start, end=end, group=group, **filters)
+    by_label = "game" if by_game else "provider" if by_provider else "currency"
     page = Paginator(rows, PAGE_ROWS).get_page(request.GET.get("page"))
     trend = selectors.ggr_rows(start=start, end=end, group=("currency", period), **filters)
     state = RollupState.objects.filter(name="ggr").first()
@@ -114,14 +157,17 @@ def ggr_page(request):
             "Gross gaming revenue",
             error=error,
             rows=page.object_list,
+            table_rows=_table_rows(page.object_list, period=period, by=by_label),
+            total_rows=_table_rows(
+                selectors.totals_by_currency(rows), period=period, by=by_label, total=True
+            ),
             page=page,
             page_query=_without(request.GET, "page"),
-            totals=selectors.totals_by_currency(rows),
             charts=_charts(trend, start, end, period),
             start=start,
             end=end,
             period=period,
-            by="game" if by_game else "provider" if by_provider else "currency",
+            by=by_label,
             provider_code=provider_code or "",
             currency=currency or "",
             providers=Provider.objects.order_by("code").values_list("code", flat=True),

@@ -268,49 +268,65 @@ def provider_statement(provider, month: date) -> Statement:
 
 # --- point-in-time balances and statements --------------------------------------------------
 
-# The wallet's last ledger row at or before the instant: its balance_after_minor is the balance
-# then, except for hold decisions made after that row (they move the balance without a row).
-_LAST_ROW_SQL = """
-SELECT id, created_at, balance_after_minor FROM wallets_transaction
-WHERE wallet_id = %(wallet)s AND created_at <= %(at)s
-ORDER BY created_at DESC, id DESC LIMIT 1
-"""
-
-# Rows that were ever held (txn_hold_history): their decision's effect on the balance and
-# whether they were in `reserved` at the instant.
-_HOLDS_SQL = """
-SELECT kind, status, delta_minor, amount_minor, created_at, decided_at
-FROM wallets_transaction
-WHERE wallet_id = %(wallet)s AND created_at <= %(until)s
-  AND (status = 'held' OR (decided_at IS NOT NULL AND kind <> 'adjustment'))
-"""
-
-# What the wallet's open buy-in sessions held at the instant: each session's buy-in, less what
-# its bets drew from it, plus what rollbacks gave back to it while it was open, for sessions
-# open then (a session's remainder is released when it ends).
-_SESSIONS_SQL = """
-SELECT COALESCE(SUM(s.buy_in_minor - COALESCE(used.minor, 0) + COALESCE(back.minor, 0)), 0)
-FROM wallets_gamesession s
-LEFT JOIN LATERAL (
-    SELECT SUM(b.reserved_used_minor) AS minor FROM wallets_transaction b
-    WHERE b.session_id = s.id AND b.kind = 'bet' AND b.reserved_used_minor > 0
-      AND b.created_at <= %(at)s
-) used ON TRUE
-LEFT JOIN LATERAL (
-    SELECT SUM(b.reserved_used_minor) AS minor FROM wallets_transaction b
-    JOIN wallets_transaction rb ON rb.reference_id = b.id AND rb.kind = 'rollback'
-     AND rb.delta_minor > 0 AND rb.created_at <= %(at)s
-    WHERE b.session_id = s.id AND b.kind = 'bet' AND b.reserved_used_minor > 0
-) back ON TRUE
-WHERE s.wallet_id = %(wallet)s AND s.buy_in_minor > 0 AND s.created_at <= %(at)s
-  AND (s.ended_at IS NULL OR s.ended_at > %(at)s)
+# A wallet's balance and reserved at an instant, in one statement (one snapshot, one round
+# trip; three index reads whatever the wallet's history):
+# - balance: balance_after_minor of the wallet's last row at or before the instant
+#   (txn_by_wallet_time), plus the hold decisions made after that row and up to the instant,
+#   which moved the balance without a row of their own (_decision_effect says which);
+# - reserved: the rows still held at the instant (txn_hold_history: rows that were ever held),
+#   plus what each buy-in session open at the instant kept: its buy-in, less what its bets drew
+#   from it, plus what rollbacks of those bets gave back while it was open (the remainder is
+#   released when the session ends).
+_WALLET_AT_SQL = """
+WITH last AS (
+    SELECT created_at, balance_after_minor FROM wallets_transaction
+    WHERE wallet_id = %(wallet)s AND created_at <= %(at)s
+    ORDER BY created_at DESC, id DESC LIMIT 1
+),
+holds AS (
+    SELECT kind, status, delta_minor, amount_minor, decided_at FROM wallets_transaction
+    WHERE wallet_id = %(wallet)s AND created_at <= %(at)s
+      AND (status = 'held' OR (decided_at IS NOT NULL AND kind <> 'adjustment'))
+)
+SELECT
+    COALESCE((SELECT balance_after_minor FROM last), 0)
+    + COALESCE((
+        SELECT SUM(CASE
+            WHEN kind = 'withdrawal' AND status = 'posted' THEN -amount_minor
+            WHEN delta_minor > 0 AND status = 'rejected' THEN -amount_minor
+            ELSE 0 END)
+        FROM holds
+        WHERE decided_at <= %(at)s
+          AND decided_at > COALESCE((SELECT created_at FROM last), '-infinity')
+    ), 0),
+    COALESCE((
+        SELECT SUM(amount_minor) FROM holds WHERE decided_at IS NULL OR decided_at > %(at)s
+    ), 0)
+    + COALESCE((
+        SELECT SUM(s.buy_in_minor - COALESCE(used.minor, 0) + COALESCE(back.minor, 0))
+        FROM wallets_gamesession s
+        LEFT JOIN LATERAL (
+            SELECT SUM(b.reserved_used_minor) AS minor FROM wallets_transaction b
+            WHERE b.session_id = s.id AND b.kind = 'bet' AND b.reserved_used_minor > 0
+              AND b.created_at <= %(at)s
+        ) used ON TRUE
+        LEFT JOIN LATERAL (
+            SELECT SUM(b.reserved_used_minor) AS minor FROM wallets_transaction b
+            JOIN wallets_transaction rb ON rb.reference_id = b.id AND rb.kind = 'rollback'
+             AND rb.delta_minor > 0 AND rb.created_at <= %(at)s
+            WHERE b.session_id = s.id AND b.kind = 'bet' AND b.reserved_used_minor > 0
+        ) back ON TRUE
+        WHERE s.wallet_id = %(wallet)s AND s.buy_in_minor > 0 AND s.created_at <= %(at)s
+          AND (s.ended_at IS NULL OR s.ended_at > %(at)s)
+    ), 0)
 """
 
 
 def _decision_effect(kind: str, status: str, delta_minor: int, amount_minor: int) -> int:
     """What a hold's decision did to the balance when it was made: an approved withdrawal paid
     out, a rejected credit taken back. (An approved credit or a rejected withdrawal only left
-    `reserved`; a held win reversed has a rollback row of its own.)"""
+    `reserved`; a held win reversed has a rollback row of its own.) _WALLET_AT_SQL applies the
+    same rule in SQL; the property tests hold the two together."""
     if kind == "withdrawal" and status == "posted":
         return -amount_minor
     if delta_minor > 0 and status == "rejected":
@@ -333,23 +349,10 @@ class WalletAt:
 
 def wallet_at(wallet, at: datetime) -> WalletAt:
     """The wallet's balance and reserved as they stood at the instant `at` (everything written
-    or decided at or before it counts). Three index reads: the last ledger row at or before
-    `at`, the wallet's rows that were ever held, and its buy-in sessions open then."""
-    params = {"wallet": wallet.pk, "at": at, "until": at}
+    or decided at or before it counts): one statement, _WALLET_AT_SQL."""
     with connection.cursor() as cursor:
-        cursor.execute(_LAST_ROW_SQL, params)
-        last = cursor.fetchone()
-        balance = last[2] if last else 0
-        last_at = last[1] if last else None
-        cursor.execute(_HOLDS_SQL, params)
-        reserved = 0
-        for kind, status, delta, amount, _created_at, decided_at in cursor.fetchall():
-            if decided_at is None or decided_at > at:
-                reserved += amount  # still waiting for its decision at `at`
-            elif last_at is None or decided_at > last_at:
-                balance += _decision_effect(kind, status, delta, amount)
-        cursor.execute(_SESSIONS_SQL, params)
-        reserved += cursor.fetchone()[0]
+        cursor.execute(_WALLET_AT_SQL, {"wallet": wallet.pk, "at": at})
+        balance, reserved = (int(value) for value in cursor.fetchone())  # SUM is numeric
     return WalletAt(
         wallet_id=wallet.pk,
         currency=wallet.currency,
