@@ -337,3 +337,37 @@ def test_incremental_roll_up_agrees_with_the_ledger_whatever_happened(db, steps)
     mine = {k: v for k, v in rolled_up().items() if k[0] in (provider.pk, other.pk)}
     direct = {k: v for k, v in direct_ggr().items() if k[0] in (provider.pk, other.pk)}
     assert mine == direct
+
+
+def test_the_command_the_tasks_and_their_schedules(game):
+    import io
+
+    from django.core.management import CommandError, call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from reports import tasks
+
+    provider, _, session = game
+    bet(provider, session, "c1", 1_00)
+    out = io.StringIO()
+    call_command("roll_up_ggr", stdout=out)
+    assert "1 provider-days re-rolled" in out.getvalue()
+    today = timezone.now().date().isoformat()
+    call_command("roll_up_ggr", "--from", today, stdout=out)
+    with pytest.raises(CommandError):
+        call_command("roll_up_ggr", "--from", "yesterday")
+    with pytest.raises(CommandError):
+        call_command("roll_up_ggr", "--to", today)
+    assert tasks.roll_up_ggr() == 1
+    assert tasks.reroll_recent_days(days=2) >= 2
+    # The data migration's schedules (run again: a browser test's flush may have removed them;
+    # it never overwrites a schedule an operator changed).
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("reports.migrations.0002_rollup_schedules").forwards(apps, None)
+    scheduled = dict(PeriodicTask.objects.values_list("task", "interval__every"))
+    assert scheduled["reports.roll_up_ggr"] == 60
+    assert scheduled["reports.reroll_recent_days"] == 86400
+    assert rolled_up() == direct_ggr()
