@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 from reports.selectors import GROUP_FIELDS
 from wallets.errors import ValidationFailed
 
+FIRST_YEAR, LAST_YEAR = 2000, 9000  # dates far outside this are typing errors
 MAX_DAYS = 3700  # ten years and a bit, in one report
 DEFAULT_DAYS = 30
 
@@ -18,9 +19,12 @@ def parse_day(raw: str | None, field: str) -> date | None:
     if raw in (None, ""):
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{field} must be a date as YYYY-MM-DD", field=field) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValidationFailed(f"{field} must be between {FIRST_YEAR} and {LAST_YEAR}", field=field)
+    return day
 
 
 def parse_period(raw_from: str | None, raw_to: str | None) -> tuple[date, date]:
@@ -61,9 +65,12 @@ def parse_month(raw: str | None, field: str = "month") -> date:
         today = timezone.now().date().replace(day=1)
         return (today - timedelta(days=1)).replace(day=1)  # the last full month
     try:
-        return datetime.strptime(raw, "%Y-%m").date()
+        month = datetime.strptime(raw, "%Y-%m").date()
     except ValueError:
         raise ValidationFailed(f"{field} must be a month as YYYY-MM", field=field) from None
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise ValidationFailed(f"{field} must be between {FIRST_YEAR} and {LAST_YEAR}", field=field)
+    return month
 
 
 def parse_instant(raw: str | None, field: str = "at", *, default_now: bool = False) -> datetime:

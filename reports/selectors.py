@@ -373,7 +373,7 @@ def player_at(player, at: datetime) -> list[WalletAt]:
 @dataclass(frozen=True)
 class Movement:
     at: datetime
-    transaction_id: int
+    transaction_id: int | None
     kind: str
     what: str
     provider: str
@@ -385,11 +385,40 @@ class Movement:
 
 _MOVEMENTS_SQL = """
 SELECT t.id, t.created_at, t.kind, t.status, t.delta_minor, t.amount_minor, t.decided_at,
-       t.credit_type, t.external_id, t.round_external_id, t.note, p.code
+       t.credit_type, t.external_id, t.round_external_id, t.note, p.code,
+       -- a session's buy-in: what a bet drew from it, what a rollback gave back to it (while
+       -- the bet's session was open)
+       CASE WHEN t.kind = 'bet' THEN -t.reserved_used_minor
+            WHEN b.reserved_used_minor > 0
+             AND (bs.ended_at IS NULL OR bs.ended_at > t.created_at) THEN b.reserved_used_minor
+            ELSE 0 END
 FROM wallets_transaction t
 LEFT JOIN wallets_provider p ON p.id = t.provider_id
+LEFT JOIN wallets_transaction b
+  ON b.id = t.reference_id AND t.kind = 'rollback' AND t.delta_minor > 0 AND b.kind = 'bet'
+LEFT JOIN wallets_gamesession bs ON bs.id = b.session_id
 WHERE t.wallet_id = %(wallet)s AND t.created_at > %(start)s AND t.created_at <= %(end)s
 ORDER BY t.created_at, t.id
+"""
+
+# Buy-in sessions opened or ended in the period: the buy-in reserved when the session opened,
+# and what was left of it released when it ended.
+_SESSIONS_EVENTS_SQL = """
+SELECT s.id, s.created_at, s.ended_at, s.buy_in_minor,
+       s.buy_in_minor
+       - COALESCE((SELECT SUM(b.reserved_used_minor) FROM wallets_transaction b
+                   WHERE b.session_id = s.id AND b.kind = 'bet' AND b.reserved_used_minor > 0
+                     AND b.created_at <= s.ended_at), 0)
+       + COALESCE((SELECT SUM(b.reserved_used_minor) FROM wallets_transaction b
+                   JOIN wallets_transaction rb ON rb.reference_id = b.id
+                    AND rb.kind = 'rollback' AND rb.delta_minor > 0
+                    AND rb.created_at < s.ended_at
+                   WHERE b.session_id = s.id AND b.kind = 'bet'
+                     AND b.reserved_used_minor > 0), 0)
+FROM wallets_gamesession s
+WHERE s.wallet_id = %(wallet)s AND s.buy_in_minor > 0
+  AND ((s.created_at > %(start)s AND s.created_at <= %(end)s)
+       OR (s.ended_at > %(start)s AND s.ended_at <= %(end)s))
 """
 
 _DECISIONS_SQL = """
@@ -445,7 +474,7 @@ def wallet_statement(wallet, start: datetime, end: datetime) -> WalletStatement:
         cursor.execute(_MOVEMENTS_SQL, params)
         for (
             txn_id, created_at, kind, status, delta, amount, decided_at, credit_type,
-            external_id, round_id, _note, provider,
+            external_id, round_id, _note, provider, buy_in_effect,
         ) in cursor.fetchall():  # fmt: skip
             what = kind if not credit_type else f"{kind} ({credit_type.replace('_', ' ')})"
             if kind == "rollback" and delta == 0:
@@ -455,8 +484,21 @@ def wallet_statement(wallet, start: datetime, end: datetime) -> WalletStatement:
             events.append(
                 (created_at, txn_id, 0, kind, what, provider or "", round_id or external_id,
                  _row_balance_effect(kind, status, delta, decided_at),
-                 _row_reserved_effect(kind, status, delta, amount, decided_at))
+                 _row_reserved_effect(kind, status, delta, amount, decided_at) + buy_in_effect)
             )  # fmt: skip
+        cursor.execute(_SESSIONS_EVENTS_SQL, params)
+        for session_id, opened_at, ended_at, buy_in, released in cursor.fetchall():
+            released = int(released)  # SUM is numeric
+            if start < opened_at <= end:
+                events.append(
+                    (opened_at, 0, -1, "session", f"buy-in reserved (session {session_id})",
+                     "", "", 0, buy_in)
+                )  # fmt: skip
+            if ended_at is not None and start < ended_at <= end and released:
+                events.append(
+                    (ended_at, 0, 2, "session", f"session {session_id} ended: buy-in released",
+                     "", "", 0, -released)
+                )  # fmt: skip
         cursor.execute(_DECISIONS_SQL, params)
         for (
             txn_id,
@@ -488,7 +530,7 @@ def wallet_statement(wallet, start: datetime, end: datetime) -> WalletStatement:
         movements.append(
             Movement(
                 at=at,
-                transaction_id=txn_id,
+                transaction_id=txn_id or None,  # None: a session's buy-in, not a ledger row
                 kind=kind,
                 what=what,
                 provider=provider,

@@ -128,6 +128,8 @@ def test_statement_page_printable_csv_and_invoice_differences(activity):
     assert "GGR: ours -47.66, theirs -47.00" in row["differences"]
     assert client.get("/admin/reports/statements/", {"provider": "nope"}).status_code == 200
     assert client.get("/admin/reports/statements/", {"month": "2026-xx"}).status_code == 200
+    far = client.get("/admin/reports/statements/", {"provider": provider.code, "month": "9999-12"})
+    assert far.status_code == 200 and "month must be between" in far.content.decode()
 
 
 def test_player_page_from_support(activity):
