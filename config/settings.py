@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "fraud",
     "compliance",
     "protection",
+    "reports",
     "simulator",
 ]
 

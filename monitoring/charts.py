@@ -45,11 +45,13 @@ def line_chart(
     height: int = 200,
     threshold: float | None = None,
     partial_last: str = "",
+    time_format: str = "%Y-%m-%d %H:%M",
 ) -> SafeString | None:
     """An SVG line chart, or None when no series has a value (the page shows an empty state).
     Gaps (None) break the line rather than drawing zero. With `partial_last` (a label such as
     "partial: 3 of 6 min"), the last point is a bin still filling: it is drawn dashed and
-    lighter, joined to the point before it, and labelled, never as a solid drop."""
+    lighter, joined to the point before it, and labelled, never as a solid drop. Negative
+    values (a day's revenue can be) extend the axis below zero, with the zero line drawn."""
     # Pixel geometry only: figures arrive exact (Decimal for stored gauges) and are scaled here.
     series = [
         (label, [None if v is None else float(v) for v in points]) for label, points in series
@@ -60,14 +62,15 @@ def line_chart(
         return None
     left, right, top, bottom = 56, 12, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    ceiling = max([*values, threshold or 0]) * 1.1 or 1.0
+    floor = min([*values, 0]) * 1.1
+    ceiling = max([*values, threshold or 0, 0]) * 1.1 or (0.0 if floor else 1.0)
     n = len(times)
 
     def x(i: int) -> float:
         return left + plot_w * i / (n - 1)
 
     def y(v: float) -> float:
-        return top + plot_h * (1 - v / ceiling)
+        return top + plot_h * (1 - (v - floor) / (ceiling - floor))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="pitboss-chart" width="{width}" '
@@ -75,8 +78,13 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
         'stroke="#ccc"/>',
     ]
+    if floor:
+        parts.append(
+            f'<line class="zero" x1="{left}" x2="{left + plot_w}" y1="{y(0):.1f}" '
+            f'y2="{y(0):.1f}" stroke="#999"/>'
+        )
     for fraction in (0, 0.5, 1):
-        v = ceiling * fraction
+        v = floor + (ceiling - floor) * fraction
         parts.append(
             f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end" '
             f'fill="#555">{escape(_fmt(v))}{escape(unit)}</text>'
@@ -84,7 +92,7 @@ def line_chart(
     for i, anchor in ((0, "start"), (n - 1, "end")):
         parts.append(
             f'<text x="{x(i):.1f}" y="{height - 8}" font-size="10" text-anchor="{anchor}" '
-            f'fill="#555">{times[i]:%Y-%m-%d %H:%M}</text>'
+            f'fill="#555">{times[i].strftime(time_format)}</text>'
         )
     if threshold is not None:
         parts.append(

@@ -66,6 +66,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.propose_correction",
         "reconciliation.approve_correction",
         "reconciliation.close_discrepancy",
+        # reports: revenue, provider statements (fees and invoices), balance history
+        "reports.view_ggr_report",
+        "reports.view_balance_history",
+        "reports.view_providerfee",
+        "reports.add_providerfee",
+        "reports.view_providerinvoice",
+        "reports.add_providerinvoice",
+        "reports.change_providerinvoice",
     ],
     # Sessions are listed for support and back office (backoffice-api.md); compliance sees a
     # provider's open-session count on the provider and may kill them all by suspending it.
@@ -106,6 +114,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "protection.view_coolingoffperiod",
         "protection.add_coolingoffperiod",
         "protection.change_coolingoffperiod",
+        # reports: revenue and provider statements, read-only
+        "reports.view_ggr_report",
+        "reports.view_providerfee",
+        "reports.view_providerinvoice",
     ],
     "support": [
         *VIEW_CORE,
@@ -115,6 +127,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # player protection: as the player asks (an increase waits for the cooling-off)
         *PROTECTION,
         "protection.raise_limit",
+        # reports: a player's balance at a past instant and the statement of their movements
+        "reports.view_balance_history",
     ],
     "integrator": [
         *VIEW_CORE,

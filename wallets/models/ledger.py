@@ -176,6 +176,27 @@ class Transaction(models.Model):
                 condition=~Q(status="posted"),
                 name="txn_not_posted",
             ),
+            # Reports (reports.selectors): a wallet's balance at an instant is its last row at
+            # or before it (balance_after_minor); a statement is a range of this index.
+            models.Index(fields=["wallet", "created_at"], name="txn_by_wallet_time"),
+            # Rows that were ever held (their decision moves the balance or `reserved` later,
+            # without a row of its own): the few a point-in-time `reserved` reads.
+            models.Index(
+                fields=["wallet", "created_at"],
+                condition=Q(status="held") | (Q(decided_at__isnull=False) & ~Q(kind="adjustment")),
+                name="txn_hold_history",
+            ),
+            # Decisions since the GGR roll-up's watermark (a held win rejected re-rolls its day).
+            models.Index(
+                fields=["decided_at"], condition=Q(decided_at__isnull=False), name="txn_decided"
+            ),
+            # A provider's rows outside any round (promotional credits, tombstones), by time:
+            # the GGR roll-up counts them on the day they were written.
+            models.Index(
+                fields=["provider", "created_at"],
+                condition=Q(round__isnull=True) & Q(provider__isnull=False),
+                name="txn_unrounded_by_provider",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -110,6 +110,8 @@ class Round(models.Model):
             models.Index(
                 fields=["flagged_at"], condition=Q(flagged_at__isnull=False), name="round_flagged"
             ),
+            # The GGR roll-up: a provider's rounds of a day (a round counts on the day it opened).
+            models.Index(fields=["provider", "opened_at"], name="round_by_provider_opened"),
         ]
 
     def __str__(self) -> str:
