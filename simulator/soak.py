@@ -1126,12 +1126,6 @@ def run_seed(
     tag: str | None = None,
 ) -> SeedResult:
     """Play one seed (`seconds` of traffic, or `steps` operations per worker) and check it."""
-    from django.db.models import Q
-
-    from reconciliation.models import Discrepancy
-    from simulator import invariants
-    from wallets.models import Wallet
-
     started = time.monotonic()
     tag = tag or secrets.token_hex(3)
     setup = prepare(seed, workers=workers, players=players, providers=providers, tag=tag)
@@ -1146,6 +1140,26 @@ def run_seed(
         thread.join()
     run.players_done.set()
     staff_thread.join()
+
+    return SeedResult(
+        seed=seed,
+        calls=run.findings.calls,
+        refused=run.findings.refused,
+        refused_checked=run.findings.refused_checked,
+        violations=check_seed(run, play),
+        elapsed=time.monotonic() - started,
+    )
+
+
+def check_seed(run: "SeedRun", play: list["PlayWorker"]) -> dict[str, list[str]]:
+    """After the workers stopped: what they saw, the database invariants over the seed's
+    wallets, the driver's books against the balances, and reconciliation's findings during
+    the run. Check name -> violations."""
+    from django.db.models import Q
+
+    from reconciliation.models import Discrepancy
+    from simulator import invariants
+    from wallets.models import Wallet
 
     findings = run.findings
     violations = {"the wallet's answers (during the run)": list(findings.violations)}
@@ -1171,14 +1185,7 @@ def run_seed(
         f"{d.kind} on wallet {d.wallet_id}: cached {d.cached_minor}, expected {d.expected_minor}"
         for d in drift
     ]
-    return SeedResult(
-        seed=seed,
-        calls=findings.calls,
-        refused=findings.refused,
-        refused_checked=findings.refused_checked,
-        violations=violations,
-        elapsed=time.monotonic() - started,
-    )
+    return violations
 
 
 # --- the command line -----------------------------------------------------------------------
