@@ -541,11 +541,16 @@ class PlayWorker:
         client = client or self.wallets[session.provider]
         if timeout:
             self._timed_out_attempt(session, operation, body, kind)
+        sent_at = time.monotonic()
         result = self._send(client, operation, body)
         code = result.code
         self.run.findings.count(kind, code)
         refused = code != "OK"
         after = self._after(session.player, kind, refused, f"{operation} {code}")
+        if code in PROVIDER_REFUSALS:
+            self.run.provider_refused(session.provider, code, sent_at, kind)
+        if code == "INSUFFICIENT_FUNDS" and operation == "bet" and after:
+            self._check_funds_refusal(session, fields, after)
         if code not in expected:
             self.run.findings.violation(
                 f"{kind} ({operation} {fields.get('transaction_id', '')}) answered {code}, "
@@ -560,6 +565,22 @@ class PlayWorker:
                     f"{after[1]} minor units"
                 )
         return result
+
+    def _check_funds_refusal(self, session: _Session, fields: dict, after: tuple) -> None:
+        """INSUFFICIENT_FUNDS only when the available balance plus what the session still holds
+        of its buy-in is below the stake (the wallet is as it was: the call was refused)."""
+        amount = _minor(fields.get("amount"), session.player.currency)
+        held = 0
+        for entry in (after[5] or "").split(","):
+            number, _, rest = entry.partition(":")
+            if number == str(session.session_id):
+                held = int(rest.rpartition(":")[2])
+        available = after[0] - after[1]
+        if amount is not None and available + held >= amount:
+            self.run.findings.violation(
+                f"bet {fields.get('transaction_id')} of {amount} refused INSUFFICIENT_FUNDS with "
+                f"{available} available and {held} left of the session's buy-in"
+            )
 
     def _timed_out_attempt(self, session: _Session, operation: str, body: bytes, kind: str):
         """The provider's first attempt times out (its answer never read): the server may or
@@ -653,7 +674,10 @@ class PlayWorker:
         data["game_id"] = f"soak-game-{op.slot}"
         if op.amount:
             data["buy_in"] = format_amount(op.amount, player.currency)
+        sent_at = time.monotonic()
         result = self.staff_call(player, "sessions/", data, "launch", {201, 402, 403})
+        if result.status == 403 and result.get("code") in PROVIDER_REFUSALS:
+            self.run.provider_refused(op.provider, result.get("code"), sent_at, "launch")
         if result.status != 201:
             return
         session = _Session(result.get("session_token"), result.get("id"), player, op.provider)
@@ -1051,9 +1075,11 @@ class StaffWorker:
                 pause = self.rng.uniform(0.05, 0.4)
                 if choice < 0.35:
                     action = "suspend" if choice < 0.25 else "restrict"
+                    started = time.monotonic()
                     self.post(f"providers/{code}/{action}", {"reason": f"soak {action}"}, action)
                     self.run.players_done.wait(pause)
                     self.post(f"providers/{code}/restore", {"reason": "soak restore"}, "restore")
+                    self.run.provider_changed(code, action, started, time.monotonic())
                 elif choice < 0.6:
                     run = reconcile_wallets(triggered_by="soak")
                     self.run.findings.count("reconciliation run", run.status)
@@ -1084,11 +1110,52 @@ class SeedRun:
         self.setup = setup
         self.base_url = base_url
         self.steps = steps
-        self.deadline = time.monotonic() + seconds if seconds else None
+        self.started = time.monotonic()
+        self.deadline = self.started + seconds if seconds else None
         self.timeout = 30.0
         self.prefix = f"soak-{tag}-{setup.seed}"
         self.findings = Findings()
         self.players_done = threading.Event()
+        # When the staff worker had a provider suspended or restricted (from before its request
+        # to after its restore's answer), and the calls refused for the provider's status.
+        self.provider_windows: list[tuple[str, str, float, float]] = []
+        self.provider_refusals: list[tuple[str, str, float, float, str]] = []
+
+    def provider_changed(self, code: str, action: str, started: float, ended: float) -> None:
+        status = {"suspend": "PROVIDER_SUSPENDED", "restrict": "PROVIDER_RESTRICTED"}[action]
+        with self.findings.lock:
+            self.provider_windows.append((code, status, started, ended))
+
+    def provider_refused(self, provider: int, status: str, sent_at: float, kind: str) -> None:
+        code = self.setup.providers[provider][0]
+        with self.findings.lock:
+            self.provider_refusals.append((code, status, sent_at, time.monotonic(), kind))
+
+    def unexplained_provider_refusals(self) -> list[str]:
+        """Calls refused for their provider's status when no staff action could explain it:
+        a refusal's call must overlap a window in which its provider had that status."""
+        from wallets.models import AuditRecord, Provider
+
+        problems = []
+        for code, status, sent, answered, kind in self.provider_refusals:
+            if any(
+                c == code and s == status and sent < end and answered > start
+                for c, s, start, end in self.provider_windows
+            ):
+                continue
+            # The wallet's own policies (monitoring, compliance) may change a status too.
+            others = AuditRecord.objects.filter(
+                action="provider.status",
+                target_type="wallets.provider",
+                target_id=str(Provider.objects.get(code=code).pk),
+                actor__isnull=True,
+            ).exists()
+            if not others:
+                problems.append(
+                    f"{kind} refused {status} at {sent - self.started:.2f}s though provider "
+                    f"{code} was not {status.split('_')[1].lower()} then"
+                )
+        return problems
 
     def finished(self, steps_done: int) -> bool:
         if self.deadline is not None:
@@ -1162,7 +1229,12 @@ def check_seed(run: "SeedRun", play: list["PlayWorker"]) -> dict[str, list[str]]
     from wallets.models import Wallet
 
     findings = run.findings
-    violations = {"the wallet's answers (during the run)": list(findings.violations)}
+    violations = {
+        "the wallet's answers (during the run)": [
+            *findings.violations,
+            *run.unexplained_provider_refusals(),
+        ]
+    }
     everyone = [p for worker in play for p in worker.players]
     wallet_ids = [p.wallet_id for p in everyone]
     violations.update(invariants.check_all(wallet_ids))
