@@ -582,6 +582,14 @@ class PlayWorker:
                 f"{available} available and {held} left of the session's buy-in"
             )
 
+    def _check_available(self, player: SoakPlayer, amount: int, what: str) -> None:
+        """A back-office refusal for funds (402) only when the available balance is short."""
+        balance, reserved = self.snapshots[player.id][:2]
+        if balance - reserved >= amount:
+            self.run.findings.violation(
+                f"{what} of {amount} refused for funds with {balance - reserved} available"
+            )
+
     def _timed_out_attempt(self, session: _Session, operation: str, body: bytes, kind: str):
         """The provider's first attempt times out (its answer never read): the server may or
         may not have applied it; the retry that follows must settle it exactly once."""
@@ -655,6 +663,8 @@ class PlayWorker:
         result = self.staff_call(
             player, path, data, kind, {201} if kind == "deposit" else {201, 402}
         )
+        if result.status == 402:
+            self._check_available(player, amount, f"{kind} {external_id}")
         if result.status != 201:
             return result
         status = result.get("status")
@@ -678,6 +688,8 @@ class PlayWorker:
         result = self.staff_call(player, "sessions/", data, "launch", {201, 402, 403})
         if result.status == 403 and result.get("code") in PROVIDER_REFUSALS:
             self.run.provider_refused(op.provider, result.get("code"), sent_at, "launch")
+        if result.status == 402:
+            self._check_available(player, op.amount, f"launch {op.slot} with a buy-in")
         if result.status != 201:
             return
         session = _Session(result.get("session_token"), result.get("id"), player, op.provider)
