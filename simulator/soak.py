@@ -539,9 +539,11 @@ class PlayWorker:
         fields = {"session_token": session.token, **fields}
         body = dumps(fields)
         client = client or self.wallets[session.provider]
+        # From the first delivery: a retry may be answered with the refusal its first attempt
+        # got (a refused bet's id keeps its refusal).
+        sent_at = time.monotonic()
         if timeout:
             self._timed_out_attempt(session, operation, body, kind)
-        sent_at = time.monotonic()
         result = self._send(client, operation, body)
         code = result.code
         self.run.findings.count(kind, code)
