@@ -93,11 +93,16 @@ def test_a_bet_refused_for_funds_stays_refused_after_a_deposit(setting):
     assert _state(player) == before
 
 
-def test_the_same_id_with_another_payload_is_a_mismatch(setting):
+def test_another_payload_under_a_refused_id_is_a_new_call(setting):
+    """Only the refused payload keeps its refusal: the id with another payload is judged anew
+    (booked here), and the refused payload arriving late then meets a booked bet with another
+    amount: DUPLICATE_MISMATCH, not booked either."""
     player, provider, session = setting
     with pytest.raises(InsufficientFunds):
         _bet(provider, session, amount_minor=150_00)
+    _bet(provider, session, amount_minor=5_00)
+    assert _state(player)[0] == 95_00
     with pytest.raises(DuplicateMismatch) as mismatch:
-        _bet(provider, session, amount_minor=5_00)
+        _bet(provider, session, amount_minor=150_00)
     assert "amount_minor" in str(mismatch.value)
-    assert _state(player)[0] == 100_00
+    assert _state(player)[0] == 95_00

@@ -187,7 +187,8 @@ class BetRefusal(models.Model):
     transaction id). A refusal is the provider's final answer for that id (the contract has it
     retry 5xx and timeouts, never a 4xx), so a later delivery of the same id (the first attempt
     of a call whose retry was refused, delayed on its way) is refused the same way and never
-    booked. Written by the bet function (wallets/sql/ledger.sql) only; moves no money."""
+    booked. Another payload under a refused id is a new call (its own refusal then replaces
+    this one). Written by the bet function (wallets/sql/ledger.sql) only; moves no money."""
 
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="+", db_index=False

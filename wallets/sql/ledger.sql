@@ -127,22 +127,13 @@ BEGIN
         outcome := CASE WHEN t.status = 'rolled_back' THEN 'ROLLED_BACK' ELSE 'DUPLICATE' END;
         RETURN;
     END IF;
-    -- Refused before under this id: the same refusal (the provider took it as final), whatever
-    -- changed since. Another payload under the id is a mismatch, as for a booked bet.
+    -- The same payload refused before under this id: the same refusal (the provider took it as
+    -- final), whatever changed since. Another payload under a refused id is a new call.
     SELECT * INTO f FROM wallets_betrefusal
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
+    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id
+      AND amount_minor = p_amount AND currency = p_currency AND player_id = s.player_id
+      AND round_external_id = p_round_id;
     IF FOUND THEN
-        IF f.amount_minor <> p_amount THEN differing := differing || 'amount_minor'::text; END IF;
-        IF f.currency <> p_currency THEN differing := differing || 'currency'::text; END IF;
-        IF f.player_id <> s.player_id THEN differing := differing || 'player_id'::text; END IF;
-        IF f.round_external_id <> p_round_id THEN
-            differing := differing || 'round_external_id'::text;
-        END IF;
-        IF cardinality(differing) > 0 THEN
-            outcome := 'DUPLICATE_MISMATCH';
-            detail := array_to_string(differing, ', ');
-            RETURN;
-        END IF;
         outcome := f.code;
         detail := 'this transaction id was refused before (' || f.code || '): the refusal stands';
         RETURN;
@@ -270,7 +261,11 @@ BEGIN
         VALUES (p_provider_id, txn_player_id, p_external_id,
                 pitboss_player_scope(p_per_player, txn_player_id), outcome, p_amount, p_currency,
                 p_round_id, clock_timestamp())
-        ON CONFLICT ON CONSTRAINT bet_refusal_unique_key DO NOTHING;
+        -- The id's latest refusal stands (an earlier one had another payload).
+        ON CONFLICT ON CONSTRAINT bet_refusal_unique_key DO UPDATE
+            SET player_id = EXCLUDED.player_id, code = EXCLUDED.code,
+                amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency,
+                round_external_id = EXCLUDED.round_external_id, created_at = EXCLUDED.created_at;
     END IF;
 END
 $$;
