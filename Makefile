@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 # Passed through to scripts/test.sh, e.g. make test PYTEST_ARGS='-x -k wallet'
 export PYTEST_ARGS
 
-.PHONY: help venv services stop status run test lint format bench
+.PHONY: help venv services stop status run test soak lint format bench
 
 help:
 	@echo 'make run       migrate, seed demo data, run web + Celery worker + beat (Ctrl-C stops all)'
 	@echo 'make test      run the tests (PYTEST_ARGS="..." for extra pytest arguments)'
+	@echo 'make soak      seeded money simulation: SEEDS=1-200 MINUTES=0.1 (or STEPS=60) WORKERS=4'
 	@echo 'make bench     benchmark suite, table in bench-results/latest.md (QUICK=1: short mode)'
 	@echo 'make lint      ruff check and ruff format --check'
 	@echo 'make format    ruff format and ruff check --fix'
@@ -41,6 +42,11 @@ run: venv
 
 test: venv
 	@bash scripts/test.sh
+
+# The seeded money simulation (simulator/soak.py, docs/simulation.md).
+export SEEDS MINUTES STEPS WORKERS
+soak: venv
+	@bash scripts/soak.sh
 
 # Benchmark (bench/run.py): full mode takes minutes; QUICK=1 is the short CI mode.
 export QUICK

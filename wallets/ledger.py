@@ -511,6 +511,15 @@ _REFUSAL_FIELDS = {
 }
 
 
+# How the bet function words a refusal it remembered for the transaction id (ledger.sql).
+_REMEMBERED_REFUSAL = "this transaction id was refused before"
+
+
+def _remembered(outcome: _Outcome) -> bool:
+    """A bet refused again because its id was refused before: no new decision was made."""
+    return (outcome.detail or "").startswith(_REMEMBERED_REFUSAL)
+
+
 def _raise_refusal(outcome: _Outcome) -> None:
     """Raise the contract error for a refused call (nothing was written)."""
     if outcome.code == "INVALID_TOKEN":
@@ -658,7 +667,7 @@ def bet(
         ]
 
     screening, outcome = _screened_call(_BET_SQL, screening_request, params, act_on=DECLINE)
-    if outcome.code == "DECLINED":
+    if outcome.code == "DECLINED" and not _remembered(outcome):
         hooks.record_decline(screening_request, screening)
     if outcome.code == "DUPLICATE":
         return _money_result(outcome, Transaction.objects.get(pk=outcome.txn_id))

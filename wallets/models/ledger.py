@@ -201,3 +201,34 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.external_id} ({self.status})"
+
+
+class BetRefusal(models.Model):
+    """A bet the ledger refused, remembered by its idempotency key (provider, id scope,
+    transaction id). A refusal is the provider's final answer for that id (the contract has it
+    retry 5xx and timeouts, never a 4xx), so a later delivery of the same id (the first attempt
+    of a call whose retry was refused, delayed on its way) is refused the same way and never
+    booked. Another payload under a refused id is a new call (its own refusal then replaces
+    this one). Written by the bet function (wallets/sql/ledger.sql) only; moves no money."""
+
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="+", db_index=False)
+    external_id = models.CharField(max_length=128)
+    id_scope = models.CharField(max_length=160, blank=True, default="", db_default="")
+    code = models.CharField(max_length=32)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    round_external_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id", "id_scope"], name="bet_refusal_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"bet {self.external_id} refused {self.code}"

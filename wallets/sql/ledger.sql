@@ -146,7 +146,7 @@ END
 $$;
 
 
-CREATE FUNCTION pitboss_bet(
+CREATE FUNCTION pitboss_bet_rules(
     p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
     p_player_ref text, p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
     p_currency text, p_game_id text, p_residue numeric,
@@ -161,6 +161,7 @@ DECLARE
     w wallets_wallet%ROWTYPE;
     s wallets_gamesession%ROWTYPE;
     t wallets_transaction%ROWTYPE;
+    f record;  -- a remembered refusal (a record: the table may come after this file)
     scope text;
     r_id bigint;
     r_status text;
@@ -221,6 +222,17 @@ BEGIN
         txn_round_id := t.round_id; txn_reserved_used := t.reserved_used_minor;
         txn_game_id := t.game_id;
         outcome := CASE WHEN t.status = 'rolled_back' THEN 'ROLLED_BACK' ELSE 'DUPLICATE' END;
+        RETURN;
+    END IF;
+    -- The same payload refused before under this id: the same refusal (the provider took it as
+    -- final), whatever changed since. Another payload under a refused id is a new call.
+    SELECT * INTO f FROM wallets_betrefusal
+    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id
+      AND amount_minor = p_amount AND currency = p_currency AND player_id = s.player_id
+      AND round_external_id = p_round_id;
+    IF FOUND THEN
+        outcome := f.code;
+        detail := 'this transaction id was refused before (' || f.code || '): the refusal stands';
         RETURN;
     END IF;
     -- A rollback that arrived first left a tombstone: the late bet must not stand.
@@ -360,6 +372,53 @@ BEGIN
         WHERE id = s.id;
     END IF;
     outcome := 'OK';
+END
+$$;
+
+
+-- A bet: pitboss_bet_rules decides; a refusal it gives once it knows the player (every
+-- refusal after the idempotency checks) is remembered in wallets_betrefusal under the bet's
+-- key, in the same transaction and under the same wallet lock, so the id's answer never
+-- changes: a delivery of the same id that arrives later (the first attempt of a call whose
+-- retry was refused) gets the same refusal instead of being booked. No money moves.
+CREATE FUNCTION pitboss_bet(
+    p_provider_id bigint, p_session_id bigint, p_wallet_id bigint, p_token_hash text,
+    p_player_ref text, p_external_id text, p_per_player boolean, p_round_id text, p_amount bigint,
+    p_currency text, p_game_id text, p_residue numeric,
+    p_decline boolean, p_client_ip inet, p_request_id text, p_processing_us integer,
+    OUT outcome text, OUT detail text, OUT txn_id bigint, OUT txn_status text,
+    OUT txn_created_at timestamptz, OUT balance bigint, OUT reserved bigint,
+    OUT wallet_currency text, OUT wait_us integer, OUT txn_player_id bigint,
+    OUT txn_round_id bigint, OUT txn_reserved_used bigint, OUT txn_session_id bigint,
+    OUT txn_wallet_id bigint, OUT txn_game_id text
+) LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT r.outcome, r.detail, r.txn_id, r.txn_status, r.txn_created_at, r.balance, r.reserved,
+           r.wallet_currency, r.wait_us, r.txn_player_id, r.txn_round_id, r.txn_reserved_used,
+           r.txn_session_id, r.txn_wallet_id, r.txn_game_id
+    INTO outcome, detail, txn_id, txn_status, txn_created_at, balance, reserved,
+         wallet_currency, wait_us, txn_player_id, txn_round_id, txn_reserved_used,
+         txn_session_id, txn_wallet_id, txn_game_id
+    FROM pitboss_bet_rules(p_provider_id, p_session_id, p_wallet_id, p_token_hash, p_player_ref,
+                           p_external_id, p_per_player, p_round_id, p_amount, p_currency,
+                           p_game_id, p_residue, p_decline, p_client_ip, p_request_id,
+                           p_processing_us) r;
+    IF outcome IN ('SESSION_EXPIRED', 'PROVIDER_SUSPENDED', 'PROVIDER_RESTRICTED',
+                   'PLAYER_BLOCKED', 'CURRENCY_MISMATCH', 'ROUND_CLOSED', 'INSUFFICIENT_FUNDS',
+                   'DECLINED', 'LIMIT_EXCEEDED')
+       AND (detail IS NULL OR detail NOT LIKE 'this transaction id was refused before%') THEN
+        INSERT INTO wallets_betrefusal
+            (provider_id, player_id, external_id, id_scope, code, amount_minor, currency,
+             round_external_id, created_at)
+        VALUES (p_provider_id, txn_player_id, p_external_id,
+                pitboss_player_scope(p_per_player, txn_player_id), outcome, p_amount, p_currency,
+                p_round_id, clock_timestamp())
+        -- The id's latest refusal stands (an earlier one had another payload).
+        ON CONFLICT ON CONSTRAINT bet_refusal_unique_key DO UPDATE
+            SET player_id = EXCLUDED.player_id, code = EXCLUDED.code,
+                amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency,
+                round_external_id = EXCLUDED.round_external_id, created_at = EXCLUDED.created_at;
+    END IF;
 END
 $$;
 
