@@ -268,6 +268,9 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "wallets.currencies.CURRENCY_CHOICES",
         "AlertStateEnum": "monitoring.choices.AlertState",
         "AlertRuleEnum": "monitoring.choices.AlertRule",
+        "CaseKindEnum": "fraud.choices.CaseKind",
+        "CaseStatusEnum": "fraud.choices.CaseStatus",
+        "CaseOutcomeEnum": "fraud.choices.CaseOutcome",
     },
 }
 

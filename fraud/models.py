@@ -206,6 +206,8 @@ class Case(models.Model):
             ),
             models.Index(fields=["player", "-created_at"], name="fraud_case_player"),
             models.Index(fields=["status", "created_at"], name="fraud_case_status"),
+            # The rule statistics read cases opened within a window.
+            models.Index(fields=["created_at"], name="fraud_case_created"),
             GinIndex(fields=["rule_keys"], name="fraud_case_rules"),
         ]
 
@@ -231,7 +233,11 @@ class RuleHit(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["player", "-created_at"], name="fraud_hit_player")]
+        indexes = [
+            models.Index(fields=["player", "-created_at"], name="fraud_hit_player"),
+            # The rule statistics read hits within a window.
+            models.Index(fields=["created_at", "rule_key"], name="fraud_hit_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule_key} on {self.player_id}"
