@@ -54,8 +54,11 @@ class CaseFilterSet(django_filters.FilterSet):
     )
     assigned_to = django_filters.CharFilter(field_name="assigned_to__username")
     unassigned = django_filters.BooleanFilter(field_name="assigned_to", lookup_expr="isnull")
-    mine = django_filters.BooleanFilter(
-        method="filter_mine", help_text="true: cases claimed by (assigned to) the caller."
+    mine = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda value: value == "true",
+        method="filter_mine",
+        help_text="true: cases claimed by (assigned to) the caller; false: all others.",
     )
     level = django_filters.TypedChoiceFilter(choices=CaseLevel.choices, coerce=int)
     outcome = django_filters.MultipleChoiceFilter(choices=CaseOutcome.choices)
@@ -116,8 +119,11 @@ class CaseFilterSet(django_filters.FilterSet):
 
 class SnoozeFilterSet(django_filters.FilterSet):
     rule = django_filters.ChoiceFilter(field_name="rule_key", choices=RuleKind.choices)
-    active = django_filters.BooleanFilter(
-        method="filter_active", help_text="true: in force now (not lifted, not past `until`)."
+    active = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda value: value == "true",
+        method="filter_active",
+        help_text="true: in force now (not lifted, not past `until`).",
     )
 
     class Meta:
