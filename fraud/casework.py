@@ -79,11 +79,11 @@ def claim_case(*, case_id: int, actor) -> Case:
 
 def release_case(*, case_id: int, actor) -> Case:
     """Give a claimed case back to its queue: by the one holding it, or by a user who may
-    assign cases. Audited."""
+    assign cases; an unclaimed case is refused (NOT_ALLOWED). Audited."""
     with transaction.atomic():
         case = _locked_undecided(case_id)
         if case.assigned_to_id is None:
-            return case
+            raise NotAllowed("case is not claimed by anybody")
         if case.assigned_to_id != actor.pk and not actor.has_perm("fraud.assign_case"):
             raise CaseForbidden("only the reviewer holding the case, or a lead, may release it")
         return _assign(case, actor, None, "fraud.case.release")
