@@ -7,6 +7,8 @@ from decimal import Decimal
 import django_filters
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from fraud import selectors
 from fraud.choices import (
@@ -86,6 +88,7 @@ class CaseFilterSet(django_filters.FilterSet):
     def filter_rule(self, queryset, name, value):
         return queryset.filter(rule_keys__contains=[value])
 
+    @extend_schema_field(OpenApiTypes.BOOL)
     def filter_mine(self, queryset, name, value):
         user = getattr(self.request, "user", None)
         if value is None or user is None or not user.is_authenticated:
@@ -130,6 +133,7 @@ class SnoozeFilterSet(django_filters.FilterSet):
         model = RuleSnooze
         fields = ["player", "case"]
 
+    @extend_schema_field(OpenApiTypes.BOOL)
     def filter_active(self, queryset, name, value):
         if value is None:
             return queryset
