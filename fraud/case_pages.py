@@ -123,6 +123,11 @@ class NoteForm(forms.Form):
     )
 
 
+class RelabelForm(forms.Form):
+    outcome = forms.ChoiceField(choices=CaseOutcome.choices)
+    reason = forms.CharField(max_length=1000, help_text="What was learned since the decision.")
+
+
 class EscalateForm(forms.Form):
     reason = forms.CharField(max_length=1000)
 
@@ -146,6 +151,7 @@ ACTION_FORMS = {
     "note": NoteForm,
     "escalate": EscalateForm,
     "snooze": SnoozeForm,
+    "relabel": RelabelForm,
 }
 
 
@@ -236,6 +242,9 @@ def case_page(model_admin, request, case_id: int):
         and (case.assigned_to_id == user.pk or user.has_perm("fraud.assign_case")),
         "may_escalate": may_decide and case.undecided and case.level == 1,
         "may_note": user.has_perm("fraud.decide_case"),
+        "may_relabel": not case.undecided
+        and user.has_perm("fraud.decide_case")
+        and (case.level == 1 or user.has_perm("fraud.decide_escalated_case")),
         "may_snooze": user.has_perm("fraud.snooze_rule")
         and bool(page_forms["snooze"].fields["rule"].choices),
         "audit": AuditRecord.objects.filter(target_type="fraud.case", target_id=str(case.pk))
@@ -280,6 +289,9 @@ def _act(request, case: Case, what: str):
         elif what == "escalate":
             casework.escalate_case(case_id=case.pk, actor=user, reason=form.cleaned_data["reason"])
             messages.success(request, "Escalated to level 2; it left the level-1 queues.")
+        elif what == "relabel":
+            casework.relabel_outcome(case_id=case.pk, actor=user, **form.cleaned_data)
+            messages.success(request, "Outcome changed.")
         elif what == "snooze":
             snooze = casework.snooze_rule(
                 player=case.player,

@@ -287,3 +287,42 @@ def lift_snooze(*, snooze_id: int, actor, reason: str) -> RuleSnooze:
             after={"lifted_at": snooze.lifted_at.isoformat()},
         )
     return snooze
+
+
+def relabel_outcome(*, case_id: int, actor, outcome: str, reason: str) -> Case:
+    """Change the outcome label of a decided case when more is learned later (a chargeback
+    shows an approved case was fraud after all). The decision itself and the money stay as
+    they were; the rule statistics count the new label. The change is kept as a note and in
+    the audit trail, with the reason. Escalated cases need the level-2 permission."""
+    from fraud.choices import CaseOutcome
+
+    if outcome not in CaseOutcome.values:
+        raise ValidationFailed(f"unknown outcome {outcome!r}", field="outcome")
+    reason = _reason(reason)
+    _may_decide(actor)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise ValidationFailed(f"no case {case_id}", field="case")
+        if case.undecided:
+            raise NotAllowed("the case is not decided yet: decide it with its outcome")
+        check_case_level(actor, case)
+        if case.outcome == outcome:
+            raise NotAllowed(f"the outcome is already {outcome}")
+        before = {"outcome": case.outcome}
+        case.outcome = outcome
+        case.save(update_fields=["outcome"])
+        CaseNote.objects.create(
+            case=case,
+            author=actor,
+            body=f"Outcome changed from {before['outcome'] or 'none'} to {outcome}: {reason}",
+        )
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.case.outcome",
+            target=case,
+            reason=reason,
+            before=before,
+            after={"outcome": outcome},
+        )
+    return case

@@ -210,6 +210,11 @@ class CaseDecisionRequest(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=CaseOutcome.choices)
 
 
+class OutcomeRequest(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=CaseOutcome.choices)
+    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+
+
 class SnoozeRequest(serializers.Serializer):
     rule = serializers.ChoiceField(choices=RuleKind.choices)
     days = serializers.IntegerField(min_value=1, max_value=MAX_SNOOZE_DAYS, required=False)

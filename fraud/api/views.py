@@ -96,6 +96,7 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
         "next": ["fraud.decide_case"],
         "escalate": ["fraud.decide_case"],
         "decide": ["fraud.decide_case"],
+        "outcome": ["fraud.decide_case"],
         "assign": ["fraud.assign_case"],
         "snooze": ["fraud.snooze_rule"],
     }
@@ -207,6 +208,18 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
             reason_code=data["reason_code"],
             note=data["reason"],
             outcome=data["outcome"],
+        )
+        return self._case(case)
+
+    @extend_schema(request=s.OutcomeRequest, responses=s.CaseDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def outcome(self, request, pk=None):
+        """Relabel a decided case's outcome when more is learned later (the decision and the
+        money stay as they were)."""
+        params = s.OutcomeRequest(data=request.data)
+        params.is_valid(raise_exception=True)
+        case = casework.relabel_outcome(
+            case_id=self.get_object().pk, actor=request.user, **params.validated_data
         )
         return self._case(case)
 

@@ -231,3 +231,34 @@ def test_the_contract_reason_alone_still_decides_and_labels_the_outcome(player):
     response = post(client, f"/api/v1/holds/{other.pk}/reject", {"reason": "mule"})
     assert response.status_code == 200 and response.json()["outcome"] == "confirmed_fraud"
     assert Case.objects.filter(outcome="").count() == 0
+
+
+def test_relabelling_a_decided_case_outcome(player):
+    case = make_case(player)
+    client = client_for("back_office")
+    body = {"outcome": "confirmed_fraud", "reason": "chargeback received"}
+    early = post(client, f"/api/v1/cases/{case.pk}/outcome", body)
+    assert early.status_code == 409  # undecided: decide it with its outcome instead
+    post(client, f"/api/v1/holds/{case.pk}/approve", {"reason": "looked fine"})
+    assert (
+        post(
+            client, f"/api/v1/cases/{case.pk}/outcome", {"outcome": "x", "reason": "y"}
+        ).status_code
+        == 400
+    )
+    assert (
+        post(client, f"/api/v1/cases/{case.pk}/outcome", {"outcome": "confirmed_fraud"}).status_code
+        == 400
+    )
+    done = post(client, f"/api/v1/cases/{case.pk}/outcome", body)
+    assert done.status_code == 200, done.content
+    assert (done.json()["outcome"], done.json()["status"]) == ("confirmed_fraud", "approved")
+    assert done.json()["notes"][-1]["body"] == (
+        "Outcome changed from legitimate to confirmed_fraud: chargeback received"
+    )
+    record = AuditRecord.objects.get(action="fraud.case.outcome")
+    assert (record.before, record.after) == (
+        {"outcome": "legitimate"},
+        {"outcome": "confirmed_fraud"},
+    )
+    assert post(client_for("support"), f"/api/v1/cases/{case.pk}/outcome", body).status_code == 403

@@ -129,6 +129,14 @@ def test_note_snooze_and_decision_from_the_case_page(login, held):
         "false_positive",
         "posted",
     )
+    relabel = {
+        "do": "relabel",
+        "relabel-outcome": "confirmed_fraud",
+        "relabel-reason": "chargeback",
+    }
+    assert client.post(url, relabel).status_code == 302
+    case.refresh_from_db()
+    assert (case.status, case.outcome) == ("approved", "confirmed_fraud")
     context = client.get(reverse("admin:fraud_player_context", args=[player.pk])).content
     assert b"withdrawal_velocity" in context and b"<b>active</b>" in context
     snooze = RuleSnooze.objects.get()

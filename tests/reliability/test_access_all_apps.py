@@ -143,6 +143,9 @@ ENDPOINTS = [
     endpoint("cases.decide", "post", "/api/v1/cases/{case}/decide", {BO},
              body={"decision": "reject", "reason_code": "suspected_fraud", "reason": "mule",
                    "outcome": "confirmed_fraud"}),
+    # the case is not decided: relabelling is refused for the state, not for the role
+    endpoint("cases.outcome", "post", "/api/v1/cases/{case}/outcome", {BO}, ok=(409,),
+             body={"outcome": "confirmed_fraud", "reason": "chargeback"}),
     endpoint("cases.snooze", "post", "/api/v1/cases/{case}/snooze", {BO}, ok=(201,),
              body={"rule": "withdrawal_velocity", "days": 3, "reason": "salary"}),
     endpoint("snoozes.list", "get", "/api/v1/snoozes/", {BO}),
