@@ -22,7 +22,13 @@ class HoldViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.CaseSerializer
     queryset = Case.objects.select_related(
-        "player", "transaction", "provider", "assigned_to", "first_approved_by", "decided_by"
+        "player",
+        "transaction",
+        "provider",
+        "assigned_to",
+        "first_approved_by",
+        "decided_by",
+        "escalated_by",
     )
     filterset_class = filters.CaseFilterSet
     ordering_fields = ["created_at", "amount_minor", "id"]

@@ -1,6 +1,7 @@
 """The case manager in a real browser: a back-office reviewer opens the queues, presses "next
 case", reads the case, adds a note, snoozes the rule for the player and approves with an
-outcome label. Every step is asserted in the database as well as on the page."""
+outcome label. Every step is asserted in the database as well as on the page. The wallet's
+hooks are production's (the fraud screener really holds, and really skips the snoozed rule)."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from wallets.models import AuditRecord, Player, Wallet
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_reviewer_takes_the_next_case_notes_snoozes_and_decides(admin_ui):
+def test_reviewer_takes_the_next_case_notes_snoozes_and_decides(admin_ui, production_hooks):
     FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
         parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )

@@ -262,3 +262,22 @@ def test_relabelling_a_decided_case_outcome(player):
         {"outcome": "confirmed_fraud"},
     )
     assert post(client_for("support"), f"/api/v1/cases/{case.pk}/outcome", body).status_code == 403
+
+
+def test_the_case_list_costs_the_same_queries_for_many_rows(player):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for("back_office")
+    reviewer = factories.UserFactory(groups=["back_office"])
+    make_case(player, assigned_to=reviewer)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/v1/cases/").status_code == 200
+        return len(captured)
+
+    few = queries()
+    for _ in range(10):
+        make_case(player, assigned_to=reviewer, level=2, escalated_by=reviewer)
+    assert queries() == few
