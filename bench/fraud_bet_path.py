@@ -15,7 +15,10 @@ per-bet p50/p99 in microseconds per mode and their difference, and the time spen
 fraud hooks per bet (screener + after-commit UPSERT), measured directly: on a shared, noisy
 machine the difference of two end-to-end p99s is mostly noise; the hooks' own p99 is not.
 
-    python -m bench.fraud_bet_path [--quick] [--bets N]
+With --snoozes N each bench player also has N rule snoozes (one active, on a rule bets never
+meet): the screener reads them in its one query, and the worst shape shows what that costs.
+
+    python -m bench.fraud_bet_path [--quick] [--bets N] [--snoozes N]
 """
 
 import argparse
@@ -30,6 +33,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100 bets per mode and shape")
     parser.add_argument("--bets", type=int, default=5_000, help="bets per mode and shape")
+    parser.add_argument(
+        "--snoozes",
+        type=int,
+        default=0,
+        help="rule snoozes per bench player (one active on another rule, the rest expired): "
+        "the screener's query reads the player's snoozes too",
+    )
     args = parser.parse_args()
     bets = 100 if args.quick else args.bets
 
@@ -44,9 +54,13 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         log(f"fraud bet path: {bets} bets per mode and shape")
-        result = {"bench": "fraud_bet_path", "bets_per_mode": bets}
+        result = {
+            "bench": "fraud_bet_path",
+            "bets_per_mode": bets,
+            "snoozes_per_player": args.snoozes,
+        }
         for shape in ("typical", "worst"):
-            result[shape] = _run(bets, shape)
+            result[shape] = _run(bets, shape, snoozes=args.snoozes)
         result["p99_added_us"] = result["typical"]["p99_added_us"]
         result["p99_added_us_worst"] = result["worst"]["p99_added_us"]
         result["hooks_p99_us"] = result["typical"]["hooks_p99_us"]
@@ -65,7 +79,7 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def _run(bets: int, shape: str) -> dict:
+def _run(bets: int, shape: str, *, snoozes: int = 0) -> dict:
     from fraud import screening
     from fraud.choices import RuleKind
     from fraud.models import FraudRule
@@ -95,6 +109,8 @@ def _run(bets: int, shape: str) -> dict:
         )
         session, _ = factories.open_session(player, provider)
         sessions.append(ledger.authenticate(provider=provider, session=session))
+    if snoozes:
+        _seed_snoozes([session.player_id for session in sessions], snoozes, shape)
 
     # Seconds inside the fraud hooks during the current bet: [screener, after commit].
     spent = [0.0, 0.0]
@@ -161,6 +177,31 @@ def _run(bets: int, shape: str) -> dict:
     figures["baseline_upsert_p50_us"] = round(_percentile(in_listener, 0.50))
     figures["baseline_upsert_p99_us"] = round(_percentile(in_listener, 0.99))
     return figures
+
+
+def _seed_snoozes(player_ids: list[int], per_player: int, shape: str) -> None:
+    """Per player: one active snooze of a rule bets never meet (withdrawal velocity) and
+    per_player - 1 expired ones, so the screener's snooze read finds real rows."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    user = get_user_model().objects.create(username=f"bench-snoozer-{shape}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO fraud_rulesnooze
+                (player_id, rule_key, starts_at, until, reason, created_by_id, lift_reason,
+                 created_at)
+            SELECT p, 'withdrawal_velocity',
+                   now() - make_interval(days => 200),
+                   CASE WHEN g = 1 THEN now() + make_interval(days => 30)
+                        ELSE now() - make_interval(secs => g) END,
+                   'bench', %s, '', now()
+            FROM unnest(%s::bigint[]) AS p, generate_series(1, %s) AS g
+            """,
+            [user.pk, player_ids, per_player],
+        )
+        cursor.execute("ANALYZE fraud_rulesnooze")
 
 
 def _install(hooks, mode, fraud_hooks) -> None:

@@ -282,6 +282,9 @@ SPECTACULAR_SETTINGS = {
         "LimitKindEnum": "protection.api.serializers.LIMIT_KINDS",
         "ExclusionKindEnum": "protection.choices.ExclusionKind",
         "LimitPeriodEnum": "protection.choices.LimitPeriod",
+        "CaseKindEnum": "fraud.choices.CaseKind",
+        "CaseStatusEnum": "fraud.choices.CaseStatus",
+        "CaseOutcomeEnum": "fraud.choices.CaseOutcome",
     },
 }
 
@@ -339,6 +342,13 @@ ADMIN_LOGIN_LOCKOUT_SECONDS = env_int("ADMIN_LOGIN_LOCKOUT_SECONDS", 900)
 # Fraud: held amounts from this many minor units need two different approvers (four eyes),
 # unless a rule names a lower figure.
 FRAUD_FOUR_EYES_MINOR = env_int("FRAUD_FOUR_EYES_MINOR", 100_000)
+# Fraud case manager: how long a case of each kind may wait for a decision (minutes); the
+# queue turns amber at 75 % of it and red beyond it.
+FRAUD_CASE_SLA_MINUTES = {
+    "hold": env_int("FRAUD_SLA_HOLD_MINUTES", 60),
+    "decline": env_int("FRAUD_SLA_DECLINE_MINUTES", 240),
+    "flag": env_int("FRAUD_SLA_FLAG_MINUTES", 24 * 60),
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

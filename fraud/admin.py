@@ -14,14 +14,21 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from fraud import selectors, services
-from fraud.choices import DecisionReason, RuleKind
-from fraud.models import Case, FraudRule, PlayerBaseline, PlayerRisk, RuleHit
+from fraud import case_pages, selectors, services
+from fraud.choices import (
+    APPROVE_OUTCOMES,
+    APPROVE_REASONS,
+    REJECT_OUTCOMES,
+    REJECT_REASONS,
+    CaseOutcome,
+    DecisionReason,
+    RuleKind,
+)
+from fraud.models import Case, CaseNote, FraudRule, PlayerBaseline, PlayerRisk, RuleHit, RuleSnooze
 from wallets.admin_actions import STRICT_JSON_FORMFIELDS, ReadOnlyAdminMixin, reason_action
 from wallets.admin_display import ReadableJSONMixin, money, readable_table
 from wallets.errors import WalletError
 from wallets.models import Player
-from wallets.money import format_amount
 
 # --- rules ----------------------------------------------------------------------------------
 
@@ -84,15 +91,40 @@ class FraudRuleAdmin(admin.ModelAdmin):
 
 class DecisionForm(forms.Form):
     reason_code = forms.ChoiceField(choices=DecisionReason.choices)
+    outcome = forms.ChoiceField(choices=CaseOutcome.choices)
     note = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 3}), strip=True)
 
 
+def _decision_form(approve: bool):
+    """The bulk decision's form: only the reasons and outcomes that fit the decision."""
+    reasons = APPROVE_REASONS if approve else REJECT_REASONS
+    outcomes = APPROVE_OUTCOMES if approve else REJECT_OUTCOMES
+    reason_labels, outcome_labels = dict(DecisionReason.choices), dict(CaseOutcome.choices)
+
+    class Form(DecisionForm):
+        reason_code = forms.ChoiceField(choices=[(r.value, reason_labels[r]) for r in reasons])
+        outcome = forms.ChoiceField(
+            choices=[
+                ("", "from the reason code"),
+                *((o.value, outcome_labels[o]) for o in outcomes),
+            ],
+            required=False,
+            help_text="Empty: a rejection is confirmed fraud, an approval for a legitimate "
+            "pattern a false positive, any other approval legitimate.",
+        )
+
+    Form.__name__ = "ApproveForm" if approve else "RejectForm"
+    return Form
+
+
 def decision_action(*, name: str, description: str, approve: bool):
-    """Bulk approve or reject: asks for a reason code and a note, then decides each selected
-    case through fraud.services (refusals are reported per case)."""
+    """Bulk approve or reject: asks for a reason code that fits the decision, the outcome and a
+    note, then decides each selected case through fraud.services (refusals are reported per
+    case)."""
+    form_class = _decision_form(approve)
 
     def action(modeladmin, request, queryset):
-        form = DecisionForm(request.POST if "apply" in request.POST else None)
+        form = form_class(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             decide = services.approve_case if approve else services.reject_case
             done = 0
@@ -126,7 +158,7 @@ def decision_action(*, name: str, description: str, approve: bool):
         return TemplateResponse(request, "admin/pitboss/reason_form.html", context)
 
     action.__name__ = name
-    action.reason_form = DecisionForm  # what the confirmation page asks (tests fill it in)
+    action.reason_form = form_class  # what the confirmation page asks (tests fill it in)
     return admin.action(description=description, permissions=["decide"])(action)
 
 
@@ -206,8 +238,19 @@ class CaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount",
         "rules",
         "assigned_to",
+        "level",
+        "outcome",
     ]
-    list_filter = ["status", "kind", RuleFilter, AmountFilter, AgeFilter, "request_kind"]
+    list_filter = [
+        "status",
+        "kind",
+        "level",
+        "outcome",
+        RuleFilter,
+        AmountFilter,
+        AgeFilter,
+        "request_kind",
+    ]
     search_fields = ["=id", "player__external_id", "=player__id"]
     list_select_related = ["player", "assigned_to"]
     raw_id_fields = ["player", "wallet", "transaction", "provider", "session"]
@@ -233,16 +276,21 @@ class CaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount(self, case):
-        return format_amount(case.amount_minor, case.currency) if case.currency else "-"
+        return case_pages.money(case.amount_minor, case.currency) if case.currency else "-"
 
     @admin.display(description="rules")
     def rules(self, case):
         return ", ".join(case.rule_keys)
 
-    @admin.display(description="age")
+    @admin.display(description="age (SLA)", ordering="created_at")
     def age(self, case):
-        minutes = int((timezone.now() - case.created_at).total_seconds() // 60)
-        return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+        state = selectors.case_sla_state(case)
+        return format_html(
+            '<span class="sla sla-{}" title="{}">{}</span>',
+            state,
+            state,
+            case_pages.age(selectors.case_age_seconds(case)),
+        )
 
     @admin.display(description="player", ordering="player__external_id")
     def player_link(self, case):
@@ -250,19 +298,43 @@ class CaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, case.player.external_id)
 
     def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(
+                lambda request, **kwargs: function(self, request, **kwargs)
+            )
+
         return [
             path(
                 "player/<int:player_id>/context/",
                 self.admin_site.admin_view(self.player_context_view),
                 name="fraud_player_context",
             ),
+            path("manager/", view(case_pages.manager_page), name="fraud_case_manager"),
+            path(
+                "rule-statistics/",
+                view(case_pages.statistics_page),
+                name="fraud_rule_statistics",
+            ),
+            path(
+                "snooze/<int:snooze_id>/lift/",
+                view(case_pages.lift_snooze_view),
+                name="fraud_snooze_lift",
+            ),
             *super().get_urls(),
         ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The case page: the case, its player, its hits, notes and actions."""
+        if not str(object_id).isdigit():
+            return super().change_view(request, object_id, form_url, extra_context)
+        return case_pages.case_page(self, request, int(object_id))
 
     def changelist_view(self, request, extra_context=None):
         oldest = selectors.oldest_undecided_hold_seconds()
         extra_context = {
             **(extra_context or {}),
+            "manager_url": reverse("admin:fraud_case_manager"),
+            "statistics_url": reverse("admin:fraud_rule_statistics"),
             "subtitle": (
                 f"Oldest undecided hold: {int(oldest // 60)} min"
                 if oldest is not None
@@ -280,6 +352,8 @@ class CaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "title": f"Player context: {player.external_id}",
             "opts": self.model._meta,
             "ctx": selectors.player_context(player),
+            "now": timezone.now(),
+            "may_lift": request.user.has_perm("fraud.snooze_rule"),
         }
         return TemplateResponse(request, "admin/fraud/player_context.html", context)
 
@@ -379,3 +453,26 @@ class PlayerBaselineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="typical stake (moving average)", ordering="stake_ewma_minor")
     def typical_stake(self, baseline):
         return money(baseline.stake_ewma_minor, baseline.wallet.currency)
+
+
+@admin.register(RuleSnooze)
+class RuleSnoozeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["player", "rule_key", "starts_at", "until", "active", "created_by", "case"]
+    list_filter = ["rule_key"]
+    search_fields = ["player__external_id", "=player__id"]
+    list_select_related = ["player", "created_by"]
+    raw_id_fields = ["player", "case"]
+    show_full_result_count = False
+
+    @admin.display(description="active", boolean=True)
+    def active(self, snooze):
+        return snooze.is_active()
+
+
+@admin.register(CaseNote)
+class CaseNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "case", "author", "body"]
+    search_fields = ["=case__id", "body"]
+    list_select_related = ["case", "author"]
+    raw_id_fields = ["case"]
+    show_full_result_count = False

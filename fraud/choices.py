@@ -76,3 +76,75 @@ class DecisionReason(models.TextChoices):
     BONUS_ABUSE = "bonus_abuse", "Bonus abuse"
     MULTI_ACCOUNTING = "multi_accounting", "Multi-accounting"
     OTHER = "other", "Other (see note)"
+
+
+# Which reason codes fit which decision: an approval is never explained by a fraud finding, a
+# rejection never by a verified player. `other` (with the note) fits both.
+APPROVE_REASONS = (
+    DecisionReason.VERIFIED_PLAYER,
+    DecisionReason.LEGITIMATE_PATTERN,
+    DecisionReason.PAYMENT_VERIFIED,
+    DecisionReason.OTHER,
+)
+REJECT_REASONS = (
+    DecisionReason.SUSPECTED_FRAUD,
+    DecisionReason.STOLEN_PAYMENT,
+    DecisionReason.ACCOUNT_TAKEOVER,
+    DecisionReason.BONUS_ABUSE,
+    DecisionReason.MULTI_ACCOUNTING,
+    DecisionReason.OTHER,
+)
+
+
+class CaseOutcome(models.TextChoices):
+    """What the case turned out to be: the label the rule statistics count.
+
+    false_positive: the rule fired on ordinary activity (the rule was wrong to ask);
+    legitimate: unusual activity, rightly reviewed, explained by the player's circumstances;
+    confirmed_fraud: what the rule is there to catch."""
+
+    CONFIRMED_FRAUD = "confirmed_fraud", "Confirmed fraud"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    LEGITIMATE = "legitimate", "Legitimate (unusual, explained)"
+
+
+# Outcomes that fit each decision: approving lets the money through, so it never confirms
+# fraud; rejecting stops it, which only a confirmed finding justifies.
+APPROVE_OUTCOMES = (CaseOutcome.FALSE_POSITIVE, CaseOutcome.LEGITIMATE)
+REJECT_OUTCOMES = (CaseOutcome.CONFIRMED_FRAUD,)
+
+
+def default_outcome(*, approve: bool, reason_code: str) -> str:
+    """The outcome of a decision taken without one (the holds endpoints of the API contract,
+    the admin's bulk actions): a rejection confirms fraud; an approval explained as a
+    legitimate pattern was a false positive, any other approval legitimate."""
+    if not approve:
+        return CaseOutcome.CONFIRMED_FRAUD
+    if reason_code == DecisionReason.LEGITIMATE_PATTERN:
+        return CaseOutcome.FALSE_POSITIVE
+    return CaseOutcome.LEGITIMATE
+
+
+class CaseLevel(models.IntegerChoices):
+    FIRST = 1, "Level 1"
+    SECOND = 2, "Level 2 (escalated)"
+
+
+class CaseQueue(models.TextChoices):
+    """The case manager's queues: one per kind at level 1, and the escalated cases of every
+    kind at level 2 (they leave the level-1 queues)."""
+
+    HOLD = "hold", "Held transactions"
+    DECLINE = "decline", "Declined bets"
+    FLAG = "flag", "Flags"
+    ESCALATED = "escalated", "Escalated (level 2)"
+
+
+class SlaState(models.TextChoices):
+    OK = "ok", "Within SLA"
+    WARNING = "warning", "Near the SLA (75 % used)"
+    BREACHED = "breached", "SLA breached"
+
+
+# The largest snooze staff may set on one rule for one player.
+MAX_SNOOZE_DAYS = 180

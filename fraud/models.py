@@ -10,9 +10,17 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
-from fraud.choices import CaseKind, CaseStatus, DecisionReason, RuleAction, RuleKind
+from fraud.choices import (
+    CaseKind,
+    CaseLevel,
+    CaseOutcome,
+    CaseStatus,
+    DecisionReason,
+    RuleAction,
+    RuleKind,
+)
 from wallets.models import GameSession, Player, Provider, Transaction, Wallet
 
 
@@ -170,6 +178,16 @@ class Case(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     reason_code = models.CharField(max_length=32, blank=True, choices=DecisionReason.choices)
     decision_note = models.CharField(max_length=1000, blank=True)
+    # What the case turned out to be (set with the final decision): the rule statistics count it.
+    outcome = models.CharField(max_length=32, blank=True, choices=CaseOutcome.choices)
+    # Level 2: escalated by a level-1 reviewer; only users with decide_escalated_case claim and
+    # decide it, and it leaves the level-1 queues.
+    level = models.PositiveSmallIntegerField(choices=CaseLevel.choices, default=CaseLevel.FIRST)
+    escalated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_reason = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +195,8 @@ class Case(models.Model):
         permissions = [
             ("decide_case", "Can approve and reject fraud cases and holds"),
             ("assign_case", "Can assign fraud cases to reviewers"),
+            ("decide_escalated_case", "Can claim and decide escalated (level 2) fraud cases"),
+            ("snooze_rule", "Can exempt a player from a fraud rule for a while (snooze)"),
         ]
         indexes = [
             models.Index(
@@ -186,6 +206,8 @@ class Case(models.Model):
             ),
             models.Index(fields=["player", "-created_at"], name="fraud_case_player"),
             models.Index(fields=["status", "created_at"], name="fraud_case_status"),
+            # The rule statistics read cases opened within a window.
+            models.Index(fields=["created_at"], name="fraud_case_created"),
             GinIndex(fields=["rule_keys"], name="fraud_case_rules"),
         ]
 
@@ -211,7 +233,73 @@ class RuleHit(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["player", "-created_at"], name="fraud_hit_player")]
+        indexes = [
+            models.Index(fields=["player", "-created_at"], name="fraud_hit_player"),
+            # The rule statistics read hits within a window.
+            models.Index(fields=["created_at", "rule_key"], name="fraud_hit_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule_key} on {self.player_id}"
+
+
+class CaseNote(models.Model):
+    """One entry of a case's notes thread (append-only: a note is never edited or deleted)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["case", "created_at"], name="fraud_casenote_case")]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on case {self.case_id}"
+
+
+class RuleSnooze(models.Model):
+    """One player exempt from one rule until `until` (at most MAX_SNOOZE_DAYS ahead), with the
+    reason and who set it. It ends by itself: everything reads `until > now`; lifting it early
+    sets `lifted_at`. The screener reads the active ones for the player in its one query."""
+
+    player = models.ForeignKey(Player, on_delete=models.PROTECT, related_name="rule_snoozes")
+    rule_key = models.CharField(max_length=64, choices=RuleKind.choices)
+    starts_at = models.DateTimeField()
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=1000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="snoozes"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_reason = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-until", "-id"]
+        indexes = [
+            # The screener's read: a player's snoozes not lifted, by end.
+            models.Index(
+                fields=["player", "until"],
+                condition=Q(lifted_at__isnull=True),
+                name="fraud_snooze_active",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(until__gt=F("starts_at")), name="fraud_snooze_ends")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} snoozed for {self.player_id} until {self.until:%Y-%m-%d %H:%M}"
+
+    def is_active(self, now=None) -> bool:
+        from django.utils import timezone
+
+        return self.lifted_at is None and self.until > (now or timezone.now())

@@ -209,6 +209,8 @@ class Baseline:
     withdrawal_times: tuple[int, ...] = ()
     trusted: bool = False
     hold_next_withdrawal: bool = False
+    # Rules staff have snoozed for this player (fraud.models.RuleSnooze): never a hit.
+    snoozed: frozenset[str] = frozenset()
 
 
 def _hit(rule: ActiveRule, **figures) -> dict[str, Any]:
@@ -250,6 +252,8 @@ def evaluate(
                     "figures": {"hold_next_withdrawal": True, "amount_minor": request.amount_minor},
                 }
             )
+    if baseline.snoozed:
+        hits = [hit for hit in hits if hit["rule"] not in baseline.snoozed]
     if not hits:
         return hooks.ALLOW_ALL
     action = max((hit["action"] for hit in hits), key=lambda a: ACTION_STRENGTH[a])

@@ -83,10 +83,14 @@ def active_rules() -> rule_kinds.RuleSet:
 # calls see each other exactly as N sequential ones would. The derived PlayerBaseline (written
 # after commit, below) is for display and the pattern jobs; no decision reads it.
 # Each read is bounded: a partial index over a wallet's payments by time, and the wallet's last
-# bets by id.
+# bets by id. The player's snoozed rules come in the same query (a partial index over the
+# snoozes not lifted, by player and end).
 _FIGURES_LIMIT = 200  # rows of one kind read for a decision; every threshold is far below it
 _PAYMENTS_SQL = """
 SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_withdrawal,
+       (SELECT array_agg(s.rule_key) FROM fraud_rulesnooze s
+        WHERE s.player_id = %(player)s AND s.lifted_at IS NULL
+          AND s.until > clock_timestamp()) AS snoozed,
        d.times, d.amounts, w.times
 FROM (SELECT 1) AS one
 LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
@@ -109,6 +113,9 @@ CROSS JOIN LATERAL (
 """
 _BETS_SQL = """
 SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_withdrawal,
+       (SELECT array_agg(s.rule_key) FROM fraud_rulesnooze s
+        WHERE s.player_id = %(player)s AND s.lifted_at IS NULL
+          AND s.until > clock_timestamp()) AS snoozed,
        b.amounts
 FROM (SELECT 1) AS one
 LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
@@ -143,7 +150,7 @@ def read_figures(
             rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
             history = max(50, rule.parameters["min_history_bets"]) if rule else 50
             cursor.execute(_BETS_SQL, {**params, "limit": history})
-            now, trusted, hold_next, amounts = cursor.fetchone()
+            now, trusted, hold_next, snoozed, amounts = cursor.fetchone()
             amounts = list(amounts or ())
             figures = rule_kinds.Baseline(
                 bet_count=len(amounts), stake_ewma_minor=typical_stake(amounts)
@@ -159,16 +166,27 @@ def read_figures(
                     "withdrawal_window": velocity.parameters["window_seconds"] if velocity else 0,
                 },
             )
-            now, trusted, hold_next, deposit_times, deposit_amounts, withdrawal_times = (
-                cursor.fetchone()
-            )
+            (
+                now,
+                trusted,
+                hold_next,
+                snoozed,
+                deposit_times,
+                deposit_amounts,
+                withdrawal_times,
+            ) = cursor.fetchone()
             figures = rule_kinds.Baseline(
                 deposit_times=tuple(deposit_times or ()),
                 deposit_amounts=tuple(deposit_amounts or ()),
                 withdrawal_times=tuple(withdrawal_times or ()),
             )
     return (
-        dataclasses.replace(figures, trusted=bool(trusted), hold_next_withdrawal=bool(hold_next)),
+        dataclasses.replace(
+            figures,
+            trusted=bool(trusted),
+            hold_next_withdrawal=bool(hold_next),
+            snoozed=frozenset(snoozed or ()),
+        ),
         int(now),
     )
 

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Min, Q
+from django.conf import settings
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from fraud.choices import UNDECIDED_STATUSES, CaseKind
-from fraud.models import Case, PlayerRisk, RuleHit
+from fraud.choices import UNDECIDED_STATUSES, CaseKind, CaseLevel, CaseQueue, SlaState
+from fraud.models import Case, PlayerRisk, RuleHit, RuleSnooze
 from wallets.models import GameSession, Player, Transaction
 
 CONTEXT_ROWS = 50
@@ -56,6 +57,7 @@ class PlayerContext:
     same_ip_players: list[Player]
     hits: list
     cases: list
+    snoozes: list
 
 
 def player_context(player: Player, *, now=None) -> PlayerContext:
@@ -103,4 +105,136 @@ def player_context(player: Player, *, now=None) -> PlayerContext:
         same_ip_players=same_ip_players,
         hits=list(RuleHit.objects.filter(player=player)[:CONTEXT_ROWS]),
         cases=list(Case.objects.filter(player=player).order_by("-created_at")[:CONTEXT_ROWS]),
+        snoozes=list(
+            RuleSnooze.objects.filter(player=player)
+            .select_related("created_by", "lifted_by")
+            .order_by("-created_at")[:CONTEXT_ROWS]
+        ),
+    )
+
+
+# --- the case manager -----------------------------------------------------------------------
+
+SLA_WARNING_SHARE = 0.75
+
+
+def queue_cases(queue: str):
+    """Undecided cases of one queue: a kind's level-1 cases, or every escalated case."""
+    undecided = Case.objects.filter(status__in=UNDECIDED_STATUSES)
+    if queue == CaseQueue.ESCALATED:
+        return undecided.filter(level=CaseLevel.SECOND)
+    return undecided.filter(level=CaseLevel.FIRST, kind=queue)
+
+
+def sla_seconds(kind: str) -> int:
+    """How long a case of this kind may wait (settings.FRAUD_CASE_SLA_MINUTES)."""
+    minutes = settings.FRAUD_CASE_SLA_MINUTES.get(kind) or 24 * 60
+    return int(minutes) * 60
+
+
+def sla_state(*, kind: str, age_seconds: float) -> str:
+    """ok below 75 % of the kind's SLA, warning up to it, breached beyond it."""
+    limit = sla_seconds(kind)
+    if age_seconds > limit:
+        return SlaState.BREACHED
+    if age_seconds >= SLA_WARNING_SHARE * limit:
+        return SlaState.WARNING
+    return SlaState.OK
+
+
+def case_age_seconds(case: Case, *, now=None) -> float:
+    """Waiting time: up to the decision for a decided case, up to now otherwise."""
+    end = case.decided_at or now or timezone.now()
+    return max(0.0, (end - case.created_at).total_seconds())
+
+
+def case_sla_state(case: Case, *, now=None) -> str:
+    return sla_state(kind=case.kind, age_seconds=case_age_seconds(case, now=now))
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    queue: str
+    label: str
+    undecided: int
+    unclaimed: int
+    mine: int
+    oldest_unclaimed_seconds: float | None
+    breached: int
+    sla_state: str | None  # of the oldest unclaimed case
+    may_work: bool
+
+
+def queue_overview(user, *, now=None) -> list[QueueFigures]:
+    """Per queue: undecided and unclaimed cases, the user's own, the oldest unclaimed one's age
+    and SLA state, how many are past their SLA. One grouped query."""
+    now = now or timezone.now()
+    level2 = user.has_perm("fraud.decide_escalated_case")
+    rows = (
+        Case.objects.filter(status__in=UNDECIDED_STATUSES)
+        .values("kind", "level")
+        .annotate(
+            undecided=Count("id"),
+            unclaimed=Count("id", filter=Q(assigned_to__isnull=True)),
+            mine=Count("id", filter=Q(assigned_to=user.pk)),
+            oldest=Min("created_at", filter=Q(assigned_to__isnull=True)),
+        )
+    )
+    grouped = {(row["kind"], row["level"]): row for row in rows}
+    breached = {
+        queue: queue_cases(queue)
+        .filter(
+            Q(kind=CaseKind.HOLD, created_at__lt=now - timedelta(seconds=sla_seconds("hold")))
+            | Q(
+                kind=CaseKind.DECLINE,
+                created_at__lt=now - timedelta(seconds=sla_seconds("decline")),
+            )
+            | Q(kind=CaseKind.FLAG, created_at__lt=now - timedelta(seconds=sla_seconds("flag")))
+        )
+        .count()
+        for queue in CaseQueue.values
+    }
+    figures = []
+    for queue, label in CaseQueue.choices:
+        if queue == CaseQueue.ESCALATED:
+            parts = [row for (kind, level), row in grouped.items() if level == CaseLevel.SECOND]
+        else:
+            parts = (
+                [grouped[(queue, CaseLevel.FIRST)]] if (queue, CaseLevel.FIRST) in grouped else []
+            )
+        oldest_rows = [(row["oldest"], row["kind"]) for row in parts if row["oldest"]]
+        oldest_at, oldest_kind = min(oldest_rows) if oldest_rows else (None, None)
+        age = (now - oldest_at).total_seconds() if oldest_at else None
+        figures.append(
+            QueueFigures(
+                queue=queue,
+                label=label,
+                undecided=sum(row["undecided"] for row in parts),
+                unclaimed=sum(row["unclaimed"] for row in parts),
+                mine=sum(row["mine"] for row in parts),
+                oldest_unclaimed_seconds=age,
+                breached=breached[queue],
+                sla_state=sla_state(kind=oldest_kind, age_seconds=age) if age is not None else None,
+                may_work=level2
+                if queue == CaseQueue.ESCALATED
+                else user.has_perm("fraud.decide_case"),
+            )
+        )
+    return figures
+
+
+def active_snoozes(*, player_ids=None, rule_key: str | None = None, now=None):
+    """Snoozes in force (not lifted, not past `until`)."""
+    snoozes = RuleSnooze.objects.filter(lifted_at__isnull=True, until__gt=now or timezone.now())
+    if player_ids is not None:
+        snoozes = snoozes.filter(player_id__in=list(player_ids))
+    if rule_key is not None:
+        snoozes = snoozes.filter(rule_key=rule_key)
+    return snoozes
+
+
+def snoozed_player_ids(rule_key: str, player_ids) -> set[int]:
+    """Of `player_ids`, those exempt from `rule_key` now (the pattern jobs skip them)."""
+    return set(
+        active_snoozes(player_ids=player_ids, rule_key=rule_key).values_list("player_id", flat=True)
     )

@@ -13,15 +13,24 @@ from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from fraud import rules as rule_kinds
+from fraud import selectors
 from fraud.choices import (
     ACTION_STRENGTH,
+    APPROVE_OUTCOMES,
+    APPROVE_REASONS,
+    REJECT_OUTCOMES,
+    REJECT_REASONS,
     UNDECIDED_STATUSES,
     CaseKind,
+    CaseLevel,
+    CaseOutcome,
     CaseStatus,
     DecisionReason,
     RuleAction,
     RuleKind,
+    default_outcome,
 )
+from fraud.errors import CaseForbidden
 from fraud.models import Case, FraudRule, PlayerRisk, RuleHit
 from wallets import hooks, ledger
 from wallets import services as wallet_services
@@ -229,14 +238,47 @@ def _atomic():
 # --- decisions ------------------------------------------------------------------------------
 
 
-def _check_decision(actor, reason_code: str, note: str) -> str:
+def _check_decision(actor, reason_code: str, note: str, *, approve: bool, outcome) -> tuple:
+    """(note, outcome) of a valid decision; ValidationFailed naming the field otherwise."""
     if actor is None or not getattr(actor, "pk", None):
         raise ValidationFailed("a decision needs a named staff user")
     if reason_code not in DecisionReason.values:
         raise ValidationFailed(f"unknown reason code {reason_code!r}", field="reason_code")
+    fitting = APPROVE_REASONS if approve else REJECT_REASONS
+    if reason_code not in fitting:
+        raise ValidationFailed(
+            f"reason code {reason_code!r} does not explain "
+            f"{'an approval' if approve else 'a rejection'}; one of: "
+            + ", ".join(str(code) for code in fitting),
+            field="reason_code",
+        )
     if not note or not note.strip():
         raise ValidationFailed("a decision needs a note", field="note")
-    return note.strip()[:1000]
+    if outcome in (None, ""):
+        outcome = default_outcome(approve=approve, reason_code=reason_code)
+    elif outcome not in CaseOutcome.values:
+        raise ValidationFailed(f"unknown outcome {outcome!r}", field="outcome")
+    elif outcome not in (APPROVE_OUTCOMES if approve else REJECT_OUTCOMES):
+        raise ValidationFailed(
+            f"outcome {outcome!r} does not fit {'an approval' if approve else 'a rejection'}",
+            field="outcome",
+        )
+    return note.strip()[:1000], outcome
+
+
+def check_case_level(actor, case: Case) -> None:
+    """An escalated (level 2) case is claimed and decided only by users holding
+    fraud.decide_escalated_case (a superuser holds every permission)."""
+    if case.level == CaseLevel.SECOND and not actor.has_perm("fraud.decide_escalated_case"):
+        raise CaseForbidden("this case is escalated: only level-2 reviewers may work on it")
+
+
+def _check_claim(actor, case: Case) -> None:
+    if case.assigned_to_id is not None and case.assigned_to_id != actor.pk:
+        raise NotAllowed(
+            f"case is claimed by {case.assigned_to.get_username()}: ask them, or reassign it first",
+            field="assigned_to",
+        )
 
 
 def _case_state(case: Case) -> dict:
@@ -244,33 +286,54 @@ def _case_state(case: Case) -> dict:
         "status": case.status,
         "transaction_status": case.transaction.status if case.transaction_id else None,
         "first_approved_by": case.first_approved_by_id,
+        "outcome": case.outcome,
     }
 
 
-def approve_case(*, case_id: int, actor, reason_code: str, note: str) -> Case:
+def approve_case(*, case_id: int, actor, reason_code: str, note: str, outcome=None) -> Case:
     """Approve a case. A held transaction is posted (wallets.ledger.decide_hold, under the
     wallet lock). From the four-eyes threshold a held amount needs two different approvers: the
-    first approval is recorded (status awaiting_second), the second completes it; the same user
-    twice is refused (FOUR_EYES_REQUIRED). Decided once only: the case row is locked, and a case
-    no longer undecided is refused (NOT_ALLOWED). Audited."""
-    return _decide(case_id=case_id, actor=actor, approve=True, reason_code=reason_code, note=note)
+    first approval is recorded (status awaiting_second) and the claim released for the second
+    approver; the same user twice is refused (FOUR_EYES_REQUIRED). Decided once only: the case
+    row is locked, and a case no longer undecided is refused (NOT_ALLOWED), as is a case claimed
+    by someone else. `reason_code` must be an approval reason (APPROVE_REASONS); `outcome`
+    (false_positive or legitimate) defaults from it (choices.default_outcome). Escalated cases
+    need fraud.decide_escalated_case. Audited."""
+    return _decide(
+        case_id=case_id,
+        actor=actor,
+        approve=True,
+        reason_code=reason_code,
+        note=note,
+        outcome=outcome,
+    )
 
 
-def reject_case(*, case_id: int, actor, reason_code: str, note: str) -> Case:
+def reject_case(*, case_id: int, actor, reason_code: str, note: str, outcome=None) -> Case:
     """Reject a case. A held transaction is released: a held credit leaves the balance, a held
     withdrawal returns to available. One staff user suffices (refusing money out is the safe
-    side). Decided once only; audited."""
-    return _decide(case_id=case_id, actor=actor, approve=False, reason_code=reason_code, note=note)
+    side). `reason_code` must be a rejection reason (REJECT_REASONS); the outcome is
+    confirmed_fraud. Decided once only; audited."""
+    return _decide(
+        case_id=case_id,
+        actor=actor,
+        approve=False,
+        reason_code=reason_code,
+        note=note,
+        outcome=outcome,
+    )
 
 
-def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str) -> Case:
-    note = _check_decision(actor, reason_code, note)
+def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str, outcome) -> Case:
+    note, outcome = _check_decision(actor, reason_code, note, approve=approve, outcome=outcome)
     with transaction.atomic():
         # Lock order: case row, then (in decide_hold) the wallet row. Nothing locks a wallet
         # and then a case, so concurrent decisions serialise here without deadlock.
         case = Case.objects.select_for_update().get(pk=case_id)
         if not case.undecided:
             raise NotAllowed(f"case is already {case.status}")
+        check_case_level(actor, case)
+        _check_claim(actor, case)
         before = _case_state(case)
         now = timezone.now()
         moves_money = case.kind == CaseKind.HOLD and case.transaction_id is not None
@@ -285,6 +348,9 @@ def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str) 
                 case.first_approved_at = now
                 case.first_reason_code = reason_code
                 case.first_note = note
+                # Back to the queue: the second approver takes it with "next case".
+                case.assigned_to = None
+                case.assigned_at = None
                 case.save(
                     update_fields=[
                         "status",
@@ -292,6 +358,8 @@ def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str) 
                         "first_approved_at",
                         "first_reason_code",
                         "first_note",
+                        "assigned_to",
+                        "assigned_at",
                     ]
                 )
                 wallet_services.record_audit(
@@ -318,8 +386,16 @@ def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str) 
         case.decided_at = now
         case.reason_code = reason_code
         case.decision_note = note
+        case.outcome = outcome
         case.save(
-            update_fields=["status", "decided_by", "decided_at", "reason_code", "decision_note"]
+            update_fields=[
+                "status",
+                "decided_by",
+                "decided_at",
+                "reason_code",
+                "decision_note",
+                "outcome",
+            ]
         )
         wallet_services.record_audit(
             actor=actor,
@@ -333,8 +409,8 @@ def _decide(*, case_id: int, actor, approve: bool, reason_code: str, note: str) 
 
 
 def assign_case(*, case_id: int, actor, assignee) -> Case:
-    """Give an undecided case to a reviewer (a user who may decide cases), or take it back
-    (assignee None). Audited."""
+    """Give an undecided case to a reviewer (a user who may decide cases; a level-2 reviewer
+    for an escalated case), or take it back (assignee None). Audited."""
     if assignee is not None and not (
         assignee.is_active and assignee.is_staff and assignee.has_perm("fraud.decide_case")
     ):
@@ -343,6 +419,14 @@ def assign_case(*, case_id: int, actor, assignee) -> Case:
         case = Case.objects.select_for_update().get(pk=case_id)
         if not case.undecided:
             raise NotAllowed(f"case is already {case.status}")
+        if (
+            assignee is not None
+            and case.level == CaseLevel.SECOND
+            and not assignee.has_perm("fraud.decide_escalated_case")
+        ):
+            raise ValidationFailed(
+                "the case is escalated and the assignee is no level-2 reviewer", field="assignee"
+            )
         before = {"assigned_to": case.assigned_to_id}
         case.assigned_to = assignee
         case.assigned_at = timezone.now() if assignee is not None else None
@@ -485,7 +569,8 @@ def scan_multi_account_ips(*, now=None) -> int:
                     .distinct()
                 )
             player_ids = sorted(set(player_ids))
-            trusted = _trusted_ids(player_ids)
+            # Trusted players and those with this rule snoozed are left alone.
+            trusted = _trusted_ids(player_ids) | selectors.snoozed_player_ids(rule.key, player_ids)
             for player_id in player_ids:
                 if player_id in trusted:
                     continue
@@ -527,7 +612,8 @@ def scan_bonus_farming(*, now=None) -> int:
         .filter(deposits__gte=p["min_count"])
         .order_by("player_id")[:PATTERN_BATCH_LIMIT]
     )
-    trusted = _trusted_ids(row["player_id"] for row in rows)
+    subjects = [row["player_id"] for row in rows]
+    trusted = _trusted_ids(subjects) | selectors.snoozed_player_ids(rule.key, subjects)
     pending = set(
         Case.objects.filter(
             player_id__in=[row["player_id"] for row in rows],

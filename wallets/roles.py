@@ -49,6 +49,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.view_playerrisk",
         "fraud.trust_player",
         "fraud.view_rulehit",
+        # the case manager: notes, snoozes from a case (level 2 is given to chosen users)
+        "fraud.view_casenote",
+        "fraud.view_rulesnooze",
+        "fraud.snooze_rule",
         # monitoring: watch dashboards and alerts, acknowledge/resolve, silence
         "monitoring.view_alert",
         "monitoring.manage_alert",

@@ -2,10 +2,18 @@
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fraud.choices import DecisionReason
-from fraud.models import Case
+from fraud import selectors
+from fraud.choices import (
+    MAX_SNOOZE_DAYS,
+    CaseOutcome,
+    CaseQueue,
+    DecisionReason,
+    RuleKind,
+)
+from fraud.models import Case, CaseNote, RuleSnooze
 from wallets.money import format_amount
 
 
@@ -23,6 +31,12 @@ class CaseSerializer(serializers.ModelSerializer):
     # Plain strings on output: one enum (DecisionRequest.reason_code) documents the choices.
     reason_code = serializers.CharField(read_only=True)
     first_reason_code = serializers.CharField(read_only=True)
+    outcome = serializers.CharField(read_only=True)
+    escalated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    sla_state = serializers.SerializerMethodField(
+        help_text="ok, warning (75 % of the kind's SLA used) or breached; for a decided case, "
+        "as it stood at the decision."
+    )
 
     class Meta:
         model = Case
@@ -55,6 +69,12 @@ class CaseSerializer(serializers.ModelSerializer):
             "decision_note",
             "created_at",
             "age_seconds",
+            "sla_state",
+            "level",
+            "escalated_by",
+            "escalated_at",
+            "escalation_reason",
+            "outcome",
         ]
         read_only_fields = fields
 
@@ -65,6 +85,9 @@ class CaseSerializer(serializers.ModelSerializer):
 
     def get_age_seconds(self, case) -> int:
         return int((timezone.now() - case.created_at).total_seconds())
+
+    def get_sla_state(self, case) -> str:
+        return selectors.case_sla_state(case)
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -80,12 +103,22 @@ class DecisionSerializer(serializers.Serializer):
     note = serializers.CharField(
         max_length=1000, required=False, allow_blank=False, help_text="Same as `reason`."
     )
+    outcome = serializers.ChoiceField(
+        choices=CaseOutcome.choices,
+        required=False,
+        help_text="What the case turned out to be; without it: a rejection is confirmed_fraud, "
+        "an approval for legitimate_pattern a false_positive, any other approval legitimate.",
+    )
 
     def validate(self, attrs):
         note = attrs.get("reason") or attrs.get("note")
         if not note or not note.strip():
             raise serializers.ValidationError({"reason": "a decision needs a reason"})
-        return {"reason_code": attrs["reason_code"], "note": note.strip()}
+        return {
+            "reason_code": attrs["reason_code"],
+            "note": note.strip(),
+            "outcome": attrs.get("outcome"),
+        }
 
 
 class AssignSerializer(serializers.Serializer):
@@ -95,3 +128,146 @@ class AssignSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Username of the reviewer; null takes the case back.",
     )
+
+
+class CaseNoteSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CaseNote
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class NoteRequest(serializers.Serializer):
+    body = serializers.CharField(max_length=4000, allow_blank=False, trim_whitespace=True)
+
+
+class SnoozeSerializer(serializers.ModelSerializer):
+    rule = serializers.CharField(source="rule_key", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    lifted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RuleSnooze
+        fields = [
+            "id",
+            "player",
+            "rule",
+            "starts_at",
+            "until",
+            "reason",
+            "created_by",
+            "case",
+            "active",
+            "lifted_at",
+            "lifted_by",
+            "lift_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_active(self, snooze) -> bool:
+        return snooze.is_active()
+
+
+class CaseDetailSerializer(CaseSerializer):
+    notes = CaseNoteSerializer(many=True, read_only=True)
+    player_snoozes = serializers.SerializerMethodField()
+    sla_seconds = serializers.SerializerMethodField()
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "sla_seconds", "notes", "player_snoozes"]
+        read_only_fields = fields
+
+    def get_sla_seconds(self, case) -> int:
+        return selectors.sla_seconds(case.kind)
+
+    @extend_schema_field(SnoozeSerializer(many=True))
+    def get_player_snoozes(self, case):
+        snoozes = RuleSnooze.objects.filter(player_id=case.player_id).select_related(
+            "created_by", "lifted_by"
+        )[:50]
+        return SnoozeSerializer(snoozes, many=True).data
+
+
+class QueueRequest(serializers.Serializer):
+    queue = serializers.ChoiceField(choices=CaseQueue.choices)
+
+
+class ReasonRequest(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+
+
+class CaseDecisionRequest(serializers.Serializer):
+    """The case manager's decision: the outcome label is required here (the holds endpoints
+    default it)."""
+
+    decision = serializers.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
+    reason_code = serializers.ChoiceField(choices=DecisionReason.choices)
+    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+    outcome = serializers.ChoiceField(choices=CaseOutcome.choices)
+
+
+class OutcomeRequest(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=CaseOutcome.choices)
+    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+
+
+class SnoozeRequest(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=RuleKind.choices)
+    days = serializers.IntegerField(min_value=1, max_value=MAX_SNOOZE_DAYS, required=False)
+    until = serializers.DateTimeField(required=False)
+    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+
+    def validate(self, attrs):
+        if ("days" in attrs) == ("until" in attrs):
+            raise serializers.ValidationError({"days": "give either days or until"})
+        return attrs
+
+
+class LiftRequest(ReasonRequest):
+    pass
+
+
+class QueueFiguresSerializer(serializers.Serializer):
+    queue = serializers.CharField()
+    label = serializers.CharField()
+    undecided = serializers.IntegerField()
+    unclaimed = serializers.IntegerField()
+    mine = serializers.IntegerField()
+    oldest_unclaimed_seconds = serializers.FloatField(allow_null=True)
+    breached = serializers.IntegerField()
+    sla_state = serializers.CharField(allow_null=True)
+    may_work = serializers.BooleanField()
+
+
+class RuleStatisticsRequest(serializers.Serializer):
+    # "from" is a Python keyword: the field is declared below under its query name.
+    to = serializers.DateField(required=False)
+    rule = serializers.CharField(required=False, max_length=64)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(required=False)
+        return fields
+
+
+class RuleStatisticsSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    name = serializers.CharField()
+    hits = serializers.IntegerField()
+    hits_per_day = serializers.SerializerMethodField()
+    actions = serializers.DictField(child=serializers.IntegerField())
+    cases_opened = serializers.IntegerField()
+    decided = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    escalated = serializers.IntegerField()
+    outcomes = serializers.DictField(child=serializers.IntegerField())
+    false_positive_rate = serializers.FloatField(allow_null=True)
+    median_decision_seconds = serializers.FloatField(allow_null=True)
+
+    def get_hits_per_day(self, stats) -> list[dict]:
+        return [{"day": day.isoformat(), "hits": count} for day, count in stats.hits_per_day]

@@ -18,6 +18,7 @@ from wallets.models import AuditRecord, Wallet
 pytestmark = pytest.mark.django_db
 
 DECISION = {"reason_code": "verified_player", "note": "documents checked"}
+REJECTION = {"reason_code": "suspected_fraud", "note": "mule account"}
 
 
 def client_for(*groups, superuser=False):
@@ -217,7 +218,7 @@ def test_superuser_may_decide(queue):
     alice, _ = queue
     case = Case.objects.get(player=alice)
     client = client_for(superuser=True)
-    assert post(client, f"/api/v1/holds/{case.pk}/reject", DECISION).status_code == 200
+    assert post(client, f"/api/v1/holds/{case.pk}/reject", REJECTION).status_code == 200
     assert figures(alice) == (199_00, 0)
 
 

@@ -11,7 +11,7 @@ from compliance import policies
 from compliance.choices import Severity, ViolationKind
 from compliance.models import SecurityViolation
 from fraud.choices import CaseKind
-from fraud.models import Case
+from fraud.models import Case, RuleSnooze
 from monitoring import services as monitoring_services
 from monitoring.choices import AlertRule, AlertState
 from monitoring.models import Alert
@@ -49,7 +49,11 @@ def make_world(code: str = "fuzz") -> dict:
     )  # fmt: skip
     case = Case.objects.create(
         kind=CaseKind.FLAG, player=player, wallet=wallet, provider=provider, currency="EUR",
-        rule_keys=["velocity"], hits=[],
+        rule_keys=["withdrawal_velocity"], hits=[],
+    )  # fmt: skip
+    snooze = RuleSnooze.objects.create(
+        player=player, rule_key="bonus_farming", starts_at=now, until=now + timedelta(days=7),
+        reason="verified", created_by=factories.UserFactory(groups=["back_office"]),
     )  # fmt: skip
     violation = SecurityViolation.objects.create(
         provider=provider, kind=ViolationKind.SIGNATURE_FAILURES, severity=Severity.HIGH,
@@ -66,6 +70,7 @@ def make_world(code: str = "fuzz") -> dict:
         "run": run,
         "discrepancy": discrepancy,
         "case": case,
+        "snooze": snooze,
         "violation": violation,
         "transaction": session.transactions.first(),
         "fingerprint": ProviderCredential.objects.filter(provider=provider).first().fingerprint,

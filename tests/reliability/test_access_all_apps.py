@@ -37,7 +37,7 @@ from compliance import policies
 from compliance.choices import Severity, ViolationKind
 from compliance.models import SecurityViolation
 from fraud.choices import CaseKind
-from fraud.models import Case
+from fraud.models import Case, RuleSnooze
 from monitoring.choices import AlertRule, AlertState
 from monitoring.models import Alert
 from reconciliation.choices import DiscrepancyKind, DiscrepancyStatus
@@ -124,6 +124,34 @@ ENDPOINTS = [
              body={"reason_code": "suspected_fraud", "reason": "mule"}),
     endpoint("holds.assign", "post", "/api/v1/holds/{case}/assign", {BO},
              body={"assignee": "{reviewer}"}),
+    # the case manager (roles.py: back office; level 2 needs its own permission)
+    endpoint("cases.list", "get", "/api/v1/cases/", {BO}),
+    endpoint("cases.retrieve", "get", "/api/v1/cases/{case}/", {BO}),
+    endpoint("cases.queues", "get", "/api/v1/cases/queues", {BO}),
+    endpoint("cases.rule_stats", "get", "/api/v1/cases/rule-stats", {BO}),
+    endpoint("cases.next", "post", "/api/v1/cases/next", {BO}, body={"queue": "flag"}),
+    endpoint("cases.claim", "post", "/api/v1/cases/{case}/claim", {BO}),
+    # nobody holds the case: releasing it is refused for the state, not for the role
+    endpoint("cases.release", "post", "/api/v1/cases/{case}/release", {BO}, ok=(409,)),
+    endpoint("cases.assign", "post", "/api/v1/cases/{case}/assign", {BO},
+             body={"assignee": "{reviewer}"}),
+    endpoint("cases.notes", "get", "/api/v1/cases/{case}/notes", {BO}),
+    endpoint("cases.notes.add", "post", "/api/v1/cases/{case}/notes", {BO}, ok=(201,),
+             body={"body": "called the player"}),
+    endpoint("cases.escalate", "post", "/api/v1/cases/{case}/escalate", {BO},
+             body={"reason": "ring"}),
+    endpoint("cases.decide", "post", "/api/v1/cases/{case}/decide", {BO},
+             body={"decision": "reject", "reason_code": "suspected_fraud", "reason": "mule",
+                   "outcome": "confirmed_fraud"}),
+    # the case is not decided: relabelling is refused for the state, not for the role
+    endpoint("cases.outcome", "post", "/api/v1/cases/{case}/outcome", {BO}, ok=(409,),
+             body={"outcome": "confirmed_fraud", "reason": "chargeback"}),
+    endpoint("cases.snooze", "post", "/api/v1/cases/{case}/snooze", {BO}, ok=(201,),
+             body={"rule": "withdrawal_velocity", "days": 3, "reason": "salary"}),
+    endpoint("snoozes.list", "get", "/api/v1/snoozes/", {BO}),
+    endpoint("snoozes.retrieve", "get", "/api/v1/snoozes/{snooze}/", {BO}),
+    endpoint("snoozes.lift", "post", "/api/v1/snoozes/{snooze}/lift", {BO},
+             body={"reason": "chargeback"}),
     # compliance (roles.py only: not in backoffice-api.md's table)
     endpoint("compliance.violations.list", "get", "/api/v1/compliance/violations/", {CO}),
     endpoint("compliance.violations.retrieve", "get",
@@ -168,13 +196,17 @@ def world() -> dict[str, Any]:
     )  # fmt: skip
     case = Case.objects.create(
         kind=CaseKind.FLAG, player=player, wallet=wallet, provider=acme, currency="EUR",
-        rule_keys=["velocity"], hits=[],
+        rule_keys=["withdrawal_velocity"], hits=[],
     )  # fmt: skip
     violation = SecurityViolation.objects.create(
         provider=acme, kind=ViolationKind.SIGNATURE_FAILURES, severity=Severity.HIGH,
         occurred_at=now,
     )  # fmt: skip
     reviewer = factories.UserFactory(groups=["back_office"])
+    snooze = RuleSnooze.objects.create(
+        player=player, rule_key="bonus_farming", starts_at=now,
+        until=now + timedelta(days=7), reason="verified", created_by=reviewer,
+    )  # fmt: skip
     # The global policy row is created on first use with the settings' defaults (by a read too):
     # made here so that a read of it is not counted as a change.
     policies.global_policy()
@@ -184,6 +216,7 @@ def world() -> dict[str, Any]:
         "run": run.pk,
         "discrepancy": discrepancy.pk,
         "case": case.pk,
+        "snooze": snooze.pk,
         "violation": violation.pk,
         "reviewer": reviewer.username,
         "fingerprint": ProviderCredential.objects.get(provider=acme).fingerprint,

@@ -51,6 +51,8 @@ def real_path_parameters(path: str, world: dict) -> dict:
     """The path parameters of existing objects for `path`, so that bodies reach the handler."""
     by_prefix = {
         "/api/v1/holds/": world["case"].pk,
+        "/api/v1/cases/": world["case"].pk,
+        "/api/v1/snoozes/": world["snooze"].pk,
         "/api/v1/alerts/": world["alert"].pk,
         "/api/v1/discrepancies/": world["discrepancy"].pk,
         "/api/v1/sessions/": world["session"].pk,
