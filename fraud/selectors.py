@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from fraud.choices import UNDECIDED_STATUSES, CaseKind
+from fraud.choices import UNDECIDED_STATUSES, CaseKind, CaseStatus
 from fraud.models import Case, PlayerRisk, RuleHit
 from wallets.models import GameSession, Player, Transaction
 
@@ -104,3 +104,85 @@ def player_context(player: Player, *, now=None) -> PlayerContext:
         hits=list(RuleHit.objects.filter(player=player)[:CONTEXT_ROWS]),
         cases=list(Case.objects.filter(player=player).order_by("-created_at")[:CONTEXT_ROWS]),
     )
+
+
+# --- outcome labels -------------------------------------------------------------------------
+
+CONFIRMED_FRAUD = "confirmed_fraud"
+FALSE_POSITIVE = "false_positive"
+
+
+def case_labels(*, since, until) -> dict[int, str]:
+    """THE place where the outcome labels of fraud cases are read (backtests' precision and
+    recall, rule statistics): {player id: "confirmed_fraud" | "false_positive"} for the players
+    with a case opened in [since, until] that staff decided.
+
+    Today a rejected case is confirmed fraud and an approved one a false positive; a player with
+    both counts as confirmed fraud. When cases carry an explicit outcome label, this function
+    switches to it (and only this one)."""
+    labels: dict[int, str] = {}
+    rows = (
+        Case.objects.filter(
+            created_at__gte=since,
+            created_at__lte=until,
+            status__in=[CaseStatus.REJECTED, CaseStatus.APPROVED],
+        )
+        .values_list("player_id", "status")
+        .order_by()
+    )
+    for player_id, status in rows:
+        if status == CaseStatus.REJECTED:
+            labels[player_id] = CONFIRMED_FRAUD
+        else:
+            labels.setdefault(player_id, FALSE_POSITIVE)
+    return labels
+
+
+def confirmed_fraud_subjects(*, since, until) -> set[int]:
+    """Players whose cases in [since, until] were confirmed as fraud (see case_labels)."""
+    return {
+        pid
+        for pid, label in case_labels(since=since, until=until).items()
+        if label == CONFIRMED_FRAUD
+    }
+
+
+def shadow_comparison(*, version_id: int, since, until) -> dict:
+    """Live and shadow decisions of one shadow version over [since, until): how many calls
+    each would have hit, where they agree, and the disagreements by (live, shadow) action."""
+    from django.db.models import Count
+
+    from fraud.models import ShadowDecision
+
+    rows = (
+        ShadowDecision.objects.filter(
+            version_id=version_id, created_at__gte=since, created_at__lt=until
+        )
+        .values("request_kind", "live_action", "shadow_action")
+        .annotate(calls=Count("id"))
+        .order_by("request_kind", "live_action", "shadow_action")
+    )
+    table = [dict(row) for row in rows]
+    total = sum(row["calls"] for row in table)
+    agree = sum(row["calls"] for row in table if row["live_action"] == row["shadow_action"])
+    return {
+        "version": version_id,
+        "since": since,
+        "until": until,
+        "calls": total,
+        "agree": agree,
+        "disagree": total - agree,
+        "live_hits": sum(row["calls"] for row in table if row["live_action"] != "allow"),
+        "shadow_hits": sum(row["calls"] for row in table if row["shadow_action"] != "allow"),
+        "only_live": sum(
+            row["calls"]
+            for row in table
+            if row["live_action"] != "allow" and row["shadow_action"] == "allow"
+        ),
+        "only_shadow": sum(
+            row["calls"]
+            for row in table
+            if row["shadow_action"] != "allow" and row["live_action"] == "allow"
+        ),
+        "breakdown": table,
+    }

@@ -26,6 +26,15 @@ ALERT_ROUTING = [
     "monitoring.change_mutewindow",
 ]
 
+# Fraud rules: versions, shadow decisions, backtests and lists, read-only.
+FRAUD_RULES_READ = [
+    "fraud.view_ruleversion",
+    "fraud.view_shadowdecision",
+    "fraud.view_backtest",
+    "fraud.view_fraudlist",
+    "fraud.view_listentry",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "back_office": [
         *VIEW_CORE,
@@ -40,6 +49,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.view_playerrisk",
         "fraud.trust_player",
         "fraud.view_rulehit",
+        # fraud rules: read the versions, shadow results, backtests and lists
+        *FRAUD_RULES_READ,
         # monitoring: watch dashboards and alerts, acknowledge/resolve, silence
         "monitoring.view_alert",
         "monitoring.manage_alert",
@@ -83,6 +94,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.change_fraudrule",
         "fraud.view_playerrisk",
         "fraud.view_rulehit",
+        # drafts, shadow runs, publishing, backtests and the lists
+        *FRAUD_RULES_READ,
+        "fraud.add_ruleversion",
+        "fraud.change_ruleversion",
+        "fraud.publish_ruleversion",
+        "fraud.add_backtest",
+        "fraud.add_fraudlist",
+        "fraud.change_fraudlist",
+        "fraud.add_listentry",
+        "fraud.change_listentry",
+        "fraud.delete_listentry",
         # monitoring: alerts as back office, plus the per-provider profiles (auto-protection)
         "monitoring.view_alert",
         "monitoring.manage_alert",
