@@ -142,7 +142,7 @@ class ListEntryRemoveSerializer(serializers.Serializer):
 
 class FraudListSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    entries = serializers.IntegerField(source="entry_total", read_only=True, default=None)
+    entry_count = serializers.SerializerMethodField()
 
     class Meta:
         model = FraudList
@@ -153,11 +153,15 @@ class FraudListSerializer(serializers.ModelSerializer):
             "purpose",
             "description",
             "enabled",
-            "entries",
+            "entry_count",
             "created_by",
             "created_at",
         ]
-        read_only_fields = ["id", "entries", "created_by", "created_at"]
+        read_only_fields = ["id", "entry_count", "created_by", "created_at"]
+
+    def get_entry_count(self, fraud_list) -> int:
+        total = getattr(fraud_list, "entry_total", None)
+        return fraud_list.entries.count() if total is None else total
 
     def validate_kind(self, value):
         if (
