@@ -268,6 +268,12 @@ SPECTACULAR_SETTINGS = {
         "CurrencyEnum": "wallets.currencies.CURRENCY_CHOICES",
         "AlertStateEnum": "monitoring.choices.AlertState",
         "AlertRuleEnum": "monitoring.choices.AlertRule",
+        "FraudRuleKindEnum": "fraud.choices.RuleKind",
+        "FraudRuleActionEnum": "fraud.choices.RuleAction",
+        "FraudVersionStateEnum": "fraud.choices.VersionState",
+        "FraudListKindEnum": "fraud.choices.ListKind",
+        "FraudListPurposeEnum": "fraud.choices.ListPurpose",
+        "BacktestStatusEnum": "fraud.choices.BacktestStatus",
     },
 }
 

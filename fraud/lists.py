@@ -86,7 +86,11 @@ LIST_CACHE_SECONDS = 5.0
 class ListSnapshot:
     """Every enabled list's entries by purpose, as the screener matches them (no query)."""
 
-    networks: dict[str, tuple] = field(default_factory=dict)  # purpose -> ((network, list), ...)
+    # purpose -> IP version -> prefix length -> {network address as int: (CIDR text, list)}: a
+    # lookup costs one set probe per prefix length in use, whatever the number of entries.
+    networks: dict[str, dict[int, dict[int, dict[int, tuple[str, str]]]]] = field(
+        default_factory=dict
+    )
     countries: dict[str, dict[str, str]] = field(default_factory=dict)  # purpose -> code: list
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     players: dict[str, dict[int, str]] = field(default_factory=dict)
@@ -124,11 +128,14 @@ class ListSnapshot:
                 address = ipaddress.ip_address(ip)
             except ValueError:
                 address = None
-            if address is not None:
-                for network, name in self.networks[purpose]:
-                    if address.version == network.version and address in network:
-                        found.append({"kind": "ip", "value": str(network), "list": name})
-                        break
+            by_length = self.networks[purpose].get(address.version, {}) if address else {}
+            bits = address.max_prefixlen if address else 0
+            for length, networks in by_length.items():
+                shift = bits - length
+                match = networks.get((int(address) >> shift) << shift)
+                if match is not None:
+                    found.append({"kind": "ip", "value": match[0], "list": match[1]})
+                    break
         if country and country in self.countries.get(purpose, {}):
             found.append(
                 {"kind": "country", "value": country, "list": self.countries[purpose][country]}
@@ -166,7 +173,7 @@ def snapshot() -> ListSnapshot:
 
         from fraud.models import ListEntry
 
-        networks: dict[str, list] = {}
+        networks: dict[str, dict] = {}
         countries: dict[str, dict] = {}
         fingerprints: dict[str, dict] = {}
         players: dict[str, dict] = {}
@@ -177,7 +184,12 @@ def snapshot() -> ListSnapshot:
         )
         for kind, purpose, name, value in rows:
             if kind == ListKind.IP:
-                networks.setdefault(purpose, []).append((ipaddress.ip_network(value), name))
+                network = ipaddress.ip_network(value)
+                by_length = networks.setdefault(purpose, {}).setdefault(network.version, {})
+                by_length.setdefault(network.prefixlen, {})[int(network.network_address)] = (
+                    value,
+                    name,
+                )
             elif kind == ListKind.COUNTRY:
                 countries.setdefault(purpose, {})[value] = name
             elif kind == ListKind.PAYMENT_FINGERPRINT:
@@ -185,7 +197,7 @@ def snapshot() -> ListSnapshot:
             elif kind == ListKind.PLAYER:
                 players.setdefault(purpose, {})[int(value)] = name
         loaded = ListSnapshot(
-            networks={purpose: tuple(items) for purpose, items in networks.items()},
+            networks=networks,
             countries=countries,
             fingerprints=fingerprints,
             players=players,

@@ -49,6 +49,8 @@ PATTERN_BATCH_LIMIT = 1000  # subjects (addresses, players) one pattern run look
 def ensure_default_rules(rule_model=FraudRule, version_model=None) -> int:
     """Create the seeded rules that do not exist yet, each with its live version 1; never
     changes an existing rule (an operator's edits stay). Returns how many were created."""
+    if version_model is None and rule_model is FraudRule:
+        version_model = RuleVersion
     created = 0
     for spec in rule_kinds.DEFAULT_RULES:
         rule, was_created = rule_model.objects.get_or_create(

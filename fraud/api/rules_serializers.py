@@ -85,7 +85,7 @@ class DraftUpdateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
-class ReasonSerializer(serializers.Serializer):
+class VersionReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
@@ -171,3 +171,24 @@ class FraudListSerializer(serializers.ModelSerializer):
         ):
             raise serializers.ValidationError("a list with entries keeps its kind")
         return value
+
+
+class ShadowComparisonRowSerializer(serializers.Serializer):
+    request_kind = serializers.CharField()
+    live_action = serializers.CharField()
+    shadow_action = serializers.CharField()
+    calls = serializers.IntegerField()
+
+
+class ShadowComparisonSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    calls = serializers.IntegerField()
+    agree = serializers.IntegerField()
+    disagree = serializers.IntegerField()
+    live_hits = serializers.IntegerField()
+    shadow_hits = serializers.IntegerField()
+    only_live = serializers.IntegerField()
+    only_shadow = serializers.IntegerField()
+    breakdown = ShadowComparisonRowSerializer(many=True)

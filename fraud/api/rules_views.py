@@ -75,43 +75,43 @@ class RuleVersionViewSet(
     def update(self, request, *args, **kwargs):
         return self.partial_update(request, *args, **kwargs)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.RuleVersionSerializer)
+    @extend_schema(request=s.VersionReasonSerializer, responses=s.RuleVersionSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
         """Make this draft (or shadow version) live; the live one is superseded. Audited."""
-        params = s.ReasonSerializer(data=request.data)
+        params = s.VersionReasonSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         version = services.publish_version(
             version_id=self.get_object().pk, actor=request.user, **params.validated_data
         )
         return self._out(version)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.RuleVersionSerializer)
+    @extend_schema(request=s.VersionReasonSerializer, responses=s.RuleVersionSerializer)
     @action(detail=True, methods=["post"])
     def shadow(self, request, pk=None):
         """Run this draft in shadow next to the live version."""
-        params = s.ReasonSerializer(data=request.data)
+        params = s.VersionReasonSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         version = services.start_shadow(
             version_id=self.get_object().pk, actor=request.user, **params.validated_data
         )
         return self._out(version)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.RuleVersionSerializer)
+    @extend_schema(request=s.VersionReasonSerializer, responses=s.RuleVersionSerializer)
     @action(detail=True, methods=["post"], url_path="stop-shadow")
     def stop_shadow(self, request, pk=None):
-        params = s.ReasonSerializer(data=request.data)
+        params = s.VersionReasonSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         version = services.stop_shadow(
             version_id=self.get_object().pk, actor=request.user, **params.validated_data
         )
         return self._out(version)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.RuleVersionSerializer)
+    @extend_schema(request=s.VersionReasonSerializer, responses=s.RuleVersionSerializer)
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         """A new draft with this version's settings."""
-        params = s.ReasonSerializer(data=request.data)
+        params = s.VersionReasonSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         version = services.restore_version(
             version_id=self.get_object().pk,
@@ -150,17 +150,16 @@ class ShadowComparisonView(APIView):
 
     required_permissions = ["fraud.view_shadowdecision"]
 
-    @extend_schema(parameters=[s.ShadowComparisonQuery])
+    @extend_schema(parameters=[s.ShadowComparisonQuery], responses=s.ShadowComparisonSerializer)
     def get(self, request):
         params = s.ShadowComparisonQuery(data=request.query_params)
         params.is_valid(raise_exception=True)
         until = timezone.now()
         since = until - timedelta(hours=params.validated_data["hours"])
-        return Response(
-            selectors.shadow_comparison(
-                version_id=params.validated_data["version"].pk, since=since, until=until
-            )
+        comparison = selectors.shadow_comparison(
+            version_id=params.validated_data["version"].pk, since=since, until=until
         )
+        return Response(s.ShadowComparisonSerializer(comparison).data)
 
 
 class FraudListViewSet(
