@@ -288,6 +288,8 @@ class RuleVersion(models.Model):
     def clean(self) -> None:
         from fraud.rules import validate_parameters
 
+        if self.rule_id is None:
+            return  # the form names the missing or unknown rule
         try:
             self.parameters = validate_parameters(self.rule.key, self.parameters)
         except ValueError as error:
