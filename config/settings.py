@@ -285,6 +285,12 @@ SPECTACULAR_SETTINGS = {
         "CaseKindEnum": "fraud.choices.CaseKind",
         "CaseStatusEnum": "fraud.choices.CaseStatus",
         "CaseOutcomeEnum": "fraud.choices.CaseOutcome",
+        "FraudRuleKindEnum": "fraud.choices.RuleKind",
+        "FraudRuleActionEnum": "fraud.choices.RuleAction",
+        "FraudVersionStateEnum": "fraud.choices.VersionState",
+        "FraudListKindEnum": "fraud.choices.ListKind",
+        "FraudListPurposeEnum": "fraud.choices.ListPurpose",
+        "BacktestStatusEnum": "fraud.choices.BacktestStatus",
     },
 }
 

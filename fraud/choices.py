@@ -19,6 +19,8 @@ class RuleKind(models.TextChoices):
     WITHDRAWAL_VELOCITY = "withdrawal_velocity", "Withdrawal velocity"
     MULTI_ACCOUNT_IP = "multi_account_ip", "Many accounts from one IP (pattern job)"
     BONUS_FARMING = "bonus_farming", "Repeated minimum deposits: bonus farming (pattern job)"
+    LIST_BLOCK = "list_block", "A value of the call is on a block list"
+    LIST_REVIEW = "list_review", "A value of the call is on a review list"
 
 
 # Rules evaluated in the money path (the screener) and by the pattern jobs.
@@ -27,6 +29,8 @@ REALTIME_KINDS = frozenset(
         RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
         RuleKind.HIGH_STAKE_AFTER_LOGIN,
         RuleKind.WITHDRAWAL_VELOCITY,
+        RuleKind.LIST_BLOCK,
+        RuleKind.LIST_REVIEW,
     }
 )
 PATTERN_KINDS = frozenset({RuleKind.MULTI_ACCOUNT_IP, RuleKind.BONUS_FARMING})
@@ -148,3 +152,38 @@ class SlaState(models.TextChoices):
 
 # The largest snooze staff may set on one rule for one player.
 MAX_SNOOZE_DAYS = 180
+
+
+class VersionState(models.TextChoices):
+    """Where a rule version stands. A rule has exactly one live version and at most one in
+    shadow (partial unique indexes); drafts are edited freely; superseded versions are history."""
+
+    DRAFT = "draft", "Draft"
+    LIVE = "live", "Live"
+    SHADOW = "shadow", "Shadow (evaluated next to live, decides nothing)"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ListKind(models.TextChoices):
+    """What the entries of a list are."""
+
+    IP = "ip", "IP addresses and ranges (CIDR)"
+    COUNTRY = "country", "Countries (ISO 3166-1 alpha-2)"
+    PAYMENT_FINGERPRINT = "payment_fingerprint", "Payment fingerprints"
+    PLAYER = "player", "Player ids"
+
+
+class ListPurpose(models.TextChoices):
+    """What a match means: the list rules act on block and review lists; a trust list makes the
+    player trusted for the call (see fraud.rules)."""
+
+    BLOCK = "block", "Block (the list_block rule's action)"
+    REVIEW = "review", "Review (the list_review rule's action)"
+    TRUST = "trust", "Trust (the player counts as trusted)"

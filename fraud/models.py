@@ -13,20 +13,29 @@ from django.db import models
 from django.db.models import F, Q
 
 from fraud.choices import (
+    BacktestStatus,
     CaseKind,
     CaseLevel,
     CaseOutcome,
     CaseStatus,
     DecisionReason,
+    ListKind,
+    ListPurpose,
     RuleAction,
     RuleKind,
+    VersionState,
 )
 from wallets.models import GameSession, Player, Provider, Transaction, Wallet
 
 
 class FraudRule(models.Model):
     """One rule: its kind decides what is evaluated, `parameters` the thresholds, `action`
-    what happens on a hit. Edited in the admin (audited); never deleted, disable it instead."""
+    what happens on a hit. Never deleted, disable it instead.
+
+    `action`, `parameters`, `risk_points` and `four_eyes_minor` are a copy of the rule's live
+    RuleVersion, written only by fraud.services.publish_version (audited): staff change them by
+    editing a draft and publishing it. `name`, `enabled` and `description` belong to the rule.
+    """
 
     key = models.CharField(max_length=64, unique=True, choices=RuleKind.choices)
     name = models.CharField(max_length=200)
@@ -303,3 +312,183 @@ class RuleSnooze(models.Model):
         from django.utils import timezone
 
         return self.lifted_at is None and self.until > (now or timezone.now())
+
+
+class RuleVersion(models.Model):
+    """One version of a rule's settings. Drafts are edited; publishing one makes it the live
+    version (the previous live one is superseded), audited with the diff. The database keeps
+    at most one live and one shadow version per rule (partial unique indexes). A live or past
+    version is never edited again: restoring one copies it into a new draft."""
+
+    rule = models.ForeignKey(FraudRule, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=VersionState.choices, default="draft")
+    action = models.CharField(max_length=16, choices=RuleAction.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    risk_points = models.PositiveIntegerField(default=10)
+    four_eyes_minor = models.BigIntegerField(null=True, blank=True)
+    note = models.CharField(
+        max_length=1000, blank=True, help_text="What this version changes, and why."
+    )
+    restored_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    shadow_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rule", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "number"], name="fraud_version_number"),
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(state="live"), name="fraud_one_live_version"
+            ),
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(state="shadow"), name="fraud_one_shadow_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=VersionState.values), name="fraud_version_state_known"
+            ),
+        ]
+        permissions = [("publish_ruleversion", "Can publish rule versions and run them in shadow")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id and self.rule.key} v{self.number} ({self.state})"
+
+    @property
+    def editable(self) -> bool:
+        return self.state == VersionState.DRAFT
+
+    def clean(self) -> None:
+        from fraud.rules import validate_parameters
+
+        if self.rule_id is None:
+            return  # the form names the missing or unknown rule
+        try:
+            self.parameters = validate_parameters(self.rule.key, self.parameters)
+        except ValueError as error:
+            raise ValidationError({"parameters": str(error)}) from None
+        if self.action not in RuleAction.values:
+            raise ValidationError({"action": f"unknown action {self.action!r}"})
+        if self.four_eyes_minor is not None and self.four_eyes_minor < 0:
+            raise ValidationError({"four_eyes_minor": "must not be negative"})
+
+
+class ShadowDecision(models.Model):
+    """What a shadow version would have decided on one screened call, beside what the live
+    rules decided. Written off the money path (a queue flushed by a writer thread): it never
+    changes the call. No foreign keys to players or wallets: the record outlives nothing."""
+
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="+")
+    rule_key = models.CharField(max_length=64)
+    request_kind = models.CharField(max_length=16)
+    player_id = models.BigIntegerField()
+    wallet_id = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    live_action = models.CharField(max_length=16)  # this rule's live version alone
+    shadow_action = models.CharField(max_length=16)
+    shadow_hit = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "created_at"], name="fraud_shadow_version_at")]
+
+    def __str__(self) -> str:
+        return f"shadow {self.version_id}: {self.live_action} / {self.shadow_action}"
+
+
+class Backtest(models.Model):
+    """One run of a rule version over the last `days` of the ledger (fraud.backtest)."""
+
+    version = models.ForeignKey(RuleVersion, on_delete=models.PROTECT, related_name="backtests")
+    days = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    stage = models.CharField(max_length=200, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of {self.version} over {self.days} days"
+
+
+class FraudList(models.Model):
+    """A list of values (addresses and ranges, countries, payment fingerprints, player ids) that
+    the list rules act on: a call whose value is on a block list meets the list_block rule, on
+    a review list the list_review rule; on a trust list the player counts as trusted."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, choices=ListKind.choices)
+    purpose = models.CharField(max_length=16, choices=ListPurpose.choices)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "fraud list"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()}, {self.purpose})"
+
+
+class ListEntry(models.Model):
+    """One value on a list, normalised (an address as a CIDR network, a country in capitals),
+    with who added it and why. Removing an entry is audited."""
+
+    list = models.ForeignKey(FraudList, on_delete=models.CASCADE, related_name="entries")
+    value = models.CharField(max_length=200)
+    reason = models.CharField(max_length=1000)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["list", "value"]
+        verbose_name_plural = "list entries"
+        constraints = [
+            models.UniqueConstraint(fields=["list", "value"], name="fraud_list_entry_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} on {self.list_id}"
+
+    def clean(self) -> None:
+        from fraud.lists import normalise_value
+
+        if self.list_id is None:
+            return
+        try:
+            self.value = normalise_value(self.list.kind, self.value)
+        except ValueError as error:
+            raise ValidationError({"value": str(error)}) from None
+        if not (self.reason or "").strip():
+            raise ValidationError({"reason": "say why this value is on the list"})

@@ -12,10 +12,12 @@ them; withdrawal velocity still applies (a compromised trusted account is draine
 the pattern jobs skip them and never set "hold the next withdrawal".
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraud.choices import ACTION_STRENGTH, RuleAction, RuleKind
+from fraud.choices import ACTION_STRENGTH, ListPurpose, RuleAction, RuleKind
+from fraud.lists import ListSnapshot
 from wallets import hooks
 
 HOUR = 3600
@@ -72,7 +74,24 @@ PARAMETERS: dict[str, dict[str, Param]] = {
         "window_seconds": Param(7 * DAY, 60, 90 * DAY, "the window"),
         "hold_next_withdrawal": Param(True, help="hold the flagged player's next withdrawal"),
     },
+    RuleKind.LIST_BLOCK: {
+        "bets": Param(False, help="check bets (each bet then takes its wallet lock first)"),
+        "deposits": Param(True, help="check deposits (a hit holds the deposit)"),
+        "withdrawals": Param(True, help="check withdrawals"),
+    },
+    RuleKind.LIST_REVIEW: {
+        "bets": Param(False, help="check bets (each bet then takes its wallet lock first)"),
+        "deposits": Param(True, help="check deposits"),
+        "withdrawals": Param(True, help="check withdrawals"),
+    },
 }
+
+# What each list rule looks up.
+LIST_RULE_PURPOSE = {
+    RuleKind.LIST_BLOCK: ListPurpose.BLOCK,
+    RuleKind.LIST_REVIEW: ListPurpose.REVIEW,
+}
+_CALL_PARAMETER = {"bet": "bets", "deposit": "deposits", "withdrawal": "withdrawals"}
 
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
@@ -119,6 +138,24 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "window_seconds. Flags the player and, with hold_next_withdrawal, holds their next "
         "withdrawal for review.",
     },
+    {
+        "key": RuleKind.LIST_BLOCK,
+        "name": "Value on a block list",
+        "action": RuleAction.HOLD,
+        "risk_points": 30,
+        "description": "The call's address (or a range holding it), the player's country, the "
+        "payment fingerprint or the player is on an enabled block list. Holds payments; set "
+        "the action to decline to refuse bets (with bets on). Costs nothing while the block "
+        "lists are empty.",
+    },
+    {
+        "key": RuleKind.LIST_REVIEW,
+        "name": "Value on a review list",
+        "action": RuleAction.FLAG,
+        "risk_points": 5,
+        "description": "As the block-list rule, for review lists: opens a case and lets the "
+        "call through.",
+    },
 ]
 
 
@@ -154,48 +191,88 @@ class ActiveRule:
     action: str
     parameters: dict[str, Any]
     four_eyes_minor: int | None = None
+    version_id: int | None = None
+
+
+def _list_rule_applies(rule: ActiveRule, kind: str, lists: ListSnapshot) -> bool:
+    name = _CALL_PARAMETER.get(kind)
+    return (
+        name is not None
+        and rule.parameters.get(name, False)
+        and lists.has(LIST_RULE_PURPOSE[rule.key])
+    )
+
+
+def _could_act(rules: dict[str, ActiveRule], lists: ListSnapshot, kind: str, amount: int) -> bool:
+    for key in LIST_RULE_PURPOSE:
+        rule = rules.get(key)
+        if rule is not None and _list_rule_applies(rule, kind, lists):
+            return True
+    if kind == "withdrawal":
+        return True
+    if kind == "bet":
+        rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+        return rule is not None and amount >= rule.parameters["min_stake_minor"]
+    return False
+
+
+def _needs_figures(
+    rules: dict[str, ActiveRule], lists: ListSnapshot, request: hooks.ScreeningRequest
+) -> bool:
+    for key in LIST_RULE_PURPOSE:
+        rule = rules.get(key)
+        if rule is not None and _list_rule_applies(rule, request.kind, lists):
+            return True
+    if request.kind == "withdrawal":
+        return any(
+            key in rules
+            for key in (
+                RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
+                RuleKind.WITHDRAWAL_VELOCITY,
+                RuleKind.BONUS_FARMING,
+            )
+        )
+    if request.kind == "bet":
+        rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
+        if rule is None or request.seconds_since_authentication is None:
+            return False
+        p = rule.parameters
+        return (
+            request.seconds_since_authentication <= p["within_seconds"]
+            and request.amount_minor >= p["min_stake_minor"]
+        )
+    return False
 
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The enabled rules, as the screener needs them."""
+    """The enabled rules' live versions, the versions running in shadow (rule key -> version,
+    a disabled rule's shadow included) and the lists, as the screener needs them."""
 
     by_key: dict[str, ActiveRule] = field(default_factory=dict)
+    shadows: dict[str, ActiveRule] = field(default_factory=dict)
+    lists: ListSnapshot = field(default_factory=ListSnapshot)
 
     def get(self, key: str) -> ActiveRule | None:
         return self.by_key.get(key)
 
+    def versions_of(self, key: str) -> list[ActiveRule]:
+        """The live and the shadow version of `key` that are running (for the figures' reach)."""
+        return [rule for rule in (self.by_key.get(key), self.shadows.get(key)) if rule]
+
     def could_act(self, kind: str, amount_minor: int) -> bool:
         """Whether `needs_baseline` could be true for some call of this kind and amount,
         whatever its session (the wallet API then reads the session first)."""
-        if kind == "withdrawal":
-            return True
-        if kind == "bet":
-            rule = self.by_key.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
-            return rule is not None and amount_minor >= rule.parameters["min_stake_minor"]
-        return False
+        return _could_act(self.by_key, self.lists, kind, amount_minor) or (
+            bool(self.shadows) and _could_act(self.shadows, self.lists, kind, amount_minor)
+        )
 
     def needs_baseline(self, request: hooks.ScreeningRequest) -> bool:
-        """Whether any rule could fire on this request; if not, the baseline is not read."""
-        if request.kind == "withdrawal":
-            return any(
-                key in self.by_key
-                for key in (
-                    RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
-                    RuleKind.WITHDRAWAL_VELOCITY,
-                    RuleKind.BONUS_FARMING,
-                )
-            )
-        if request.kind == "bet":
-            rule = self.by_key.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
-            if rule is None or request.seconds_since_authentication is None:
-                return False
-            p = rule.parameters
-            return (
-                request.seconds_since_authentication <= p["within_seconds"]
-                and request.amount_minor >= p["min_stake_minor"]
-            )
-        return False
+        """Whether any live rule could fire on this request; if not, the figures are not read."""
+        return _needs_figures(self.by_key, self.lists, request)
+
+    def shadow_needs_baseline(self, request: hooks.ScreeningRequest) -> bool:
+        return bool(self.shadows) and _needs_figures(self.shadows, self.lists, request)
 
 
 @dataclass(frozen=True)
@@ -211,53 +288,131 @@ class Baseline:
     hold_next_withdrawal: bool = False
     # Rules staff have snoozed for this player (fraud.models.RuleSnooze): never a hit.
     snoozed: frozenset[str] = frozenset()
+    country: str = ""
 
 
 def _hit(rule: ActiveRule, **figures) -> dict[str, Any]:
     return {"rule": rule.key, "action": rule.action, "figures": figures}
 
 
+# The order in which hits are listed (and recorded).
+EVALUATION_ORDER = (
+    RuleKind.LIST_BLOCK,
+    RuleKind.LIST_REVIEW,
+    RuleKind.HIGH_STAKE_AFTER_LOGIN,
+    RuleKind.RAPID_DEPOSITS_WITHDRAWAL,
+    RuleKind.WITHDRAWAL_VELOCITY,
+    RuleKind.BONUS_FARMING,
+)
+
+
+def with_trust(
+    request: hooks.ScreeningRequest, baseline: Baseline, lists: ListSnapshot
+) -> Baseline:
+    """The baseline with `trusted` also set when the player or the call is on a trust list."""
+    if baseline.trusted or not lists.has(ListPurpose.TRUST):
+        return baseline
+    if _list_matches(ListPurpose.TRUST, request, baseline, lists):
+        return dataclasses.replace(baseline, trusted=True)
+    return baseline
+
+
+def _list_matches(purpose, request, baseline, lists) -> list[dict]:
+    return lists.matches(
+        purpose,
+        player_id=request.player_id,
+        ip=request.client_ip,
+        country=baseline.country or None,
+        fingerprint=getattr(request, "payment_fingerprint", None),
+    )
+
+
+def rule_hit(
+    rule: ActiveRule,
+    request: hooks.ScreeningRequest,
+    baseline: Baseline,
+    now: int,
+    lists: ListSnapshot,
+) -> dict[str, Any] | None:
+    """What one rule version says about one request (None: no hit). `baseline.trusted` must
+    already include the trust lists (with_trust)."""
+    key = rule.key
+    if key in LIST_RULE_PURPOSE:
+        if not _list_rule_applies(rule, request.kind, lists):
+            return None
+        found = _list_matches(LIST_RULE_PURPOSE[key], request, baseline, lists)
+        if not found:
+            return None
+        return _hit(rule, on_lists=found, amount_minor=request.amount_minor)
+    if request.kind == "bet":
+        if key == RuleKind.HIGH_STAKE_AFTER_LOGIN and not baseline.trusted:
+            return _high_stake(rule, request, baseline)
+        return None
+    if request.kind != "withdrawal":
+        return None
+    if key == RuleKind.RAPID_DEPOSITS_WITHDRAWAL and not baseline.trusted:
+        return _rapid_deposits(rule, request, baseline, now)
+    if key == RuleKind.WITHDRAWAL_VELOCITY:
+        return _velocity(rule, baseline, now)
+    if (
+        key == RuleKind.BONUS_FARMING
+        and baseline.hold_next_withdrawal
+        and rule.parameters["hold_next_withdrawal"]
+    ):
+        return {
+            "rule": rule.key,
+            "action": RuleAction.HOLD,
+            "figures": {"hold_next_withdrawal": True, "amount_minor": request.amount_minor},
+        }
+    return None
+
+
+def strongest(hits) -> str:
+    if not hits:
+        return RuleAction.ALLOW
+    return max((hit["action"] for hit in hits), key=lambda a: ACTION_STRENGTH[a])
+
+
 def evaluate(
     request: hooks.ScreeningRequest, rules: RuleSet, baseline: Baseline, now: int
 ) -> hooks.Screening:
-    """Apply the enabled real-time rules to one request; `now` is epoch seconds."""
-    hits: list[dict[str, Any]] = []
-    if request.kind == "bet":
-        rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
-        if rule is not None and not baseline.trusted:
-            hit = _high_stake(rule, request, baseline)
-            if hit:
-                hits.append(hit)
-    elif request.kind == "withdrawal":
-        rule = rules.get(RuleKind.RAPID_DEPOSITS_WITHDRAWAL)
-        if rule is not None and not baseline.trusted:
-            hit = _rapid_deposits(rule, request, baseline, now)
-            if hit:
-                hits.append(hit)
-        rule = rules.get(RuleKind.WITHDRAWAL_VELOCITY)
+    """Apply the enabled rules' live versions to one request; `now` is epoch seconds."""
+    baseline = with_trust(request, baseline, rules.lists)
+    hits = []
+    for key in EVALUATION_ORDER:
+        rule = rules.by_key.get(key)
         if rule is not None:
-            hit = _velocity(rule, baseline, now)
+            hit = rule_hit(rule, request, baseline, now, rules.lists)
             if hit:
                 hits.append(hit)
-        rule = rules.get(RuleKind.BONUS_FARMING)
-        if (
-            rule is not None
-            and baseline.hold_next_withdrawal
-            and rule.parameters["hold_next_withdrawal"]
-        ):
-            hits.append(
-                {
-                    "rule": rule.key,
-                    "action": RuleAction.HOLD,
-                    "figures": {"hold_next_withdrawal": True, "amount_minor": request.amount_minor},
-                }
-            )
     if baseline.snoozed:
         hits = [hit for hit in hits if hit["rule"] not in baseline.snoozed]
     if not hits:
         return hooks.ALLOW_ALL
-    action = max((hit["action"] for hit in hits), key=lambda a: ACTION_STRENGTH[a])
-    return hooks.Screening(action=action, hits=tuple(hits))
+    return hooks.Screening(action=strongest(hits), hits=tuple(hits))
+
+
+def evaluate_shadows(
+    request: hooks.ScreeningRequest, rules: RuleSet, baseline: Baseline, now: int
+) -> list[dict[str, Any]]:
+    """For each version in shadow: what it would decide on this request beside what the same
+    rule's live version decides (both alone). Pure; decides nothing."""
+    baseline = with_trust(request, baseline, rules.lists)
+    out = []
+    for key, shadow in rules.shadows.items():
+        live = rules.by_key.get(key)
+        live_hit = rule_hit(live, request, baseline, now, rules.lists) if live else None
+        shadow_hit = rule_hit(shadow, request, baseline, now, rules.lists)
+        out.append(
+            {
+                "version_id": shadow.version_id,
+                "rule_key": key,
+                "live_action": live_hit["action"] if live_hit else RuleAction.ALLOW,
+                "shadow_action": shadow_hit["action"] if shadow_hit else RuleAction.ALLOW,
+                "shadow_hit": shadow_hit,
+            }
+        )
+    return out
 
 
 def _high_stake(rule, request, baseline) -> dict | None:

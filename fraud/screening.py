@@ -30,6 +30,7 @@ import time
 
 from django.db import connection, transaction
 
+from fraud import lists
 from fraud import rules as rule_kinds
 from fraud.choices import RuleKind
 from wallets import db, hooks, lifecycle
@@ -43,37 +44,55 @@ _cache: dict = {"rules": None, "loaded_at": 0.0}
 
 
 def invalidate_rule_cache(**kwargs) -> None:
-    """Drop the cached rules (connected to FraudRule saves); the next screening reloads them."""
+    """Drop the cached rules (connected to rule and version saves: a publish, a shadow started
+    or stopped); the next screening reloads them. Other processes reload within
+    RULE_CACHE_SECONDS."""
     _cache["loaded_at"] = 0.0
     _cache["rules"] = None
 
 
-def active_rules() -> rule_kinds.RuleSet:
-    rules = _cache["rules"]
-    if rules is not None and time.monotonic() - _cache["loaded_at"] < RULE_CACHE_SECONDS:
-        return rules
-    with _cache_lock:
-        from fraud.models import FraudRule
+def _load_rules() -> rule_kinds.RuleSet:
+    from fraud.choices import VersionState
+    from fraud.models import RuleVersion
 
-        loaded = rule_kinds.RuleSet(
-            by_key={
-                rule.key: rule_kinds.ActiveRule(
-                    key=rule.key,
-                    action=rule.action,
-                    # Stored parameters were validated on save; defaults fill what is missing.
-                    parameters={
-                        **rule_kinds.default_parameters(rule.key),
-                        **(rule.parameters or {}),
-                    },
-                    four_eyes_minor=rule.four_eyes_minor,
-                )
-                for rule in FraudRule.objects.filter(enabled=True)
-                if rule.key in rule_kinds.PARAMETERS
-            }
+    live: dict[str, rule_kinds.ActiveRule] = {}
+    shadows: dict[str, rule_kinds.ActiveRule] = {}
+    versions = RuleVersion.objects.filter(
+        state__in=[VersionState.LIVE, VersionState.SHADOW]
+    ).select_related("rule")
+    for version in versions:
+        key = version.rule.key
+        if key not in rule_kinds.PARAMETERS:
+            continue
+        active = rule_kinds.ActiveRule(
+            key=key,
+            action=version.action,
+            # Stored parameters were validated on save; defaults fill what is missing.
+            parameters={**rule_kinds.default_parameters(key), **(version.parameters or {})},
+            four_eyes_minor=version.four_eyes_minor,
+            version_id=version.pk,
         )
-        _cache["rules"] = loaded
-        _cache["loaded_at"] = time.monotonic()
-        return loaded
+        if version.state == VersionState.SHADOW:
+            shadows[key] = active
+        elif version.rule.enabled:
+            live[key] = active
+    return rule_kinds.RuleSet(by_key=live, shadows=shadows)
+
+
+def active_rules() -> rule_kinds.RuleSet:
+    """The enabled rules' live versions, the shadow versions and the lists: from the
+    in-process cache (rules: RULE_CACHE_SECONDS; lists: fraud.lists.LIST_CACHE_SECONDS)."""
+    rules = _cache["rules"]
+    if rules is None or time.monotonic() - _cache["loaded_at"] >= RULE_CACHE_SECONDS:
+        with _cache_lock:
+            rules = _load_rules()
+            _cache["rules"] = rules
+            _cache["loaded_at"] = time.monotonic()
+    current_lists = lists.snapshot()
+    if rules.lists is not current_lists:
+        rules = dataclasses.replace(rules, lists=current_lists)
+        _cache["rules"] = rules
+    return rules
 
 
 # The figures a real-time rule decides on are read from the ledger's committed rows, in the
@@ -91,9 +110,10 @@ SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_wit
        (SELECT array_agg(s.rule_key) FROM fraud_rulesnooze s
         WHERE s.player_id = %(player)s AND s.lifted_at IS NULL
           AND s.until > clock_timestamp()) AS snoozed,
-       d.times, d.amounts, w.times
+       d.times, d.amounts, w.times, p.country
 FROM (SELECT 1) AS one
 LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
+LEFT JOIN wallets_player p ON p.id = %(player)s
 CROSS JOIN LATERAL (
     SELECT array_agg(at ORDER BY at DESC) AS times, array_agg(amount ORDER BY at DESC) AS amounts
     FROM (SELECT extract(epoch FROM created_at)::bigint AS at, amount_minor AS amount
@@ -116,9 +136,10 @@ SELECT extract(epoch FROM clock_timestamp())::bigint, r.trusted, r.hold_next_wit
        (SELECT array_agg(s.rule_key) FROM fraud_rulesnooze s
         WHERE s.player_id = %(player)s AND s.lifted_at IS NULL
           AND s.until > clock_timestamp()) AS snoozed,
-       b.amounts
+       b.amounts, p.country
 FROM (SELECT 1) AS one
 LEFT JOIN fraud_playerrisk r ON r.player_id = %(player)s
+LEFT JOIN wallets_player p ON p.id = %(player)s
 CROSS JOIN LATERAL (
     SELECT array_agg(amount_minor ORDER BY id) AS amounts
     FROM (SELECT id, amount_minor FROM wallets_transaction
@@ -143,27 +164,35 @@ def read_figures(
     request: hooks.ScreeningRequest, rules: rule_kinds.RuleSet
 ) -> tuple[rule_kinds.Baseline, int]:
     """(the figures the enabled rules need for `request`, the database's clock in epoch
-    seconds), read from committed ledger rows under the caller's wallet lock."""
+    seconds), read from committed ledger rows under the caller's wallet lock. The windows
+    reach as far as the live or the shadow version of a rule needs."""
     params = {"player": request.player_id, "wallet": request.wallet_id, "limit": _FIGURES_LIMIT}
+
+    def reach(key: str, name: str) -> int:
+        return max((rule.parameters[name] for rule in rules.versions_of(key)), default=0)
+
     with connection.cursor() as cursor:
         if request.kind == "bet":
-            rule = rules.get(RuleKind.HIGH_STAKE_AFTER_LOGIN)
-            history = max(50, rule.parameters["min_history_bets"]) if rule else 50
+            history = max(50, reach(RuleKind.HIGH_STAKE_AFTER_LOGIN, "min_history_bets"))
             cursor.execute(_BETS_SQL, {**params, "limit": history})
-            now, trusted, hold_next, snoozed, amounts = cursor.fetchone()
+            now, trusted, hold_next, snoozed, amounts, country = cursor.fetchone()
             amounts = list(amounts or ())
             figures = rule_kinds.Baseline(
                 bet_count=len(amounts), stake_ewma_minor=typical_stake(amounts)
             )
         else:
-            rapid = rules.get(RuleKind.RAPID_DEPOSITS_WITHDRAWAL)
-            velocity = rules.get(RuleKind.WITHDRAWAL_VELOCITY)
+            # A deposit is judged by the list rules only: no window to read.
+            payments = request.kind == "withdrawal"
             cursor.execute(
                 _PAYMENTS_SQL,
                 {
                     **params,
-                    "deposit_window": rapid.parameters["window_seconds"] if rapid else 0,
-                    "withdrawal_window": velocity.parameters["window_seconds"] if velocity else 0,
+                    "deposit_window": reach(RuleKind.RAPID_DEPOSITS_WITHDRAWAL, "window_seconds")
+                    if payments
+                    else 0,
+                    "withdrawal_window": reach(RuleKind.WITHDRAWAL_VELOCITY, "window_seconds")
+                    if payments
+                    else 0,
                 },
             )
             (
@@ -174,6 +203,7 @@ def read_figures(
                 deposit_times,
                 deposit_amounts,
                 withdrawal_times,
+                country,
             ) = cursor.fetchone()
             figures = rule_kinds.Baseline(
                 deposit_times=tuple(deposit_times or ()),
@@ -186,6 +216,7 @@ def read_figures(
             trusted=bool(trusted),
             hold_next_withdrawal=bool(hold_next),
             snoozed=frozenset(snoozed or ()),
+            country=country or "",
         ),
         int(now),
     )
@@ -198,12 +229,23 @@ def could_screen(kind: str, amount_minor: int) -> bool:
 
 
 def screen(request: hooks.ScreeningRequest) -> hooks.Screening:
-    """wallets.hooks.screener: allow, flag, hold or decline one money call."""
+    """wallets.hooks.screener: allow, flag, hold or decline one money call, by the live
+    versions. Versions in shadow are evaluated on the same figures and their decisions queued
+    for the shadow recorder; they never change the screening returned."""
     rules = active_rules()
-    if not rules.needs_baseline(request):
+    live_needs = rules.needs_baseline(request)
+    if not live_needs and not rules.shadow_needs_baseline(request):
         return hooks.ALLOW_ALL
     figures, now = read_figures(request, rules)
-    return rule_kinds.evaluate(request, rules, figures, now)
+    screening = rule_kinds.evaluate(request, rules, figures, now) if live_needs else hooks.ALLOW_ALL
+    if rules.shadows:
+        try:
+            shadow_recorder.add_all(
+                request, rule_kinds.evaluate_shadows(request, rules, figures, now)
+            )
+        except Exception:  # a shadow must never fail the call it watches
+            logger.exception("fraud shadow evaluation failed")
+    return screening
 
 
 screen.screening_filter = could_screen  # see wallets.hooks
@@ -418,3 +460,97 @@ def on_decline(request: hooks.ScreeningRequest, screening: hooks.Screening) -> N
     from fraud import services
 
     services.record_declined_bet(request=request, screening=screening)
+
+
+# --- shadow decisions -------------------------------------------------------------------------
+
+SHADOW_FLUSH_SECONDS = 0.5
+SHADOW_QUEUE_LIMIT = 100_000
+
+
+class ShadowRecorder:
+    """The per-process queue of shadow decisions and the thread that writes it (bulk inserts,
+    outside every money transaction: a refused or rolled-back call keeps its shadow record, and
+    no shadow write can slow or fail a call). `threaded = False` (tests) leaves the queue to
+    explicit flush() calls."""
+
+    threaded = True
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: list[dict] = []
+        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.written = 0
+        self.dropped = 0
+
+    def add_all(self, request: hooks.ScreeningRequest, decisions: list[dict]) -> None:
+        if not decisions:
+            return
+        from django.utils import timezone
+
+        at = timezone.now()
+        rows = [
+            {
+                **decision,
+                "request_kind": request.kind,
+                "player_id": request.player_id,
+                "wallet_id": request.wallet_id,
+                "currency": request.currency,
+                "amount_minor": request.amount_minor,
+                "created_at": at,
+            }
+            for decision in decisions
+        ]
+        with self.lock:
+            if len(self.pending) + len(rows) > SHADOW_QUEUE_LIMIT:
+                self.dropped += len(rows)
+                return
+            self.pending.extend(rows)
+            if self.threaded and self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.stopping.clear()
+                self.thread = threading.Thread(target=self._run, name="fraud-shadow", daemon=True)
+                self.thread.start()
+                lifecycle.at_exit(self.stop)
+
+    def flush(self) -> int:
+        """Write everything queued, on this thread's connection; returns how many rows."""
+        from fraud.models import ShadowDecision
+
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch:
+            return 0
+        try:
+            ShadowDecision.objects.bulk_create([ShadowDecision(**row) for row in batch])
+        except Exception:
+            self.dropped += len(batch)
+            logger.exception("fraud shadow decisions: %d lost", len(batch))
+            if not connection.in_atomic_block:
+                connection.close()
+            return 0
+        self.written += len(batch)
+        return len(batch)
+
+    def _run(self) -> None:
+        while not self.stopping.wait(SHADOW_FLUSH_SECONDS):
+            self.flush()
+            with self.lock:
+                idle = not self.pending
+            if idle:
+                connection.close()
+        self.flush()
+        connection.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join(timeout=10)
+        self.flush()
+        self.pid = None
+
+
+shadow_recorder = ShadowRecorder()

@@ -7,7 +7,14 @@ from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from fraud.choices import UNDECIDED_STATUSES, CaseKind, CaseLevel, CaseQueue, SlaState
+from fraud.choices import (
+    UNDECIDED_STATUSES,
+    CaseKind,
+    CaseLevel,
+    CaseOutcome,
+    CaseQueue,
+    SlaState,
+)
 from fraud.models import Case, PlayerRisk, RuleHit, RuleSnooze
 from wallets.models import GameSession, Player, Transaction
 
@@ -238,3 +245,82 @@ def snoozed_player_ids(rule_key: str, player_ids) -> set[int]:
     return set(
         active_snoozes(player_ids=player_ids, rule_key=rule_key).values_list("player_id", flat=True)
     )
+
+
+# --- outcome labels -------------------------------------------------------------------------
+
+CONFIRMED_FRAUD = "confirmed_fraud"
+FALSE_POSITIVE = "false_positive"
+
+
+def case_labels(*, since, until) -> dict[int, str]:
+    """THE place where the outcome labels of fraud cases are read for backtests' precision and
+    recall: {player id: "confirmed_fraud" | "false_positive"} for the players with a case opened
+    in [since, until] that staff labelled (Case.outcome, set with every decision).
+
+    For a rule's precision a hit is either fraud or not: a case labelled false positive or
+    legitimate (unusual, explained) counts as not fraud ("false_positive" here); a player with
+    both kinds of case counts as confirmed fraud."""
+    labels: dict[int, str] = {}
+    rows = (
+        Case.objects.filter(created_at__gte=since, created_at__lte=until)
+        .exclude(outcome="")
+        .values_list("player_id", "outcome")
+        .order_by()
+    )
+    for player_id, outcome in rows:
+        if outcome == CaseOutcome.CONFIRMED_FRAUD:
+            labels[player_id] = CONFIRMED_FRAUD
+        else:
+            labels.setdefault(player_id, FALSE_POSITIVE)
+    return labels
+
+
+def confirmed_fraud_subjects(*, since, until) -> set[int]:
+    """Players whose cases in [since, until] were confirmed as fraud (see case_labels)."""
+    return {
+        pid
+        for pid, label in case_labels(since=since, until=until).items()
+        if label == CONFIRMED_FRAUD
+    }
+
+
+def shadow_comparison(*, version_id: int, since, until) -> dict:
+    """Live and shadow decisions of one shadow version over [since, until): how many calls
+    each would have hit, where they agree, and the disagreements by (live, shadow) action."""
+    from django.db.models import Count
+
+    from fraud.models import ShadowDecision
+
+    rows = (
+        ShadowDecision.objects.filter(
+            version_id=version_id, created_at__gte=since, created_at__lt=until
+        )
+        .values("request_kind", "live_action", "shadow_action")
+        .annotate(calls=Count("id"))
+        .order_by("request_kind", "live_action", "shadow_action")
+    )
+    table = [dict(row) for row in rows]
+    total = sum(row["calls"] for row in table)
+    agree = sum(row["calls"] for row in table if row["live_action"] == row["shadow_action"])
+    return {
+        "version": version_id,
+        "since": since,
+        "until": until,
+        "calls": total,
+        "agree": agree,
+        "disagree": total - agree,
+        "live_hits": sum(row["calls"] for row in table if row["live_action"] != "allow"),
+        "shadow_hits": sum(row["calls"] for row in table if row["shadow_action"] != "allow"),
+        "only_live": sum(
+            row["calls"]
+            for row in table
+            if row["live_action"] != "allow" and row["shadow_action"] == "allow"
+        ),
+        "only_shadow": sum(
+            row["calls"]
+            for row in table
+            if row["shadow_action"] != "allow" and row["live_action"] == "allow"
+        ),
+        "breakdown": table,
+    }

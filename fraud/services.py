@@ -28,10 +28,20 @@ from fraud.choices import (
     DecisionReason,
     RuleAction,
     RuleKind,
+    VersionState,
     default_outcome,
 )
 from fraud.errors import CaseForbidden
-from fraud.models import Case, FraudRule, PlayerRisk, RuleHit
+from fraud.models import (
+    Backtest,
+    Case,
+    FraudList,
+    FraudRule,
+    ListEntry,
+    PlayerRisk,
+    RuleHit,
+    RuleVersion,
+)
 from wallets import hooks, ledger
 from wallets import services as wallet_services
 from wallets.choices import PlayerStatus, TransactionKind, TransactionStatus
@@ -45,12 +55,14 @@ PATTERN_BATCH_LIMIT = 1000  # subjects (addresses, players) one pattern run look
 # --- rules ----------------------------------------------------------------------------------
 
 
-def ensure_default_rules(rule_model=FraudRule) -> int:
-    """Create the seeded rules that do not exist yet; never changes an existing rule (an
-    operator's edits stay). Returns how many were created."""
+def ensure_default_rules(rule_model=FraudRule, version_model=None) -> int:
+    """Create the seeded rules that do not exist yet, each with its live version 1; never
+    changes an existing rule (an operator's edits stay). Returns how many were created."""
+    if version_model is None and rule_model is FraudRule:
+        version_model = RuleVersion
     created = 0
     for spec in rule_kinds.DEFAULT_RULES:
-        _, was_created = rule_model.objects.get_or_create(
+        rule, was_created = rule_model.objects.get_or_create(
             key=str(spec["key"]),
             defaults={
                 "name": spec["name"],
@@ -62,27 +74,344 @@ def ensure_default_rules(rule_model=FraudRule) -> int:
             },
         )
         created += was_created
+        if version_model is not None:
+            ensure_live_version(rule, version_model=version_model)
     return created
 
 
+def ensure_live_version(rule, *, version_model=None) -> None:
+    """A rule without a live version (seeded before versions existed, or just created) gets
+    one copied from its current settings."""
+    version_model = version_model or RuleVersion
+    if version_model.objects.filter(rule_id=rule.pk, state=VersionState.LIVE).exists():
+        return
+    number = (
+        version_model.objects.filter(rule_id=rule.pk).aggregate(n=Max("number"))["n"] or 0
+    ) + 1
+    version_model.objects.create(
+        rule_id=rule.pk,
+        number=number,
+        state=VersionState.LIVE,
+        action=rule.action,
+        parameters=rule.parameters,
+        risk_points=rule.risk_points,
+        four_eyes_minor=rule.four_eyes_minor,
+        note="The rule's settings when versions began.",
+        published_at=timezone.now(),
+    )
+
+
 RULE_FIELDS = ("name", "enabled", "action", "parameters", "description", "risk_points")
+VERSION_FIELDS = ("action", "parameters", "risk_points", "four_eyes_minor")
 
 
 def update_rule(*, rule: FraudRule, actor, reason: str = "", **changes) -> FraudRule:
-    """Change a rule's settings (validated per kind), audited with before and after. The
-    screener of this process sees the change at once, other processes within seconds."""
+    """Change a rule. `name`, `enabled` and `description` change on the rule (audited with
+    before and after); a change of `action`, `parameters`, `risk_points` or `four_eyes_minor`
+    is a new version published at once (create_draft + publish_version: audited with the diff).
+    The screener of this process sees the change at once, other processes within seconds."""
     unknown = set(changes) - set(RULE_FIELDS) - {"four_eyes_minor"}
     if unknown:
         raise ValidationFailed(f"unknown rule fields: {', '.join(sorted(unknown))}")
+    version_changes = {name: changes.pop(name) for name in VERSION_FIELDS if name in changes}
     with transaction.atomic():
         rule = FraudRule.objects.select_for_update().get(pk=rule.pk)
-        before = {name: getattr(rule, name) for name in changes}
-        for name, value in changes.items():
-            setattr(rule, name, value)
-        _validate_rule(rule)
-        rule.save()
-        record_rule_audit(rule=rule, actor=actor, before=before, reason=reason)
+        if changes:
+            before = {name: getattr(rule, name) for name in changes}
+            for name, value in changes.items():
+                setattr(rule, name, value)
+            _validate_rule(rule)
+            rule.save()
+            record_rule_audit(rule=rule, actor=actor, before=before, reason=reason)
+        if version_changes:
+            draft = create_draft(rule=rule, actor=actor, note=reason, **version_changes)
+            publish_version(version_id=draft.pk, actor=actor, reason=reason or "rule edited")
+            rule.refresh_from_db()
     return rule
+
+
+# --- rule versions --------------------------------------------------------------------------
+
+
+def live_version(rule: FraudRule) -> RuleVersion | None:
+    return RuleVersion.objects.filter(rule=rule, state=VersionState.LIVE).first()
+
+
+def _validate_version(version: RuleVersion) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        version.full_clean(exclude=["rule", "restored_from", "created_by", "published_by"])
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ValidationFailed(f"{field}: {' '.join(messages)}", field=field) from None
+
+
+def create_draft(*, rule: FraudRule, actor, note: str = "", base=None, **fields) -> RuleVersion:
+    """A new draft of `rule`: the live version's settings (or `base`'s), changed by `fields`
+    (action, parameters, risk_points, four_eyes_minor), validated per kind. Numbers are given
+    under the rule's row lock, so two drafts never share one."""
+    unknown = set(fields) - set(VERSION_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"unknown version fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        rule = FraudRule.objects.select_for_update().get(pk=rule.pk)
+        source = base or live_version(rule)
+        start = (
+            {name: getattr(source, name) for name in VERSION_FIELDS}
+            if source
+            else {name: getattr(rule, name) for name in VERSION_FIELDS}
+        )
+        number = (RuleVersion.objects.filter(rule=rule).aggregate(n=Max("number"))["n"] or 0) + 1
+        version = RuleVersion(
+            rule=rule,
+            number=number,
+            state=VersionState.DRAFT,
+            note=(note or "").strip()[:1000],
+            created_by=actor if getattr(actor, "pk", None) else None,
+            restored_from=base,
+            **{**start, **fields},
+        )
+        _validate_version(version)
+        version.save()
+    return version
+
+
+def update_draft(*, version_id: int, actor, **fields) -> RuleVersion:
+    """Edit a draft (never a live, shadow or past version: those are history)."""
+    unknown = set(fields) - set(VERSION_FIELDS) - {"note"}
+    if unknown:
+        raise ValidationFailed(f"unknown version fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        version = RuleVersion.objects.select_for_update().select_related("rule").get(pk=version_id)
+        if version.state != VersionState.DRAFT:
+            raise NotAllowed(f"version {version.number} is {version.state}: only drafts change")
+        for name, value in fields.items():
+            setattr(version, name, value)
+        _validate_version(version)
+        version.save()
+    return version
+
+
+def version_diff(before: RuleVersion | None, after: RuleVersion) -> dict[str, dict]:
+    """{"before": {...}, "after": {...}} of what differs: each changed parameter by name, and
+    action, risk points and the four-eyes figure."""
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in ("action", "risk_points", "four_eyes_minor"):
+        was = getattr(before, name) if before else None
+        now = getattr(after, name)
+        if was != now:
+            old[name], new[name] = was, now
+    was_params = (before.parameters if before else {}) or {}
+    for name in sorted(set(was_params) | set(after.parameters or {})):
+        if was_params.get(name) != (after.parameters or {}).get(name):
+            old[f"parameters.{name}"] = was_params.get(name)
+            new[f"parameters.{name}"] = (after.parameters or {}).get(name)
+    return {"before": old, "after": new}
+
+
+def publish_version(*, version_id: int, actor, reason: str = "") -> RuleVersion:
+    """Make a draft (or the version in shadow) the rule's live version: the previous live one
+    is superseded, the rule's settings become the version's, and an audit record keeps who,
+    when and the diff of parameters and action against the version it replaces. Under the
+    rule's row lock; the database itself refuses a second live version."""
+    if actor is None or not getattr(actor, "pk", None):
+        raise ValidationFailed("publishing needs a named staff user")
+    with transaction.atomic():
+        version = RuleVersion.objects.select_related("rule").get(pk=version_id)
+        rule = FraudRule.objects.select_for_update().get(pk=version.rule_id)
+        version = RuleVersion.objects.select_for_update().get(pk=version_id)
+        if version.state not in (VersionState.DRAFT, VersionState.SHADOW):
+            raise NotAllowed(
+                f"version {version.number} is {version.state}: restore it as a draft to "
+                "publish it again"
+            )
+        version.rule = rule
+        _validate_version(version)
+        previous = live_version(rule)
+        now = timezone.now()
+        if previous is not None:
+            previous.state = VersionState.SUPERSEDED
+            previous.superseded_at = now
+            previous.save(update_fields=["state", "superseded_at"])
+        version.state = VersionState.LIVE
+        version.published_by = actor
+        version.published_at = now
+        version.shadow_since = None
+        version.save(update_fields=["state", "published_by", "published_at", "shadow_since"])
+        for name in VERSION_FIELDS:
+            setattr(rule, name, getattr(version, name))
+        rule.save()
+        diff = version_diff(previous, version)
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.rule.publish",
+            target=rule,
+            reason=(reason or version.note or "").strip()[:1000],
+            before={"version": previous.number if previous else None, **diff["before"]},
+            after={"version": version.number, **diff["after"]},
+        )
+    from fraud import screening
+
+    screening.invalidate_rule_cache()
+    return version
+
+
+def start_shadow(*, version_id: int, actor, reason: str = "") -> RuleVersion:
+    """Run a draft in shadow next to the live version: evaluated in the same money-path call,
+    its decision recorded, never acted on. A version already in shadow for the rule goes back
+    to draft (one shadow per rule, enforced by the database). Audited."""
+    with transaction.atomic():
+        version = RuleVersion.objects.get(pk=version_id)
+        rule = FraudRule.objects.select_for_update().get(pk=version.rule_id)
+        version = RuleVersion.objects.select_for_update().get(pk=version_id)
+        if version.state != VersionState.DRAFT:
+            raise NotAllowed(
+                f"version {version.number} is {version.state}: only a draft can shadow"
+            )
+        RuleVersion.objects.filter(rule=rule, state=VersionState.SHADOW).update(
+            state=VersionState.DRAFT, shadow_since=None
+        )
+        version.state = VersionState.SHADOW
+        version.shadow_since = timezone.now()
+        version.save(update_fields=["state", "shadow_since"])
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.rule.shadow_start",
+            target=rule,
+            reason=reason,
+            after={"version": version.number},
+        )
+    from fraud import screening
+
+    screening.invalidate_rule_cache()
+    return version
+
+
+def stop_shadow(*, version_id: int, actor, reason: str = "") -> RuleVersion:
+    """Take a version out of shadow (back to draft; its recorded decisions stay). Audited."""
+    with transaction.atomic():
+        version = RuleVersion.objects.select_for_update().select_related("rule").get(pk=version_id)
+        if version.state != VersionState.SHADOW:
+            raise NotAllowed(f"version {version.number} is not in shadow")
+        version.state = VersionState.DRAFT
+        version.shadow_since = None
+        version.save(update_fields=["state", "shadow_since"])
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.rule.shadow_stop",
+            target=version.rule,
+            reason=reason,
+            before={"version": version.number},
+        )
+    from fraud import screening
+
+    screening.invalidate_rule_cache()
+    return version
+
+
+def restore_version(*, version_id: int, actor, note: str = "") -> RuleVersion:
+    """A new draft carrying the settings of any version (a past live one, typically)."""
+    base = RuleVersion.objects.select_related("rule").get(pk=version_id)
+    return create_draft(
+        rule=base.rule,
+        actor=actor,
+        base=base,
+        note=note or f"Restored from version {base.number}.",
+    )
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def _list_changed() -> None:
+    from fraud import lists
+
+    lists.invalidate_list_cache()
+
+
+def add_list_entry(
+    *, fraud_list: FraudList, value: str, reason: str, actor, expires_at=None
+) -> ListEntry:
+    """Put a value on a list (normalised: an address as its CIDR network, a country in
+    capitals), with who added it and why; audited. A malformed value or a value already on the
+    list is a VALIDATION_ERROR naming the field, and changes nothing."""
+    from fraud.lists import normalise_value
+
+    try:
+        normalised = normalise_value(fraud_list.kind, value)
+    except ValueError as error:
+        raise ValidationFailed(str(error), field="value") from None
+    if not (reason or "").strip():
+        raise ValidationFailed("say why this value is on the list", field="reason")
+    with transaction.atomic():
+        if ListEntry.objects.filter(list=fraud_list, value=normalised).exists():
+            raise ValidationFailed(f"{normalised} is already on {fraud_list.name}", field="value")
+        entry = ListEntry.objects.create(
+            list=fraud_list,
+            value=normalised,
+            reason=reason.strip()[:1000],
+            added_by=actor if getattr(actor, "pk", None) else None,
+            expires_at=expires_at,
+        )
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.list.add",
+            target=fraud_list,
+            reason=entry.reason,
+            after={"value": normalised},
+        )
+    transaction.on_commit(_list_changed)
+    _list_changed()
+    return entry
+
+
+def remove_list_entry(*, entry: ListEntry, actor, reason: str = "") -> None:
+    """Take a value off its list; the audit record keeps what it was, who added it and why."""
+    with transaction.atomic():
+        wallet_services.record_audit(
+            actor=actor,
+            action="fraud.list.remove",
+            target=entry.list,
+            reason=reason or "removed",
+            before={
+                "value": entry.value,
+                "added_by": entry.added_by.get_username() if entry.added_by else None,
+                "reason": entry.reason,
+            },
+        )
+        entry.delete()
+    transaction.on_commit(_list_changed)
+    _list_changed()
+
+
+# --- backtests ------------------------------------------------------------------------------
+
+BACKTEST_MAX_DAYS = 365
+
+
+def request_backtest(*, version_id: int, days: int, actor, run_now: bool = False) -> Backtest:
+    """Queue a backtest of a version over the last `days` of the ledger (the Celery task
+    fraud.tasks.run_backtest runs it; `run_now` runs it in this process instead)."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= BACKTEST_MAX_DAYS:
+        raise ValidationFailed(
+            f"days must be a whole number from 1 to {BACKTEST_MAX_DAYS}", field="days"
+        )
+    version = RuleVersion.objects.select_related("rule").get(pk=version_id)
+    backtest = Backtest.objects.create(
+        version=version, days=days, requested_by=actor if getattr(actor, "pk", None) else None
+    )
+    if run_now:
+        from fraud import backtest as runner
+
+        runner.run_backtest(backtest_id=backtest.pk)
+        backtest.refresh_from_db()
+    else:
+        from fraud import tasks
+
+        transaction.on_commit(lambda: tasks.run_backtest.delay(backtest.pk))
+    return backtest
 
 
 def _validate_rule(rule: FraudRule) -> None:

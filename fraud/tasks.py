@@ -15,3 +15,11 @@ def scan_multi_account_ips() -> int:
 def scan_bonus_farming() -> int:
     """Beat job (default every 10 minutes): flag repeated minimum deposits."""
     return services.scan_bonus_farming()
+
+
+@shared_task(name="fraud.run_backtest", ignore_result=True)
+def run_backtest(backtest_id: int) -> None:
+    """Run one queued backtest (fraud.backtest.run_backtest)."""
+    from fraud import backtest
+
+    backtest.run_backtest(backtest_id=backtest_id)

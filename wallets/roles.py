@@ -35,6 +35,15 @@ PROTECTION = [
     "protection.add_exclusion",
 ]
 
+# Fraud rules: versions, shadow decisions, backtests and lists, read-only.
+FRAUD_RULES_READ = [
+    "fraud.view_ruleversion",
+    "fraud.view_shadowdecision",
+    "fraud.view_backtest",
+    "fraud.view_fraudlist",
+    "fraud.view_listentry",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "back_office": [
         *VIEW_CORE,
@@ -53,6 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.view_casenote",
         "fraud.view_rulesnooze",
         "fraud.snooze_rule",
+        # fraud rules: read the versions, shadow results, backtests and lists
+        *FRAUD_RULES_READ,
         # monitoring: watch dashboards and alerts, acknowledge/resolve, silence
         "monitoring.view_alert",
         "monitoring.manage_alert",
@@ -104,6 +115,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.change_fraudrule",
         "fraud.view_playerrisk",
         "fraud.view_rulehit",
+        # drafts, shadow runs, publishing, backtests and the lists
+        *FRAUD_RULES_READ,
+        "fraud.add_ruleversion",
+        "fraud.change_ruleversion",
+        "fraud.publish_ruleversion",
+        "fraud.add_backtest",
+        "fraud.add_fraudlist",
+        "fraud.change_fraudlist",
+        "fraud.add_listentry",
+        "fraud.change_listentry",
+        "fraud.delete_listentry",
         # monitoring: alerts as back office, plus the per-provider profiles (auto-protection)
         "monitoring.view_alert",
         "monitoring.manage_alert",

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 
 from fraud import screening
 from fraud.choices import RuleKind
-from fraud.models import Case, FraudRule, RuleSnooze
+from fraud.models import Case, RuleSnooze
+from tests.fraud.conftest import publish_rule
 from wallets import ledger
 from wallets.models import AuditRecord, Player, Wallet
 
@@ -16,8 +17,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_reviewer_takes_the_next_case_notes_snoozes_and_decides(admin_ui, production_hooks):
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     screening.invalidate_rule_cache()  # this process screens with the edited rule at once
     player = Player.objects.get(external_id="demo-player-002")

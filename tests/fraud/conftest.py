@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from fraud import screening
+from fraud import lists, screening
 from tests import factories
 from wallets import hooks, ledger
 
@@ -27,10 +27,17 @@ def fraud_hooks():
     hooks.ledger_listeners[:] = [screening.on_ledger_row]
     hooks.decline_recorders[:] = [screening.on_decline]
     screening.invalidate_rule_cache()
+    lists.invalidate_list_cache()
+    # Shadow decisions are written by explicit flush() calls in the test's own transaction.
+    screening.shadow_recorder.threaded = False
+    screening.shadow_recorder.pending.clear()
     try:
         yield
     finally:
+        screening.shadow_recorder.pending.clear()
+        screening.shadow_recorder.threaded = True
         screening.invalidate_rule_cache()
+        lists.invalidate_list_cache()
         hooks.screener = saved[0]
         hooks.ledger_listeners[:] = saved[1]
         hooks.decline_recorders[:] = saved[2]
@@ -110,3 +117,16 @@ def staff():
         return factories.UserFactory(groups=list(groups), is_superuser=superuser)
 
     return create
+
+
+def publish_rule(key, **changes):
+    """Change a rule's live settings as staff do: a draft published at once (audited)."""
+    from fraud import services
+    from fraud.models import FraudRule
+
+    return services.update_rule(
+        rule=FraudRule.objects.get(key=key),
+        actor=factories.UserFactory(is_superuser=True),
+        reason="test settings",
+        **changes,
+    )

@@ -9,6 +9,7 @@ from django.urls import reverse
 from fraud.choices import RuleKind
 from fraud.models import Case, FraudRule, PlayerRisk
 from tests import factories
+from tests.fraud.conftest import publish_rule
 from wallets.models import AuditRecord, Wallet
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,8 @@ def login(client):
 @pytest.fixture
 def held(money, new_player, provider):
     """A held withdrawal (velocity limit 1) of a player with some play and IPs."""
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     player = new_player(100_00, ip="198.51.100.20")
     new_player(ip="198.51.100.20")  # another account on the same address
@@ -162,31 +163,55 @@ def test_bulk_reject_releases(login, held):
     assert figures(player) == (94_00, 0)
 
 
-def test_rules_are_edited_by_compliance_validated_and_audited(login):
+def test_rules_are_changed_by_a_draft_published_by_compliance_validated_and_audited(login):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    from fraud.models import RuleVersion
+
     rule = FraudRule.objects.get(key=RuleKind.RAPID_DEPOSITS_WITHDRAWAL)
     client = login("compliance")
-    url = reverse("admin:fraud_fraudrule_change", args=[rule.pk])
+    # The rule's page offers a new draft, pre-filled from the live version.
+    page = client.get(reverse("admin:fraud_fraudrule_change", args=[rule.pk])).content.decode()
+    assert "New draft from the live version" in page
+    add = reverse("admin:fraud_ruleversion_add")
+    prefilled = client.get(add + f"?rule={rule.pk}")
+    assert prefilled.context["adminform"].form.initial["action"] == "hold"
     form = {
-        "name": rule.name,
-        "enabled": "on",
+        "rule": rule.pk,
         "action": "flag",
         "parameters": '{"min_small_deposits": 4}',
         "risk_points": "25",
         "four_eyes_minor": "",
-        "description": rule.description,
+        "note": "stricter",
     }
-    bad = client.post(url, {**form, "parameters": '{"min_small_deposits": 4.5}'})
+    bad = client.post(add, {**form, "parameters": '{"min_small_deposits": 4.5}'})
     assert bad.status_code == 200 and "whole number" in bad.content.decode()
-    assert FraudRule.objects.get(pk=rule.pk).action == "hold"
-    response = client.post(url, form)
+    assert RuleVersion.objects.filter(rule=rule).count() == 1
+    assert client.post(add, form).status_code == 302
+    draft = RuleVersion.objects.get(rule=rule, state="draft")
+    assert draft.parameters["withdrawal_min_minor"] == 100_00  # completed with the default
+    rule.refresh_from_db()
+    assert rule.action == "hold"  # a draft changes nothing
+    response = client.post(
+        reverse("admin:fraud_ruleversion_changelist"),
+        {
+            "action": "publish_versions",
+            ACTION_CHECKBOX_NAME: [draft.pk],
+            "apply": "1",
+            "reason": "card testing wave",
+        },
+    )
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.action == "flag" and rule.risk_points == 25
     assert rule.parameters["min_small_deposits"] == 4
-    assert rule.parameters["withdrawal_min_minor"] == 100_00  # completed with the default
-    record = AuditRecord.objects.get(action="fraud.rule.change")
-    assert record.actor == client.user
+    record = AuditRecord.objects.get(action="fraud.rule.publish")
+    assert record.actor == client.user and record.reason == "card testing wave"
     assert record.before["action"] == "hold" and record.after["action"] == "flag"
+    assert record.after["parameters.min_small_deposits"] == 4
+    # The published version is history now: its page shows it read-only.
+    live = client.get(reverse("admin:fraud_ruleversion_change", args=[draft.pk]))
+    assert live.status_code == 200 and not live.context["has_change_permission"]
 
 
 def test_back_office_may_read_but_not_edit_rules(login):

@@ -10,8 +10,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from fraud.choices import RuleKind
-from fraud.models import Case, FraudRule
+from fraud.models import Case
 from tests import factories
+from tests.fraud.conftest import publish_rule
 from wallets.errors import BetDeclined
 from wallets.models import AuditRecord, Wallet
 
@@ -41,8 +42,8 @@ def figures(player):
 @pytest.fixture
 def queue(money, new_player, provider):
     """Two held withdrawals (velocity), one declined bet, one flag; of different ages."""
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     alice = new_player(200_00)
     money.withdraw(alice, 1_00)

@@ -16,6 +16,7 @@ from fraud.errors import CaseForbidden
 from fraud.models import Case, CaseNote
 from tests import factories
 from tests.fraud.casework_helpers import level2_reviewer, make_case
+from tests.fraud.conftest import publish_rule
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
 from wallets.models import AuditRecord, Wallet
 
@@ -197,11 +198,10 @@ def test_four_eyes_puts_the_case_back_for_a_second_approver(player, reviewer, se
 @pytest.mark.django_db
 def test_first_approval_releases_the_claim(money, new_player, reviewer, settings):
     from fraud.choices import RuleKind
-    from fraud.models import FraudRule
 
     settings.FRAUD_FOUR_EYES_MINOR = 10_00
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     player = new_player(100_00)
     money.withdraw(player, 10_00)

@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from fraud.choices import RuleKind
-from fraud.models import Case, FraudRule, RuleSnooze
+from fraud.models import Case, RuleSnooze
 from tests import factories
 from tests.fraud.casework_helpers import make_case
+from tests.fraud.conftest import publish_rule
 from wallets.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +31,8 @@ def login(client):
 
 @pytest.fixture
 def held(money, new_player):
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     player = new_player(200_00)
     money.withdraw(player, 1_00)

@@ -10,9 +10,10 @@ from django.db import connection
 
 from fraud import services
 from fraud.choices import CaseKind, CaseStatus, RuleKind
-from fraud.models import Case, FraudRule, PlayerBaseline
+from fraud.models import Case, PlayerBaseline
 from fraud.screening import baseline_writer
 from tests import factories
+from tests.fraud.conftest import publish_rule
 from tests.wallets.test_ledger import assert_ledger_invariant
 from wallets import hooks, ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
@@ -48,8 +49,8 @@ def holding(monkeypatch):
 @pytest.fixture
 def held_withdrawal(db, money, new_player):
     """100.00 deposited, 10.00 withdrawn, then 60.00 held by the velocity rule (set to 1)."""
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
+    publish_rule(
+        RuleKind.WITHDRAWAL_VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600}
     )
     player = new_player(100_00)
     money.withdraw(player, 10_00)
@@ -208,7 +209,7 @@ def test_below_the_threshold_one_approver_suffices(held_withdrawal, staff, setti
 @pytest.mark.django_db
 def test_a_rule_can_lower_the_four_eyes_threshold(held_withdrawal, staff, settings):
     settings.FRAUD_FOUR_EYES_MINOR = 1_000_000_00
-    FraudRule.objects.filter(key=RuleKind.WITHDRAWAL_VELOCITY).update(four_eyes_minor=50_00)
+    publish_rule(RuleKind.WITHDRAWAL_VELOCITY, four_eyes_minor=50_00)
     _, case = held_withdrawal
     pending = services.approve_case(case_id=case.pk, actor=staff(), **APPROVE)
     assert pending.status == CaseStatus.AWAITING_SECOND

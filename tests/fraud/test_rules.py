@@ -87,11 +87,12 @@ def test_a_rule_change_is_audited_and_completed_with_defaults(staff):
     )
     rule.refresh_from_db()
     assert rule.parameters == {"max_withdrawals": 2, "window_seconds": 3600}
-    record = AuditRecord.objects.get(action="fraud.rule.change")
+    # A parameter change is a new version published at once; the audit keeps the diff.
+    record = AuditRecord.objects.get(action="fraud.rule.publish")
     assert record.actor == officer
     assert record.reason == "tighter"
-    assert record.before == {"parameters": {"max_withdrawals": 5, "window_seconds": 3600}}
-    assert record.after == {"parameters": {"max_withdrawals": 2, "window_seconds": 3600}}
+    assert record.before == {"version": 1, "parameters.max_withdrawals": 5}
+    assert record.after == {"version": 2, "parameters.max_withdrawals": 2}
 
 
 # --- the baseline ---------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from fraud import casework, selectors, services
 from fraud.choices import RuleKind
-from fraud.models import Case, FraudRule, RuleSnooze
+from fraud.models import Case, RuleSnooze
 from tests import factories
 from tests.fraud.casework_helpers import make_case
+from tests.fraud.conftest import publish_rule
 from wallets.errors import NotAllowed, ValidationFailed
 from wallets.models import AuditRecord
 
@@ -26,9 +27,7 @@ def reviewer():
 
 @pytest.fixture
 def velocity_of_one():
-    FraudRule.objects.filter(key=VELOCITY).update(
-        parameters={"max_withdrawals": 1, "window_seconds": 3600}
-    )
+    publish_rule(VELOCITY, parameters={"max_withdrawals": 1, "window_seconds": 3600})
 
 
 def test_a_snooze_is_validated_and_changes_nothing_when_refused(reviewer):

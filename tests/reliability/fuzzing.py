@@ -59,6 +59,18 @@ def make_world(code: str = "fuzz") -> dict:
         provider=provider, kind=ViolationKind.SIGNATURE_FAILURES, severity=Severity.HIGH,
         occurred_at=now,
     )  # fmt: skip
+    from fraud import services as fraud_services
+    from fraud.models import Backtest, FraudList, FraudRule
+
+    fraud_services.ensure_default_rules()
+    draft = fraud_services.create_draft(
+        rule=FraudRule.objects.get(key="withdrawal_velocity"), actor=None
+    )
+    backtest = Backtest.objects.create(version=draft, days=1)
+    fraud_list = FraudList.objects.create(name="fuzz ranges", kind="ip", purpose="review")
+    entry = fraud_services.add_list_entry(
+        fraud_list=fraud_list, value="203.0.113.0/24", reason="fuzz", actor=None
+    )
     # Rows made on first read (a read that makes them is not a write of the request).
     policies.global_policy()
     monitoring_services.ensure_profiles()
@@ -74,6 +86,10 @@ def make_world(code: str = "fuzz") -> dict:
         "violation": violation,
         "transaction": session.transactions.first(),
         "fingerprint": ProviderCredential.objects.filter(provider=provider).first().fingerprint,
+        "rule_version": draft,
+        "backtest": backtest,
+        "fraud_list": fraud_list,
+        "list_entry": entry,
     }
 
 

@@ -89,6 +89,7 @@ def public_hex() -> str:
 
 
 BO, CO, IN = "back_office", "compliance", "integrator"
+WRITE_OK = (200, 201, 204, 400, 404, 409)
 
 ENDPOINTS = [
     # monitoring (backoffice-api.md: back office, compliance)
@@ -152,6 +153,36 @@ ENDPOINTS = [
     endpoint("snoozes.retrieve", "get", "/api/v1/snoozes/{snooze}/", {BO}),
     endpoint("snoozes.lift", "post", "/api/v1/snoozes/{snooze}/lift", {BO},
              body={"reason": "chargeback"}),
+    # fraud rules (roles.py: compliance changes them, back office reads them)
+    endpoint("fraud.rules.list", "get", "/api/v1/fraud/rules/", {BO, CO}),
+    endpoint("fraud.rules.retrieve", "get", "/api/v1/fraud/rules/withdrawal_velocity/", {BO, CO}),
+    endpoint("fraud.versions.list", "get", "/api/v1/fraud/versions/", {BO, CO}),
+    endpoint("fraud.versions.retrieve", "get", "/api/v1/fraud/versions/{version}/", {BO, CO}),
+    endpoint("fraud.versions.create", "post", "/api/v1/fraud/versions/", {CO}, ok=(201,),
+             body={"rule": "withdrawal_velocity"}),
+    endpoint("fraud.versions.shadow", "post", "/api/v1/fraud/versions/{version}/shadow", {CO},
+             ok=WRITE_OK, body={"reason": "r"}),
+    endpoint("fraud.versions.stop_shadow", "post",
+             "/api/v1/fraud/versions/{version}/stop-shadow", {CO}, ok=WRITE_OK,
+             body={"reason": "r"}),
+    endpoint("fraud.versions.publish", "post", "/api/v1/fraud/versions/{version}/publish", {CO},
+             ok=WRITE_OK, body={"reason": "r"}),
+    endpoint("fraud.versions.restore", "post", "/api/v1/fraud/versions/{version}/restore", {CO},
+             ok=WRITE_OK, body={"reason": "r"}),
+    endpoint("fraud.shadow_comparison", "get", "/api/v1/fraud/shadow-comparison", {BO, CO},
+             ok=(200, 400)),
+    endpoint("fraud.backtests.list", "get", "/api/v1/fraud/backtests/", {BO, CO}),
+    endpoint("fraud.backtests.retrieve", "get", "/api/v1/fraud/backtests/{backtest}/", {BO, CO}),
+    endpoint("fraud.backtests.create", "post", "/api/v1/fraud/backtests/", {CO}, ok=(201,),
+             body={"version": "{version}", "days": 1}),
+    endpoint("fraud.lists.list", "get", "/api/v1/fraud/lists/", {BO, CO}),
+    endpoint("fraud.lists.retrieve", "get", "/api/v1/fraud/lists/{fraud_list}/", {BO, CO}),
+    endpoint("fraud.lists.create", "post", "/api/v1/fraud/lists/", {CO}, ok=WRITE_OK,
+             body={"name": "ranges", "kind": "ip", "purpose": "block"}),
+    endpoint("fraud.entries.list", "get", "/api/v1/fraud/list-entries/", {BO, CO}),
+    endpoint("fraud.entries.retrieve", "get", "/api/v1/fraud/list-entries/{entry}/", {BO, CO}),
+    endpoint("fraud.entries.create", "post", "/api/v1/fraud/list-entries/", {CO}, ok=WRITE_OK,
+             body={"list": "{fraud_list}", "value": "10.0.0.0/8", "reason": "r"}),
     # compliance (roles.py only: not in backoffice-api.md's table)
     endpoint("compliance.violations.list", "get", "/api/v1/compliance/violations/", {CO}),
     endpoint("compliance.violations.retrieve", "get",
@@ -207,6 +238,17 @@ def world() -> dict[str, Any]:
         player=player, rule_key="bonus_farming", starts_at=now,
         until=now + timedelta(days=7), reason="verified", created_by=reviewer,
     )  # fmt: skip
+    from fraud import services as fraud_services
+    from fraud.models import Backtest, FraudList, FraudRule
+
+    version = fraud_services.create_draft(
+        rule=FraudRule.objects.get(key="withdrawal_velocity"), actor=None
+    )
+    backtest = Backtest.objects.create(version=version, days=1)
+    fraud_list = FraudList.objects.create(name="world", kind="ip", purpose="review")
+    entry = fraud_services.add_list_entry(
+        fraud_list=fraud_list, value="203.0.113.0/24", reason="r", actor=None
+    )
     # The global policy row is created on first use with the settings' defaults (by a read too):
     # made here so that a read of it is not counted as a change.
     policies.global_policy()
@@ -219,6 +261,10 @@ def world() -> dict[str, Any]:
         "snooze": snooze.pk,
         "violation": violation.pk,
         "reviewer": reviewer.username,
+        "version": version.pk,
+        "backtest": backtest.pk,
+        "fraud_list": fraud_list.pk,
+        "entry": entry.pk,
         "fingerprint": ProviderCredential.objects.get(provider=acme).fingerprint,
         "public_key": public_hex(),
         "report_rows": [row("b1", player, amount="10.00")],

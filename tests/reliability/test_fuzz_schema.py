@@ -61,10 +61,16 @@ def real_path_parameters(path: str, world: dict) -> dict:
         "/api/v1/compliance/violations/": world["violation"].pk,
         "/api/v1/reconciliation/runs/": world["run"].pk,
         "/api/v1/audit/": 1,
+        "/api/v1/fraud/versions/": world["rule_version"].pk,
+        "/api/v1/fraud/backtests/": world["backtest"].pk,
+        "/api/v1/fraud/lists/": world["fraud_list"].pk,
+        "/api/v1/fraud/list-entries/": world["list_entry"].pk,
     }
     parameters = {}
     if "{code}" in path:
         parameters["code"] = world["provider"].code
+    if "{key}" in path:
+        parameters["key"] = "withdrawal_velocity"
     if "{fingerprint}" in path:
         parameters["fingerprint"] = world["fingerprint"]
     if "{id}" in path:
