@@ -73,6 +73,8 @@ def real_path_parameters(path: str, world: dict) -> dict:
         parameters["key"] = "withdrawal_velocity"
     if "{fingerprint}" in path:
         parameters["fingerprint"] = world["fingerprint"]
+    if "{player_id}" in path:
+        parameters["player_id"] = world["player"].pk
     if "{id}" in path:
         parameters["id"] = next(pk for prefix, pk in by_prefix.items() if path.startswith(prefix))
     return parameters

@@ -145,15 +145,15 @@ def test_a_service_refusal_after_a_valid_form_is_an_error_message_not_a_500(admi
 # --- JSON fields and autocomplete fields of other apps' admins ---------------------------------
 
 
-def _rule_form(rule, parameters: str) -> dict:
+def _draft_form(rule, parameters: str) -> dict:
+    """A rule's parameters change through a draft version (published later, audited)."""
     return {
-        "name": rule.name,
-        "enabled": "on",
+        "rule": rule.pk,
         "action": rule.action,
         "parameters": parameters,
         "risk_points": rule.risk_points,
         "four_eyes_minor": "",
-        "description": rule.description,
+        "note": "tighter",
     }
 
 
@@ -170,22 +170,25 @@ def _rule_form(rule, parameters: str) -> dict:
 )
 def test_admin_json_fields_are_read_strictly(admin, parameters, reason):
     from fraud import services as fraud_services
-    from fraud.models import FraudRule
+    from fraud.models import FraudRule, RuleVersion
 
     fraud_services.ensure_default_rules()
     rule = FraudRule.objects.get(key="withdrawal_velocity")
-    before = FraudRule.objects.filter(pk=rule.pk).values().get()
-    response = admin.post(f"/admin/fraud/fraudrule/{rule.pk}/change/", _rule_form(rule, parameters))
+    versions = list(RuleVersion.objects.filter(rule=rule).values())
+    response = admin.post("/admin/fraud/ruleversion/add/", _draft_form(rule, parameters))
     assert response.status_code == 200
     assert reason in response.content.decode()
-    assert FraudRule.objects.filter(pk=rule.pk).values().get() == before
+    assert list(RuleVersion.objects.filter(rule=rule).values()) == versions
     accepted = admin.post(
-        f"/admin/fraud/fraudrule/{rule.pk}/change/",
-        _rule_form(rule, '{"window_seconds": 1.2e3, "max_withdrawals": 4}'),
+        "/admin/fraud/ruleversion/add/",
+        _draft_form(rule, '{"window_seconds": 1.2e3, "max_withdrawals": 4}'),
     )
     assert accepted.status_code == 302
-    rule.refresh_from_db()
-    assert rule.parameters == {"window_seconds": 1200, "max_withdrawals": 4}
+    draft = RuleVersion.objects.filter(rule=rule).exclude(pk__in=[v["id"] for v in versions]).get()
+    assert (draft.state, draft.parameters) == (
+        "draft",
+        {"window_seconds": 1200, "max_withdrawals": 4},
+    )
 
 
 @pytest.mark.parametrize(
