@@ -17,6 +17,8 @@ cd "$PITBOSS_ROOT"
 ensure_venv
 use_venv
 trap 'services_stop_started' EXIT
+# The replica benchmark (bench/replica_offload.py) reads from a real streaming standby.
+export PITBOSS_REPLICA=1
 services_start
 
 if ! command -v wrk >/dev/null 2>&1; then
