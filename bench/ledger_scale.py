@@ -12,7 +12,9 @@ throwaway database, checks it and drops it (that is what `bench.run --quick` run
 The data: P players (100,000 from a million rows on), one EUR wallet each, five providers. Row
 ids are explicit: the P opening deposits first, then game rows g = 1..N-P, wallet
 w = (g-1) % P + 1 and per-wallet ordinal k = (g-1) / P, so that every wallet's rows are spread
-over the whole table (as a player's rows are over time), never clustered. Per wallet: a session
+over the whole table (as a player's rows are over time), never clustered. Up to 10,000,000 rows
+span 90 days; a larger ledger spans proportionally longer (50,000,000 rows: 450 days), so that a
+day holds the same volume at every size. Per wallet: a session
 every 50 rows (the provider changes with it), a round every bet + win (two rows); about one
 round in 500 is rolled back (the bet `rolled_back` plus its `rollback` row) and about one in
 20,000 is replaced by a held withdrawal (no provider; counted in `reserved` only). Wallet
@@ -32,8 +34,16 @@ import time
 
 PROVIDERS = 5
 ROWS_PER_SESSION = 50
-# Game rows spread over this period.
+# Game rows spread over this period, for ledgers of up to SPAN_ROWS rows; a larger ledger is a
+# longer history at the same daily volume (so a day's roll-up reads as many rows at any size).
 SPAN_DAYS = 90
+SPAN_ROWS = 10_000_000
+
+
+def span_days(rows: int) -> int:
+    return max(SPAN_DAYS, -(-SPAN_DAYS * rows // SPAN_ROWS))
+
+
 META_TABLE = "bench_ledger_scale"
 
 
@@ -126,8 +136,9 @@ def _sql(rows: int, players: int) -> list[tuple[str, str]]:
     deposit = 1_000_000 + 10_000 * per_wallet
     # created_at of game row g: BASE + g * STEP.
     # ... ending an hour ago: nothing looks written "just now" (the reconciliation's watermark).
-    base = f"(now() - interval '{SPAN_DAYS} days 1 hour')"
-    step = f"(interval '{SPAN_DAYS} days' / {max(g_max, 1)})"
+    days = span_days(rows)
+    base = f"(now() - interval '{days} days 1 hour')"
+    step = f"(interval '{days} days' / {max(g_max, 1)})"
     # Per game row g: wallet w, ordinal k and what the row is.
     w, k = f"((g - 1) % {p} + 1)", f"((g - 1) / {p})"
     held_wd = f"({k} % 2 = 1 AND ({w} + {k}) % 20011 = 7)"
@@ -157,7 +168,7 @@ def _sql(rows: int, players: int) -> list[tuple[str, str]]:
                 ip_allowlist, rounding_mode, idle_timeout_seconds, round_timeout_seconds,
                 max_sessions_per_player, open_round_policy, created_at)
             SELECT i, 'bench-prov-' || i, 'Bench provider ' || i, ARRAY['EUR'], 'active', '',
-                   ARRAY[]::varchar[], '', 1800, 3600, 5, 'refund', now() - interval '400 days'
+                   ARRAY[]::varchar[], '', 1800, 3600, 5, 'refund', {base} - interval '30 days'
             FROM generate_series(1, {PROVIDERS}) i""",
         ),
         (
@@ -272,7 +283,7 @@ def _sql(rows: int, players: int) -> list[tuple[str, str]]:
             "audit records",
             f"""INSERT INTO wallets_auditrecord (at, actor_label, action, target_type, target_id,
                 target_label, reason, before, after)
-            SELECT {base} + i * (interval '{SPAN_DAYS} days' / {max(rows // 50, 1)}),
+            SELECT {base} + i * (interval '{days} days' / {max(rows // 50, 1)}),
                    'staff-' || i % 20,
                    (ARRAY['player.block', 'player.unblock', 'provider.settings',
                           'session.close', 'transaction.approve'])[1 + i % 5],
@@ -338,11 +349,15 @@ def build(url: str, *, rows: int, players: int) -> dict:
     return timings
 
 
-def check(url: str) -> dict:
-    """Row counts, wallets whose balance or reserved is off their ledger, and the ledger's
-    largest per-wallet running-balance error (balance_after_minor)."""
+def check(url: str, rows: int) -> dict:
+    """Row counts (all, and those of the build: ids 1..rows; benchmarks may have added bets
+    since), wallets whose balance or reserved is off their ledger, and the ledger's largest
+    per-wallet running-balance error (balance_after_minor)."""
     with _connect(url) as conn:
         ledger_rows = conn.execute("SELECT COUNT(*) FROM wallets_transaction").fetchone()[0]
+        built = conn.execute(
+            "SELECT COUNT(*) FROM wallets_transaction WHERE id <= %s", [rows]
+        ).fetchone()[0]
         off = conn.execute(
             """
             SELECT COUNT(*) FROM wallets_wallet w
@@ -373,6 +388,7 @@ def check(url: str) -> dict:
         )
     return {
         "ledger_rows": ledger_rows,
+        "built_rows": built,
         "wallets_off_ledger": off,
         "wallets_last_balance_after_off": last_after_off,
         "kinds": kinds,
@@ -398,11 +414,11 @@ def main() -> int:
         server_url, name, rows, players=args.players, rebuild=args.rebuild or args.quick
     )
     try:
-        result = {"bench": "ledger_scale", "rows": rows, **info, **check(url)}
+        result = {"bench": "ledger_scale", "rows": rows, **info, **check(url, rows)}
     finally:
         if args.quick:
             drop_database(server_url, database_name(url))
-    result["ok"] = result["ledger_rows"] == rows and result["wallets_off_ledger"] == 0
+    result["ok"] = result["built_rows"] == rows and result["wallets_off_ledger"] == 0
     emit(result)
     return 0 if result["ok"] else 1
 
