@@ -66,7 +66,7 @@ COMMIT;
 # database server.
 LEDGER_SCRIPT = """\\set sid random(:smin, :smax)
 \\set n random(1, 2000000000)
-SELECT outcome FROM pitboss_bet(:pid, NULL, NULL,
+SELECT outcome FROM {function}(:pid, NULL, NULL,
     (SELECT token_hash FROM wallets_gamesession WHERE id = :sid), NULL,
     'pgb-' || :client_id || '-' || :n, false, 'pgbr-' || :client_id || '-' || :n, 1, 'EUR', '',
     NULL,
@@ -168,21 +168,29 @@ def run_ledger_ceiling(
     database_url: str, *, session_ids: list[int], provider_id: int, clients: int, duration: float
 ) -> dict[str, dict]:
     """pgbench running the wallet API's bet statements (LEDGER_SCRIPT) on seeded sessions:
-    random sessions and the first one (hot). Writes real bets (1 minor unit each)."""
+    random sessions and the first one (hot). Writes real bets (1 minor unit each).
+
+    A third run calls `pitboss_bet_rules`, the bet without the wrapper that remembers refusals
+    (`pitboss_bet` = the rules + recording a refusal): what remembering costs an accepted bet.
+    Keyed `<shape>_c<clients>`, the third `random_c<clients>_rules`."""
     results = {}
-    for shape, (low, high) in (
-        ("random", (min(session_ids), max(session_ids))),
-        ("hot", (session_ids[0], session_ids[0])),
+    for key, shape, function in (
+        (f"random_c{clients}", "random", "pitboss_bet"),
+        (f"hot_c{clients}", "hot", "pitboss_bet"),
+        (f"random_c{clients}_rules", "random", "pitboss_bet_rules"),
     ):
-        log(f"pgbench ledger function {shape} clients={clients} {duration:.0f}s")
-        results[f"{shape}_c{clients}"] = run_pgbench(
+        low, high = (
+            (min(session_ids), max(session_ids)) if shape == "random" else (session_ids[0],) * 2
+        )
+        log(f"pgbench ledger function {function} {shape} clients={clients} {duration:.0f}s")
+        results[key] = run_pgbench(
             database_url,
             clients=clients,
             duration=duration,
-            script_text=LEDGER_SCRIPT,
+            script_text=LEDGER_SCRIPT.replace("{function}", function),
             defines={"smin": low, "smax": high, "pid": provider_id},
             prepared=True,
-        )
+        ) | {"shape": shape, "function": function}
     return results
 
 

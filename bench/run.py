@@ -215,14 +215,16 @@ def build_table(report: dict) -> str:
             f"{row['rows']} |"
         )
     for key, figure in report.get("ledger_ceiling", {}).items():
-        shape, connections = key.split("_c")
-        baseline = report["baselines"].get(key, {}).get("tps")
+        shape, connections = key.split("_")[0], key.split("_c")[1].split("_")[0]
+        baseline = report["baselines"].get(f"{shape}_c{connections}", {}).get("tps")
         ratio = figure["tps"] / baseline if baseline else None
         players = "one hot player" if shape == "hot" else "random players"
+        function = figure.get("function", "pitboss_bet")
+        what = "ceiling" if function == "pitboss_bet" else "without remembering refusals"
         lines.append(
-            f"| ledger function alone (pgbench, one prepared pitboss_bet call by token), "
+            f"| ledger function alone (pgbench, one prepared {function} call by token), "
             f"{players}, {connections} clients | {_fmt(figure['tps'])} | | | | "
-            f"{figure['failed']} | {_fmt(baseline)} | {_fmt(ratio, 3)} | ceiling | |"
+            f"{figure['failed']} | {_fmt(baseline)} | {_fmt(ratio, 3)} | {what} | |"
         )
     invariant = report["invariant"]
     lines += [
