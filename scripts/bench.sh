@@ -17,8 +17,10 @@ cd "$PITBOSS_ROOT"
 ensure_venv
 use_venv
 trap 'services_stop_started' EXIT
-# The replica benchmark (bench/replica_offload.py) reads from a real streaming standby.
-export PITBOSS_REPLICA=1
+# The replica benchmark (bench/replica_offload.py) reads from a real streaming standby, which
+# holds a copy of every database of the primary (the kept scale ledgers too: twice their disk).
+# PITBOSS_REPLICA=0 make bench runs without it (that benchmark then says it was skipped).
+export PITBOSS_REPLICA="${PITBOSS_REPLICA:-1}"
 services_start
 
 if ! command -v wrk >/dev/null 2>&1; then
