@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from fraud import screening, services, statistics
+from fraud import screening, selectors, services, statistics
 from fraud.choices import RuleKind, VersionState
 from fraud.models import Case, FraudRule, RuleHit, RuleVersion, ShadowDecision
 from tests import factories
@@ -290,6 +291,20 @@ def test_a_shadow_decision_names_the_live_version_it_was_compared_with(money, ne
     screening.shadow_recorder.flush()
     decisions = list(ShadowDecision.objects.filter(version=draft))
     assert decisions and {d.live_version_id for d in decisions} == {live.pk}
+    # A new live version is published while the shadow runs: the comparison tells them apart.
+    newer = services.create_draft(rule=rule, actor=_officer(), parameters={"max_withdrawals": 3})
+    newer = services.publish_version(version_id=newer.pk, actor=_officer())
+    money.withdraw(player, 1_00)
+    screening.shadow_recorder.flush()
+    comparison = selectors.shadow_comparison(
+        version_id=draft.pk,
+        since=timezone.now() - timedelta(hours=1),
+        until=timezone.now() + timedelta(minutes=1),
+    )
+    assert comparison["by_live_version"] == [
+        {"live_version_id": live.pk, "live_version": 1, "calls": 2, "agree": 1, "disagree": 1},
+        {"live_version_id": newer.pk, "live_version": 3, "calls": 1, "agree": 0, "disagree": 1},
+    ]
     # A disabled rule's live version does not run: nothing to compare against.
     FraudRule.objects.filter(pk=rule.pk).update(enabled=False)
     screening.invalidate_rule_cache()
