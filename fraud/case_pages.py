@@ -209,6 +209,7 @@ def case_page(model_admin, request, case_id: int):
     hits = [
         {
             "rule": hit.get("rule"),
+            "version": hit.get("version"),
             "action": hit.get("action"),
             "rows": figure_rows(hit.get("figures") or {}, case.currency),
         }

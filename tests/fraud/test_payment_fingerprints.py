@@ -7,6 +7,7 @@ replay it."""
 import json
 
 import pytest
+from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -91,7 +92,7 @@ def _balance(player):
     return wallet.balance_minor, wallet.reserved_minor
 
 
-def test_a_withdrawal_to_a_blocked_fingerprint_is_held_with_a_case(pay, lists):
+def test_a_withdrawal_to_a_blocked_fingerprint_is_held_with_a_case(pay, lists, staff, client):
     player = _funded(pay)
     response = pay.withdrawal(player, "50.00", payment_fingerprint=BLOCKED)
     assert response.status_code == 201, response.content
@@ -107,6 +108,10 @@ def test_a_withdrawal_to_a_blocked_fingerprint_is_held_with_a_case(pay, lists):
         {"kind": "payment_fingerprint", "value": BLOCKED, "list": lists[ListPurpose.BLOCK].name}
     ]
     assert hit.version == services.live_version(FraudRule.objects.get(key=RuleKind.LIST_BLOCK))
+    # The reviewer sees the fingerprint on the case page.
+    client.force_login(staff("back_office"))
+    page = client.get(reverse("admin:fraud_case_change", args=[case.pk]))
+    assert f"payment fingerprint <code>{BLOCKED}</code>" in page.content.decode()
 
     # The same player paying out to another card, or with no fingerprint: paid out.
     other = pay.withdrawal(player, "10.00", payment_fingerprint="card:someone-else")
@@ -246,3 +251,23 @@ def test_backtests_match_the_fingerprints_the_rows_carry(pay, lists):
     rapid = services.live_version(FraudRule.objects.get(key=RuleKind.RAPID_DEPOSITS_WITHDRAWAL))
     report = services.request_backtest(version_id=rapid.pk, days=1, actor=None, run_now=True)
     assert report.result["hits"] == 1, report.result
+
+
+def test_staff_find_every_payment_made_with_one_fingerprint(pay, staff, client):
+    first, second = _funded(pay), _funded(pay)
+    a = pay.deposit(first, "5.00", payment_fingerprint="card:shared-1").json()["id"]
+    b = pay.withdrawal(second, "6.00", payment_fingerprint="card:shared-1").json()["id"]
+    pay.withdrawal(second, "7.00", payment_fingerprint="card:shared-10")
+    pay.withdrawal(second, "8.00")
+    reader = APIClient()
+    reader.force_authenticate(staff("back_office"))
+    found = reader.get("/api/v1/transactions/?payment_fingerprint=card:shared-1")
+    assert found.status_code == 200, found.content
+    assert [row["id"] for row in found.json()["results"]] == [b, a]  # newest first
+    too_long = reader.get("/api/v1/transactions/?payment_fingerprint=" + "x" * 129)
+    assert too_long.status_code == 400 and "payment_fingerprint" in too_long.json()
+
+    # The player's context page shows the fingerprint of each recent payment.
+    client.force_login(staff(superuser=True))
+    page = client.get(reverse("admin:fraud_player_context", args=[second.pk]))
+    assert page.status_code == 200 and "<code>card:shared-10</code>" in page.content.decode()

@@ -245,7 +245,7 @@ def test_the_admin_page_shows_each_version_and_switches_between_them(seeded, cli
     assert bad.status_code == 400 and "no version 9" in bad.content.decode()
 
 
-def test_the_screener_records_the_deciding_version_on_each_hit(money, new_player):
+def test_the_screener_records_the_deciding_version_on_each_hit(money, new_player, client):
     rule = FraudRule.objects.get(key=VELOCITY)
     v1 = services.live_version(rule)
     player = new_player(100_00)
@@ -254,6 +254,10 @@ def test_the_screener_records_the_deciding_version_on_each_hit(money, new_player
     first = RuleHit.objects.get(player=player, rule_key=VELOCITY)
     assert first.version_id == v1.pk
     assert first.case.hits[0]["version_id"] == v1.pk and first.case.hits[0]["version"] == 1
+    # The case page names the version that decided.
+    client.force_login(factories.UserFactory(groups=["back_office"]))
+    page = client.get(reverse("admin:fraud_case_change", args=[first.case_id]))
+    assert '<span class="rule-version">version 1</span>' in page.content.decode()
 
     draft = services.create_draft(rule=rule, actor=_officer(), parameters={"max_withdrawals": 2})
     v2 = services.publish_version(version_id=draft.pk, actor=_officer())

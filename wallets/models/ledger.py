@@ -167,6 +167,13 @@ class Transaction(models.Model):
                 name="txn_payments_by_wallet",
             ),
             models.Index(fields=["created_at"], name="txn_by_time"),
+            # The payments made with one card, account or e-wallet (the transactions filter).
+            # Only rows that carry a fingerprint: bets never enter it.
+            models.Index(
+                fields=["payment_fingerprint", "-id"],
+                condition=Q(payment_fingerprint__isnull=False),
+                name="txn_by_payment_fingerprint",
+            ),
             models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
             # List pages: search by round id; filter by a status other than posted.
             models.Index(
