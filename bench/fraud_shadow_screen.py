@@ -11,7 +11,9 @@ looks at. Three modes alternate call by call so they see the same machine load:
 - shadow: a draft of withdrawal velocity (max 2) and one of the high-stake rule (multiple 5)
   running in shadow, their decisions evaluated on the same figures and queued for the shadow
   recorder (a 3.00 bet is still below every min_stake: no query);
-- shadow_lists: as shadow, with a block list of 1,000 ranges and a review list of 50 countries;
+- shadow_lists: as shadow, with a block list of 1,000 ranges, a review list of 50 countries
+  and a block list of 1,000 payment fingerprints (every withdrawal carries a fingerprint, one in
+  ten of them on the list);
 - shadow_every_bet: the high-stake shadow at min_stake 1.00 and a day's window, so that every bet
   reads its figures under the lock (the worst a shadow can add to bets).
 
@@ -128,6 +130,13 @@ def _run(calls: int) -> dict:
     codes = sorted(__import__("fraud.lists", fromlist=["COUNTRIES"]).COUNTRIES)[:50]
     ListEntry.objects.bulk_create(ListEntry(list=countries, value=c, reason="bench") for c in codes)
 
+    cards = FraudList.objects.create(
+        name="cards", kind=ListKind.PAYMENT_FINGERPRINT, purpose=ListPurpose.BLOCK
+    )
+    ListEntry.objects.bulk_create(
+        ListEntry(list=cards, value=f"card:bench-{i * 10}", reason="bench") for i in range(1000)
+    )
+
     shadows = {
         "live": [],
         "shadow": [velocity, high_stake],
@@ -145,7 +154,7 @@ def _run(calls: int) -> dict:
             draft.refresh_from_db()
             if draft.state != "shadow":
                 services.start_shadow(version_id=draft.pk, actor=admin)
-        FraudList.objects.filter(pk__in=[blocked.pk, countries.pk]).update(
+        FraudList.objects.filter(pk__in=[blocked.pk, countries.pk, cards.pk]).update(
             enabled=mode == "shadow_lists"
         )
         screening.invalidate_rule_cache()
@@ -186,6 +195,7 @@ def _run(calls: int) -> dict:
                         session_id=session.pk if kind == "bet" else None,
                         client_ip="198.51.100.7",
                         seconds_since_authentication=5.0 if kind == "bet" else None,
+                        payment_fingerprint=f"card:bench-{done + i}" if kind != "bet" else None,
                     )
                     with transaction.atomic():
                         Wallet.objects.select_for_update().get(pk=wallet.pk)

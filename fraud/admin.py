@@ -414,6 +414,7 @@ class RuleVersionAdmin(admin.ModelAdmin):
             "hours": hours,
             "comparison": comparison,
             "recent": ShadowDecision.objects.filter(version=version)
+            .select_related("live_version")
             .exclude(live_action=F("shadow_action"))
             .order_by("-created_at")[:50],
         }

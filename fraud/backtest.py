@@ -24,12 +24,13 @@ pattern jobs, on the rows as booked):
 - multi_account_ip: each (player, address) where at least `min_accounts` players registered,
   or deposited, from that address within `window_seconds` (one hit per pair, as the job's cases);
 - list_block / list_review: each deposit, withdrawal (and bet, with `bets`) in the window whose
-  address, player's country or player is on an enabled list of the purpose, as the lists are now
-  (payment fingerprints are not on ledger rows: not replayed).
+  address, player's country, player or payment fingerprint is on an enabled list of the purpose,
+  as the lists are now (a row booked without a fingerprint matches by its other values only).
 
 Deposits, withdrawals and bets count whatever their status now (a rejected row was held when it
-was booked). Trusted players (as they are now) are skipped by the rules the screener skips them
-for. A version whose action is `allow` still reports its hits.
+was booked). Trusted players (as they are now), and rows whose address, player's country, player
+or payment fingerprint is on an enabled trust list now, are skipped by the rules the screener
+skips trusted players for. A version whose action is `allow` still reports its hits.
 """
 
 # The statements are composed from constants of this module (the table name, the statuses);
@@ -59,6 +60,24 @@ MAX_SLICES = 20
 # Row kinds that were booked (the call happened), and those that count as history.
 _HISTORY = "('posted', 'held', 'rejected')"
 
+
+def _trusted(row: str) -> str:
+    """SQL: ledger row `row` is of a trusted player (Player risk) or one of its values is on an
+    enabled trust list now: what the screener's with_trust says for the call."""
+    return f"""(EXISTS (SELECT 1 FROM fraud_playerrisk r WHERE r.player_id = {row}.player_id
+                    AND r.trusted)
+     OR EXISTS (SELECT 1 FROM fraud_listentry e JOIN fraud_fraudlist l ON l.id = e.list_id
+                WHERE l.enabled AND l.purpose = 'trust'
+                  AND (e.expires_at IS NULL OR e.expires_at > now())
+                  AND ((CASE WHEN l.kind = 'ip' AND {row}.client_ip IS NOT NULL
+                             THEN e.value::cidr >>= {row}.client_ip END)
+                       OR (l.kind = 'player' AND e.value = {row}.player_id::text)
+                       OR (l.kind = 'payment_fingerprint'
+                           AND e.value = {row}.payment_fingerprint)
+                       OR (l.kind = 'country' AND e.value = (
+                           SELECT country FROM wallets_player WHERE id = {row}.player_id)))))"""
+
+
 _RAPID_SQL = f"""
 INSERT INTO {HITS_TABLE} (txn_id, player_id, kind, currency, amount_minor, at, figures)
 SELECT w.id, w.player_id, w.kind, w.currency, w.amount_minor, w.created_at,
@@ -72,7 +91,7 @@ CROSS JOIN LATERAL (
 ) AS d
 WHERE w.kind = 'withdrawal' AND w.created_at >= %(start)s AND w.created_at < %(end)s
   AND w.amount_minor >= %(withdrawal_min_minor)s AND d.n >= %(min_small_deposits)s
-  AND NOT EXISTS (SELECT 1 FROM fraud_playerrisk r WHERE r.player_id = w.player_id AND r.trusted)
+  AND NOT {_trusted("w")}
 """
 
 _VELOCITY_SQL = f"""
@@ -92,7 +111,7 @@ WHERE w.kind = 'withdrawal' AND w.created_at >= %(start)s AND w.created_at < %(e
 
 # Candidates only (stake, time since authentication, history length): the typical stake of
 # these few is then computed exactly as the screener does.
-_HIGH_STAKE_CANDIDATES_SQL = """
+_HIGH_STAKE_CANDIDATES_SQL = f"""
 SELECT t.id, t.player_id, t.kind, t.currency, t.amount_minor, t.created_at,
        extract(epoch FROM t.created_at - s.authenticated_at)::float8, h.amounts
 FROM wallets_transaction t
@@ -107,7 +126,7 @@ WHERE t.kind = 'bet' AND t.created_at >= %(start)s AND t.created_at < %(end)s
   AND t.amount_minor >= %(min_stake_minor)s
   AND s.authenticated_at IS NOT NULL
   AND t.created_at - s.authenticated_at <= make_interval(secs => %(within_seconds)s)
-  AND NOT EXISTS (SELECT 1 FROM fraud_playerrisk r WHERE r.player_id = t.player_id AND r.trusted)
+  AND NOT {_trusted("t")}
 """
 
 _BONUS_SQL = f"""
@@ -183,9 +202,12 @@ CROSS JOIN LATERAL (
     FROM fraud_listentry e JOIN fraud_fraudlist l ON l.id = e.list_id
     WHERE l.enabled AND l.purpose = %(purpose)s
       AND (e.expires_at IS NULL OR e.expires_at > now())
-      AND ((l.kind = 'ip' AND t.client_ip IS NOT NULL AND e.value::cidr >>= t.client_ip)
+      -- CASE: the cast is made for address entries only (AND does not order its operands).
+      AND ((CASE WHEN l.kind = 'ip' AND t.client_ip IS NOT NULL
+                 THEN e.value::cidr >>= t.client_ip END)
            OR (l.kind = 'country' AND e.value = pl.country)
-           OR (l.kind = 'player' AND e.value = t.player_id::text))
+           OR (l.kind = 'player' AND e.value = t.player_id::text)
+           OR (l.kind = 'payment_fingerprint' AND e.value = t.payment_fingerprint))
 ) AS m
 WHERE t.kind = ANY(%(kinds)s) AND t.created_at >= %(start)s AND t.created_at < %(end)s
   AND m.found IS NOT NULL

@@ -26,7 +26,7 @@ from fraud.choices import (
     DecisionReason,
     RuleKind,
 )
-from fraud.models import Case, PlayerRisk, RuleSnooze
+from fraud.models import Case, PlayerRisk, RuleSnooze, RuleVersion
 from monitoring.charts import line_chart
 from wallets.admin_display import money
 from wallets.errors import WalletError
@@ -209,6 +209,7 @@ def case_page(model_admin, request, case_id: int):
     hits = [
         {
             "rule": hit.get("rule"),
+            "version": hit.get("version"),
             "action": hit.get("action"),
             "rows": figure_rows(hit.get("figures") or {}, case.currency),
         }
@@ -371,6 +372,9 @@ def manager_page(model_admin, request):
 class StatisticsForm(forms.Form):
     start = forms.DateField(label="from", required=False)
     end = forms.DateField(label="to", required=False)
+    # Per-version figures of one rule (all its versions, or the one chosen).
+    rule = forms.ChoiceField(label="rule", required=False, choices=[("", "-"), *RuleKind.choices])
+    version = forms.IntegerField(label="version", required=False, min_value=1)
 
     def clean(self):
         data = super().clean()
@@ -382,14 +386,60 @@ class StatisticsForm(forms.Form):
         if (end - start).days + 1 > statistics.MAX_DAYS:
             raise forms.ValidationError(f"at most {statistics.MAX_DAYS} days")
         data["start"], data["end"] = start, end
+        if data.get("version") is not None and not data.get("rule"):
+            self.add_error("version", "choose the rule first")
+        elif (
+            data.get("version") is not None
+            and not RuleVersion.objects.filter(
+                rule__key=data["rule"], number=data["version"]
+            ).exists()
+        ):
+            self.add_error("version", f"{data['rule']} has no version {data['version']}")
         return data
+
+
+def _figures_row(stats) -> dict:
+    return {
+        "stats": stats,
+        "fp_rate": "-"
+        if stats.false_positive_rate is None
+        else f"{stats.false_positive_rate * 100:.1f} %",
+        "median": "-"
+        if stats.median_decision_seconds is None
+        else age(stats.median_decision_seconds),
+        "outcome_shares": _shares(stats.outcomes),
+    }
+
+
+def _day_times(days) -> list[datetime]:
+    return [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
+
+
+def _version_chart(version: statistics.VersionStatistics):
+    """Hits per day of one version; days on which it was not live (and did not hit) are gaps."""
+    first = version.published_at.astimezone(UTC).date() if version.published_at else None
+    last = version.superseded_at.astimezone(UTC).date() if version.superseded_at else None
+
+    def shown(day, count):
+        if count or version.number is None:
+            return count
+        if first is None or day < first or (last is not None and day > last):
+            return None
+        return count
+
+    return line_chart(
+        times=_day_times([day for day, _ in version.hits_per_day]),
+        series=[(version.label, [shown(day, count) for day, count in version.hits_per_day])],
+        unit="hits",
+        height=140,
+    )
 
 
 def statistics_page(model_admin, request):
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     form = StatisticsForm(request.GET or None)
-    rows, chart, start, end = [], None, None, None
+    rows, chart, start, end, per_version = [], None, None, None, None
     if form.is_valid() or not request.GET:
         if not request.GET:
             end = timezone.now().date()
@@ -397,22 +447,40 @@ def statistics_page(model_admin, request):
         else:
             start, end = form.cleaned_data["start"], form.cleaned_data["end"]
         figures = statistics.rule_statistics(since=start, until=end)
-        rows = [
-            {
-                "stats": stats,
-                "fp_rate": "-"
-                if stats.false_positive_rate is None
-                else f"{stats.false_positive_rate * 100:.1f} %",
-                "median": "-"
-                if stats.median_decision_seconds is None
-                else age(stats.median_decision_seconds),
-                "outcome_shares": _shares(stats.outcomes),
-            }
-            for stats in figures
-        ]
+        rows = [_figures_row(stats) for stats in figures]
         days = [day for day, _ in figures[0].hits_per_day] if figures else []
+        chosen_rule = form.cleaned_data.get("rule") if request.GET else ""
+        if chosen_rule:
+            by_rule = {stats.rule: stats for stats in figures}
+            rule_stats = by_rule.get(chosen_rule)
+            version_rows = [
+                {**_figures_row(version), "chart": _version_chart(version)}
+                for version in (rule_stats.versions if rule_stats else [])
+            ]
+            chosen_version = form.cleaned_data.get("version")
+            if chosen_version is not None:
+                version_rows = [
+                    row for row in version_rows if row["stats"].number == chosen_version
+                ] or [
+                    {**_figures_row(version), "chart": _version_chart(version)}
+                    for version in statistics.rule_statistics(
+                        since=start, until=end, rule=chosen_rule, version=chosen_version
+                    )[0].versions
+                ]
+            per_version = {
+                "rule": chosen_rule,
+                "name": rule_stats.name if rule_stats else chosen_rule,
+                "rows": version_rows,
+                "version": chosen_version,
+                "choices": list(
+                    RuleVersion.objects.filter(rule__key=chosen_rule)
+                    .exclude(published_at__isnull=True)
+                    .order_by("number")
+                    .values_list("number", "state")
+                ),
+            }
         chart = line_chart(
-            times=[datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days],
+            times=_day_times(days),
             series=[
                 (stats.rule, [count for _, count in stats.hits_per_day])
                 for stats in figures
@@ -429,6 +497,8 @@ def statistics_page(model_admin, request):
         "chart": chart,
         "start": start,
         "end": end,
+        "per_version": per_version,
+        "rule_choices": RuleKind.choices,
     }
     return TemplateResponse(
         request,

@@ -8,12 +8,16 @@ player that exists).
 """
 
 import ipaddress
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 
 from fraud.choices import ListKind, ListPurpose
+from wallets.validators import (
+    PAYMENT_FINGERPRINT_CHARACTERS,
+    PAYMENT_FINGERPRINT_MAX,
+    payment_fingerprint_problem,
+)
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 COUNTRIES = frozenset(
@@ -27,7 +31,6 @@ COUNTRIES = frozenset(
     TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
     ZM ZW""".split()
 )
-_FINGERPRINT = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
 
 
 def _shown(value: object) -> str:
@@ -63,9 +66,11 @@ def normalise_value(kind: str, value: object) -> str:
             )
         return code
     if kind == ListKind.PAYMENT_FINGERPRINT:
-        if not _FINGERPRINT.match(text):
+        # The payment API's rule (wallets.validators): what a payment can carry, a list holds.
+        if payment_fingerprint_problem(text):
             raise ValueError(
-                "a payment fingerprint is 1 to 128 letters, digits, '-', '_', ':' or '.'"
+                f"a payment fingerprint is 1 to {PAYMENT_FINGERPRINT_MAX} "
+                f"{PAYMENT_FINGERPRINT_CHARACTERS}"
             )
         return text
     if kind == ListKind.PLAYER:

@@ -229,10 +229,18 @@ class Case(models.Model):
 
 
 class RuleHit(models.Model):
-    """One rule firing for a player, with the figures that triggered it (append-only)."""
+    """One rule firing for a player, with the figures that triggered it (append-only).
+
+    `version` is the rule's live version that decided (the screener's rule cache, the pattern
+    job's rule): the rule statistics compare versions by it. Null for hits recorded before
+    versions were recorded on hits (and the backfill could not tell the version exactly), and
+    for hits of a foreign screener that names no version."""
 
     player = models.ForeignKey(Player, on_delete=models.CASCADE, related_name="+")
     rule_key = models.CharField(max_length=64)
+    version = models.ForeignKey(
+        "RuleVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="hits"
+    )
     action = models.CharField(max_length=16)
     figures = models.JSONField(default=dict, blank=True)
     case = models.ForeignKey(
@@ -395,6 +403,11 @@ class ShadowDecision(models.Model):
     currency = models.CharField(max_length=3)
     amount_minor = models.BigIntegerField()
     live_action = models.CharField(max_length=16)  # this rule's live version alone
+    # The live version compared against (null: the rule was disabled, so no live version ran;
+    # or the decision was recorded before this was kept and the backfill could not tell).
+    live_version = models.ForeignKey(
+        RuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     shadow_action = models.CharField(max_length=16)
     shadow_hit = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()

@@ -192,6 +192,7 @@ class ActiveRule:
     parameters: dict[str, Any]
     four_eyes_minor: int | None = None
     version_id: int | None = None
+    version_number: int | None = None
 
 
 def _list_rule_applies(rule: ActiveRule, kind: str, lists: ListSnapshot) -> bool:
@@ -292,7 +293,13 @@ class Baseline:
 
 
 def _hit(rule: ActiveRule, **figures) -> dict[str, Any]:
-    return {"rule": rule.key, "action": rule.action, "figures": figures}
+    return {**_decided_by(rule), "action": rule.action, "figures": figures}
+
+
+def _decided_by(rule: ActiveRule) -> dict[str, Any]:
+    """The rule and the version that decided a hit (recorded on RuleHit.version: the rule
+    statistics compare versions by it). From the rule cache: no query."""
+    return {"rule": rule.key, "version_id": rule.version_id, "version": rule.version_number}
 
 
 # The order in which hits are listed (and recorded).
@@ -360,7 +367,7 @@ def rule_hit(
         and rule.parameters["hold_next_withdrawal"]
     ):
         return {
-            "rule": rule.key,
+            **_decided_by(rule),
             "action": RuleAction.HOLD,
             "figures": {"hold_next_withdrawal": True, "amount_minor": request.amount_minor},
         }
@@ -406,6 +413,7 @@ def evaluate_shadows(
         out.append(
             {
                 "version_id": shadow.version_id,
+                "live_version_id": live.version_id if live else None,
                 "rule_key": key,
                 "live_action": live_hit["action"] if live_hit else RuleAction.ALLOW,
                 "shadow_action": shadow_hit["action"] if shadow_hit else RuleAction.ALLOW,

@@ -71,6 +71,7 @@ def _load_rules() -> rule_kinds.RuleSet:
             parameters={**rule_kinds.default_parameters(key), **(version.parameters or {})},
             four_eyes_minor=version.four_eyes_minor,
             version_id=version.pk,
+            version_number=version.number,
         )
         if version.state == VersionState.SHADOW:
             shadows[key] = active

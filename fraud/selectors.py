@@ -288,7 +288,7 @@ def confirmed_fraud_subjects(*, since, until) -> set[int]:
 def shadow_comparison(*, version_id: int, since, until) -> dict:
     """Live and shadow decisions of one shadow version over [since, until): how many calls
     each would have hit, where they agree, and the disagreements by (live, shadow) action."""
-    from django.db.models import Count
+    from django.db.models import Count, F, Q
 
     from fraud.models import ShadowDecision
 
@@ -301,6 +301,29 @@ def shadow_comparison(*, version_id: int, since, until) -> dict:
         .order_by("request_kind", "live_action", "shadow_action")
     )
     table = [dict(row) for row in rows]
+    # The live version each call was compared against (it changes when a draft is published
+    # while the shadow runs; null: the rule was disabled, or recorded before this was kept).
+    by_live = (
+        ShadowDecision.objects.filter(
+            version_id=version_id, created_at__gte=since, created_at__lt=until
+        )
+        .values("live_version_id", "live_version__number")
+        .annotate(
+            calls=Count("id"),
+            agree=Count("id", filter=Q(live_action=F("shadow_action"))),
+        )
+        .order_by("live_version__number")
+    )
+    by_live_version = [
+        {
+            "live_version_id": row["live_version_id"],
+            "live_version": row["live_version__number"],
+            "calls": row["calls"],
+            "agree": row["agree"],
+            "disagree": row["calls"] - row["agree"],
+        }
+        for row in by_live
+    ]
     total = sum(row["calls"] for row in table)
     agree = sum(row["calls"] for row in table if row["live_action"] == row["shadow_action"])
     return {
@@ -323,4 +346,5 @@ def shadow_comparison(*, version_id: int, since, until) -> dict:
             if row["shadow_action"] != "allow" and row["live_action"] == "allow"
         ),
         "breakdown": table,
+        "by_live_version": by_live_version,
     }

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from fraud import rules as rule_kinds
@@ -455,11 +455,18 @@ def four_eyes_threshold_minor(rule_keys: Iterable[str] = ()) -> int:
 # --- recording hits -------------------------------------------------------------------------
 
 
+def _whole_number(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _normalise_hits(hits: Iterable[dict[str, Any]], default_action: str) -> list[dict]:
-    """Hits as stored: rule, action, figures (a foreign screener may send less)."""
+    """Hits as stored: rule, the live version that decided (its id and number), action,
+    figures (a foreign screener may send less: no version then)."""
     return [
         {
             "rule": str(hit.get("rule", "unknown")),
+            "version_id": _whole_number(hit.get("version_id")),
+            "version": _whole_number(hit.get("version")),
             "action": str(hit.get("action", default_action)),
             "figures": dict(hit.get("figures", {})),
         }
@@ -481,6 +488,7 @@ def _add_hits(*, player_id: int, hits: list[dict], case: Case | None) -> None:
         RuleHit(
             player_id=player_id,
             rule_key=hit["rule"],
+            version_id=hit.get("version_id"),
             action=hit["action"],
             figures=hit["figures"],
             case=case,
@@ -813,7 +821,17 @@ def block_player(*, player: Player, reason: str, actor) -> Player:
 
 
 def _enabled_rule(key: str) -> FraudRule | None:
-    return FraudRule.objects.filter(key=key, enabled=True).first()
+    """The enabled rule with its live version's id and number (`live_version_id`,
+    `live_version_number`): a pattern job's hits record the version whose settings it ran."""
+    live = RuleVersion.objects.filter(rule=OuterRef("pk"), state=VersionState.LIVE)
+    return (
+        FraudRule.objects.filter(key=key, enabled=True)
+        .annotate(
+            live_version_id=Subquery(live.values("pk")[:1]),
+            live_version_number=Subquery(live.values("number")[:1]),
+        )
+        .first()
+    )
 
 
 def _trusted_ids(player_ids: Iterable[int]) -> set[int]:
@@ -827,7 +845,15 @@ def _trusted_ids(player_ids: Iterable[int]) -> set[int]:
 def _flag(*, rule: FraudRule, player_id: int, figures: dict, dedupe_key: str) -> Case | None:
     """One pattern hit: a flag case (unless the rule only records, action allow) and the hit.
     A dedupe key already used opens nothing (a rerun over the same window)."""
-    hits = [{"rule": rule.key, "action": rule.action, "figures": figures}]
+    hits = [
+        {
+            "rule": rule.key,
+            "version_id": getattr(rule, "live_version_id", None),
+            "version": getattr(rule, "live_version_number", None),
+            "action": rule.action,
+            "figures": figures,
+        }
+    ]
     try:
         with transaction.atomic():
             case = None

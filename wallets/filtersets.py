@@ -54,6 +54,11 @@ class TransactionFilterSet(django_filters.FilterSet):
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     external_id = django_filters.CharFilter(method="filter_external_id")
     round_id = django_filters.CharFilter(field_name="round_external_id")
+    # Every payment made with one card, account or e-wallet (exact; the partial index
+    # txn_by_payment_fingerprint holds the payments that carry one).
+    payment_fingerprint = django_filters.CharFilter(
+        field_name="payment_fingerprint", max_length=128
+    )
 
     class Meta:
         model = Transaction

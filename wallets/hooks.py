@@ -81,6 +81,8 @@ class ScreeningRequest:
     session_id: int | None = None
     client_ip: str | None = None
     seconds_since_authentication: float | None = None
+    # Deposits and withdrawals: the gateway's payment fingerprint, when it sent one.
+    payment_fingerprint: str | None = None
 
 
 ALLOW_ALL = Screening()

@@ -83,6 +83,7 @@ from wallets.models import GameSession, Player, Provider, Round, Transaction, Wa
 from wallets.models.players import LIMIT_COLUMNS
 from wallets.money import format_amount
 from wallets.selectors import live_session
+from wallets.validators import payment_fingerprint_problem
 
 T = TypeVar("T")
 
@@ -1210,7 +1211,9 @@ def settle_adjustment(
 # --- payments -------------------------------------------------------------------------------
 
 
-def _payment_replay(kind: str, external_id: str, player: Player, amount_minor, currency):
+def _payment_replay(
+    kind: str, external_id: str, player: Player, amount_minor, currency, payment_fingerprint
+):
     existing = (
         Transaction.objects.filter(provider__isnull=True, kind=kind, external_id=external_id)
         .select_related("wallet")
@@ -1218,8 +1221,24 @@ def _payment_replay(kind: str, external_id: str, player: Player, amount_minor, c
     )
     if existing is None:
         return None
-    _check_replay(existing, player_id=player.pk, amount_minor=amount_minor, currency=currency)
+    _check_replay(
+        existing,
+        player_id=player.pk,
+        amount_minor=amount_minor,
+        currency=currency,
+        payment_fingerprint=payment_fingerprint,
+    )
     return _result(existing.wallet, existing, 0, duplicate=True)
+
+
+def _check_payment_fingerprint(value: str | None) -> None:
+    """A payment's fingerprint is absent (None) or valid (wallets.validators); refused before
+    anything is read or locked."""
+    if value is None:
+        return
+    problem = payment_fingerprint_problem(value)
+    if problem:
+        raise ValidationFailed(f"payment_fingerprint {problem}", field="payment_fingerprint")
 
 
 def deposit(
@@ -1229,21 +1248,30 @@ def deposit(
     amount_minor: int,
     external_id: str,
     context: CallContext = NO_CONTEXT,
+    payment_fingerprint: str | None = None,
 ) -> LedgerResult:
-    """Credit a payment gateway's deposit, idempotent on `external_id`. A screener may hold it:
-    then it is in the balance and in `reserved` until staff approve (posted) or reject (removed).
+    """Credit a payment gateway's deposit, idempotent on `external_id` (a replay must carry the
+    same payment fingerprint). A screener may hold it, also by its `payment_fingerprint` (the
+    fraud lists): then it is in the balance and in `reserved` until staff approve (posted) or
+    reject (removed).
     Blocked players still receive deposits (the money is theirs); they cannot bet it. An
     excluded player's deposit, or one past a deposit limit, is refused LimitExceeded: checked
     and counted under the wallet lock, so concurrent deposits never pass a limit together."""
     if amount_minor <= 0:
         raise InvalidAmount("a deposit must be greater than zero", field="amount")
+    _check_payment_fingerprint(payment_fingerprint)
 
     def run() -> LedgerResult:
         wallet_row, _ = Wallet.objects.get_or_create(player=player, currency=currency)
         with transaction.atomic():
             wallet, lock_wait_us = _lock_wallet(wallet_row.pk)
             replay = _payment_replay(
-                TransactionKind.DEPOSIT, external_id, player, amount_minor, currency
+                TransactionKind.DEPOSIT,
+                external_id,
+                player,
+                amount_minor,
+                currency,
+                payment_fingerprint,
             )
             if replay is not None:
                 return _result(wallet, replay.transaction, lock_wait_us, duplicate=True)
@@ -1257,6 +1285,7 @@ def deposit(
                     currency=currency,
                     amount_minor=amount_minor,
                     client_ip=context.client_ip,
+                    payment_fingerprint=payment_fingerprint,
                 )
             )
             # Money already sent by a gateway cannot be refused: a decline holds it instead.
@@ -1275,6 +1304,7 @@ def deposit(
                 balance_after_minor=wallet.balance_minor,
                 external_id=external_id,
                 client_ip=context.client_ip,
+                payment_fingerprint=payment_fingerprint,
                 request_id=context.request_id,
                 processing_us=context.elapsed_us(),
                 lock_wait_us=lock_wait_us,
@@ -1293,12 +1323,15 @@ def withdraw(
     amount_minor: int,
     external_id: str,
     context: CallContext = NO_CONTEXT,
+    payment_fingerprint: str | None = None,
 ) -> LedgerResult:
-    """Pay out to a payment gateway, idempotent on `external_id`; needs available funds.
-    A screener may hold it: the amount moves to `reserved` until staff approve (paid out) or
-    reject (back to available)."""
+    """Pay out to a payment gateway, idempotent on `external_id` (a replay must carry the same
+    payment fingerprint); needs available funds. A screener may hold it, also by its
+    `payment_fingerprint` (the fraud lists): the amount moves to `reserved` until staff approve
+    (paid out) or reject (back to available)."""
     if amount_minor <= 0:
         raise InvalidAmount("a withdrawal must be greater than zero", field="amount")
+    _check_payment_fingerprint(payment_fingerprint)
     wallet_row = Wallet.objects.filter(player=player, currency=currency).first()
     if wallet_row is None:
         raise InsufficientFunds(
@@ -1309,7 +1342,12 @@ def withdraw(
         with transaction.atomic():
             wallet, lock_wait_us = _lock_wallet(wallet_row.pk)
             replay = _payment_replay(
-                TransactionKind.WITHDRAWAL, external_id, player, amount_minor, currency
+                TransactionKind.WITHDRAWAL,
+                external_id,
+                player,
+                amount_minor,
+                currency,
+                payment_fingerprint,
             )
             if replay is not None:
                 return _result(wallet, replay.transaction, lock_wait_us, duplicate=True)
@@ -1323,6 +1361,7 @@ def withdraw(
                     currency=currency,
                     amount_minor=amount_minor,
                     client_ip=context.client_ip,
+                    payment_fingerprint=payment_fingerprint,
                 )
             )
             held = screening.action in (HOLD, DECLINE)
@@ -1341,6 +1380,7 @@ def withdraw(
                 balance_after_minor=wallet.balance_minor,
                 external_id=external_id,
                 client_ip=context.client_ip,
+                payment_fingerprint=payment_fingerprint,
                 request_id=context.request_id,
                 processing_us=context.elapsed_us(),
                 lock_wait_us=lock_wait_us,

@@ -3,6 +3,7 @@ one place, so a value the API refuses is refused by the admin with the same word
 Django validators and reports their messages under the field)."""
 
 import ipaddress
+import re
 
 from django.core.exceptions import ValidationError
 
@@ -40,3 +41,37 @@ def validate_ip_network(value: object) -> None:
         f'"{_shown(value)}" is not an IP address or network (e.g. 203.0.113.7 or 10.0.0.0/8)',
         code="invalid_network",
     )
+
+
+# A payment fingerprint: the gateway's token for the card, account or wallet a payment uses
+# (never the card number itself). Matched exactly, case included, against the fraud lists.
+PAYMENT_FINGERPRINT_MAX = 128
+PAYMENT_FINGERPRINT_CHARACTERS = "letters, digits, '-', '_', ':' and '.'"
+_FINGERPRINT_CHARACTER = re.compile(r"[A-Za-z0-9_\-:.]")
+
+
+def payment_fingerprint_problem(value: object) -> str | None:
+    """What is wrong with `value` as a payment fingerprint (None: nothing). 1 to
+    PAYMENT_FINGERPRINT_MAX characters, each a letter, digit, '-', '_', ':' or '.'."""
+    if not isinstance(value, str):
+        return (
+            f"must be a string of 1 to {PAYMENT_FINGERPRINT_MAX} "
+            f"{PAYMENT_FINGERPRINT_CHARACTERS}, not {type(value).__name__}"
+        )
+    if not value:
+        return "is empty: leave it out when the gateway gives none"
+    if len(value) > PAYMENT_FINGERPRINT_MAX:
+        return f"is {len(value)} characters long: at most {PAYMENT_FINGERPRINT_MAX}"
+    for position, character in enumerate(value, start=1):
+        if not _FINGERPRINT_CHARACTER.fullmatch(character):
+            return (
+                f"has {character!r} at position {position}: "
+                f"only {PAYMENT_FINGERPRINT_CHARACTERS} are allowed"
+            )
+    return None
+
+
+def validate_payment_fingerprint(value: object) -> None:
+    problem = payment_fingerprint_problem(value)
+    if problem:
+        raise ValidationError(f"a payment fingerprint {problem}", code="invalid_fingerprint")

@@ -180,6 +180,16 @@ class ShadowComparisonRowSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
 
 
+class ShadowByLiveVersionSerializer(serializers.Serializer):
+    live_version_id = serializers.IntegerField(allow_null=True)
+    live_version = serializers.IntegerField(
+        allow_null=True, help_text="the live version's number; null: no live version ran"
+    )
+    calls = serializers.IntegerField()
+    agree = serializers.IntegerField()
+    disagree = serializers.IntegerField()
+
+
 class ShadowComparisonSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     since = serializers.DateTimeField()
@@ -192,3 +202,4 @@ class ShadowComparisonSerializer(serializers.Serializer):
     only_live = serializers.IntegerField()
     only_shadow = serializers.IntegerField()
     breakdown = ShadowComparisonRowSerializer(many=True)
+    by_live_version = ShadowByLiveVersionSerializer(many=True)

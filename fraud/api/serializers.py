@@ -247,6 +247,7 @@ class RuleStatisticsRequest(serializers.Serializer):
     # "from" is a Python keyword: the field is declared below under its query name.
     to = serializers.DateField(required=False)
     rule = serializers.CharField(required=False, max_length=64)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
 
     def get_fields(self):
         fields = super().get_fields()
@@ -254,9 +255,7 @@ class RuleStatisticsRequest(serializers.Serializer):
         return fields
 
 
-class RuleStatisticsSerializer(serializers.Serializer):
-    rule = serializers.CharField()
-    name = serializers.CharField()
+class _FiguresSerializer(serializers.Serializer):
     hits = serializers.IntegerField()
     hits_per_day = serializers.SerializerMethodField()
     actions = serializers.DictField(child=serializers.IntegerField())
@@ -271,3 +270,27 @@ class RuleStatisticsSerializer(serializers.Serializer):
 
     def get_hits_per_day(self, stats) -> list[dict]:
         return [{"day": day.isoformat(), "hits": count} for day, count in stats.hits_per_day]
+
+
+class VersionStatisticsSerializer(_FiguresSerializer):
+    version_id = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(
+        source="number", allow_null=True, help_text="null: hits from before versions were recorded"
+    )
+    label = serializers.CharField()
+    state = serializers.CharField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    superseded_at = serializers.DateTimeField(allow_null=True)
+
+
+class RuleStatisticsSerializer(_FiguresSerializer):
+    rule = serializers.CharField()
+    name = serializers.CharField()
+    versions = VersionStatisticsSerializer(many=True)
+
+    def get_fields(self):
+        # The rule's own fields first, as before versions were added.
+        fields = super().get_fields()
+        ordered = {name: fields.pop(name) for name in ("rule", "name")}
+        ordered.update(fields)
+        return ordered

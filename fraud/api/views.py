@@ -262,6 +262,11 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("from", OpenApiTypes.DATE, description="first day (UTC)"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="last day, inclusive"),
             OpenApiParameter("rule", OpenApiTypes.STR, description="one rule key"),
+            OpenApiParameter(
+                "version",
+                OpenApiTypes.INT,
+                description="with rule: only this version number in `versions`",
+            ),
         ],
         responses=s.RuleStatisticsSerializer(many=True),
     )
@@ -269,7 +274,9 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     def rule_stats(self, request):
         """Per rule over the days from..to (default: the last 30): hits per day, the actions
         taken, cases opened and decided, the outcome mix, the false-positive rate (false
-        positives among labelled cases) and the median seconds to a decision."""
+        positives among labelled cases) and the median seconds to a decision; the same per
+        version of the rule in `versions` (the live version that decided each hit; `version`
+        null: hits from before versions were recorded)."""
         params = s.RuleStatisticsRequest(data=request.query_params)
         params.is_valid(raise_exception=True)
         today = timezone.now().date()
@@ -277,8 +284,13 @@ class CaseViewSet(viewsets.ReadOnlyModelViewSet):
         since = params.validated_data.get("from") or until - timedelta(days=29)
         try:
             figures = statistics.rule_statistics(
-                since=since, until=until, rule=params.validated_data.get("rule")
+                since=since,
+                until=until,
+                rule=params.validated_data.get("rule"),
+                version=params.validated_data.get("version"),
             )
+        except statistics.VersionNotFound as error:
+            raise ValidationFailed(str(error), field="version") from None
         except ValueError as error:
             raise ValidationFailed(str(error), field="from") from None
         return Response(

@@ -21,7 +21,11 @@ from wallets.models import (
     Wallet,
 )
 from wallets.money import format_amount
-from wallets.validators import validate_currency, validate_ip_network
+from wallets.validators import (
+    PAYMENT_FINGERPRINT_MAX,
+    validate_currency,
+    validate_ip_network,
+)
 
 
 class CurrencyField(serializers.ChoiceField):
@@ -240,12 +244,36 @@ class PlayerCreateSerializer(serializers.Serializer):
     registration_ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "minLength": 1,
+        "maxLength": PAYMENT_FINGERPRINT_MAX,
+        "pattern": "^[A-Za-z0-9_\\-:.]+$",
+        "description": "The gateway's token for the card, account or e-wallet paid from or to "
+        "(never the card number). Matched exactly against the fraud lists.",
+    }
+)
+class PaymentFingerprintField(serializers.Field):
+    """Passed through as sent: the ledger checks it (wallets.validators) and refuses a bad one
+    with VALIDATION_ERROR naming `payment_fingerprint` and what is wrong, so that every caller of
+    wallets.ledger gets the same answer."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class PaymentSerializer(serializers.Serializer):
     player = serializers.PrimaryKeyRelatedField(queryset=Player.objects.all())
     amount = AmountField()
     currency = CurrencyField()
     external_id = serializers.CharField(max_length=128)
     ip = serializers.IPAddressField(required=False, allow_null=True, default=None)
+    payment_fingerprint = PaymentFingerprintField(required=False, allow_null=True, default=None)
 
 
 class TransactionSerializer(serializers.ModelSerializer):
@@ -275,6 +303,7 @@ class TransactionSerializer(serializers.ModelSerializer):
             "reference_external_id",
             "game_id",
             "client_ip",
+            "payment_fingerprint",
             "request_id",
             "processing_us",
             "lock_wait_us",

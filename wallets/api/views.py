@@ -236,6 +236,7 @@ class _PaymentView(APIView):
                 amount_minor=amount.minor,
                 external_id=data["external_id"],
                 context=context,
+                payment_fingerprint=data["payment_fingerprint"],
             )
         except DuplicateMismatch as error:
             # The ledger names the provider API's key; a payment's key is its external_id.

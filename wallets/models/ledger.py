@@ -86,6 +86,10 @@ class Transaction(models.Model):
     reference_external_id = models.CharField(max_length=128, blank=True)
     game_id = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    # A deposit's or withdrawal's payment fingerprint as the gateway sent it (its token for the
+    # card, account or e-wallet; wallets.validators), null when it sent none and on every other
+    # kind. Call metadata like client_ip: the fraud lists match it; not in the hash chain.
+    payment_fingerprint = models.CharField(max_length=128, null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     processing_us = models.PositiveIntegerField(default=0)
     lock_wait_us = models.PositiveIntegerField(default=0)
@@ -163,6 +167,13 @@ class Transaction(models.Model):
                 name="txn_payments_by_wallet",
             ),
             models.Index(fields=["created_at"], name="txn_by_time"),
+            # The payments made with one card, account or e-wallet (the transactions filter).
+            # Only rows that carry a fingerprint: bets never enter it.
+            models.Index(
+                fields=["payment_fingerprint", "-id"],
+                condition=Q(payment_fingerprint__isnull=False),
+                name="txn_by_payment_fingerprint",
+            ),
             models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
             # List pages: search by round id; filter by a status other than posted.
             models.Index(
