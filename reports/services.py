@@ -17,7 +17,7 @@ is the backstop.
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -43,7 +43,7 @@ WHERE t.decided_at IS NOT NULL AND t.decided_at > %(decided_after)s
   AND t.decided_at <= %(decided_upto)s AND t.provider_id IS NOT NULL
 """
 
-# Every group of the given (provider, day) pairs, recomputed from the ledger. What counts
+# The groups of the given providers on one UTC day, recomputed from the ledger. What counts
 # (docs/reports.md): stakes are every accepted bet (a bet is posted, or rolled_back later);
 # refunds the rollback rows that refunded a bet (delta > 0; a tombstone or a repeated rollback
 # moves nothing, a win reversal is negative); wins are game wins credited (posted or held: a
@@ -52,28 +52,21 @@ WHERE t.decided_at IS NOT NULL AND t.decided_at > %(decided_after)s
 # wins marked free rounds) are apart, by type. Staff corrections (adjustments without a
 # provider), deposits and withdrawals are not gaming revenue.
 _GROUPS_SQL = """
-WITH targets AS (
-    SELECT * FROM unnest(%(providers)s::bigint[], %(days)s::date[]) AS x(provider_id, day)
-),
-game_rows AS (
-    SELECT x.provider_id, x.day, t.game_id, t.currency, t.kind, t.status, t.amount_minor,
+WITH game_rows AS (
+    SELECT r.provider_id, t.game_id, t.currency, t.kind, t.status, t.amount_minor,
            t.delta_minor, t.credit_type, t.round_id
-    FROM targets x
-    JOIN wallets_round r
-      ON r.provider_id = x.provider_id
-     AND r.opened_at >= (x.day::timestamp AT TIME ZONE 'UTC')
-     AND r.opened_at < ((x.day + 1)::timestamp AT TIME ZONE 'UTC')
+    FROM wallets_round r
     JOIN wallets_transaction t ON t.round_id = r.id
+    WHERE r.provider_id = ANY(%(providers)s::bigint[])
+      AND r.opened_at >= %(start)s AND r.opened_at < %(end)s
     UNION ALL
-    SELECT x.provider_id, x.day, t.game_id, t.currency, t.kind, t.status, t.amount_minor,
+    SELECT t.provider_id, t.game_id, t.currency, t.kind, t.status, t.amount_minor,
            t.delta_minor, t.credit_type, t.round_id
-    FROM targets x
-    JOIN wallets_transaction t
-      ON t.provider_id = x.provider_id AND t.round_id IS NULL
-     AND t.created_at >= (x.day::timestamp AT TIME ZONE 'UTC')
-     AND t.created_at < ((x.day + 1)::timestamp AT TIME ZONE 'UTC')
+    FROM wallets_transaction t
+    WHERE t.provider_id = ANY(%(providers)s::bigint[]) AND t.round_id IS NULL
+      AND t.created_at >= %(start)s AND t.created_at < %(end)s
 )
-SELECT provider_id, day, game_id, currency,
+SELECT provider_id, %(day)s::date AS day, game_id, currency,
     COALESCE(SUM(amount_minor) FILTER (WHERE kind = 'bet'), 0),
     COALESCE(SUM(amount_minor) FILTER (WHERE kind = 'rollback' AND delta_minor > 0), 0),
     COALESCE(SUM(amount_minor) FILTER (
@@ -95,7 +88,7 @@ SELECT provider_id, day, game_id, currency,
     COUNT(*) FILTER (WHERE kind = 'bet'),
     COUNT(DISTINCT round_id) FILTER (WHERE kind = 'bet')
 FROM game_rows
-GROUP BY provider_id, day, game_id, currency
+GROUP BY provider_id, game_id, currency
 """
 
 _DELETE_SQL = """
@@ -135,9 +128,27 @@ def recompute_groups(pairs: list[tuple[int, date]], *, now: datetime | None = No
     for start in range(0, len(pairs), BATCH_GROUPS):
         batch = pairs[start : start + BATCH_GROUPS]
         params = {"providers": [p for p, _ in batch], "days": [d for _, d in batch]}
+        by_day: dict[date, list[int]] = {}
+        for provider_id, day in batch:
+            by_day.setdefault(day, []).append(provider_id)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_GROUPS_SQL, params)
-            rows = [(*row, now) for row in cursor.fetchall()]
+            rows = []
+            # One statement per day, its bounds given as values: the planner then reads the
+            # day's real volume from the statistics and walks the indexes. Bounds taken from
+            # a joined list of days are estimated as a fixed share of the table, which on a
+            # large ledger turns into scans of every round and ledger row.
+            for day, providers in by_day.items():
+                start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                cursor.execute(
+                    _GROUPS_SQL,
+                    {
+                        "providers": providers,
+                        "day": day,
+                        "start": start,
+                        "end": start + timedelta(days=1),
+                    },
+                )
+                rows += [(*row, now) for row in cursor.fetchall()]
             cursor.execute(_DELETE_SQL, params)
             if rows:
                 cursor.executemany(_INSERT_SQL, rows)
