@@ -139,15 +139,17 @@ WITH figures AS (
             FROM wallets_transaction t
             WHERE t.wallet_id = w.id AND t.id > COALESCE(c.last_id, 0)
             UNION ALL
+            -- Rows held at the checkpoint, looked up by id (not among the wallet's history).
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
-            FROM wallets_transaction t
-            WHERE t.id = ANY(c.held_ids) AND t.wallet_id = w.id
+            FROM unnest(c.held_ids) AS h(id)
+            JOIN wallets_transaction t ON t.id = h.id AND t.wallet_id = w.id
         ) r
     ) l ON TRUE
     LEFT JOIN LATERAL (
         SELECT SUM(gs.reserved_minor) AS reserved_minor
         FROM wallets_gamesession gs
-        WHERE gs.wallet_id = w.id AND gs.status = 'open'
+        -- The player's open sessions (a partial index), not every session the wallet had.
+        WHERE gs.player_id = w.player_id AND gs.wallet_id = w.id AND gs.status = 'open'
     ) s ON TRUE
     WHERE w.id = ANY(%(ids)s)
 ),
