@@ -21,7 +21,7 @@ Per ledger size, in this order:
 
 A large ledger takes long to build the first time (50M rows: about half an hour and 28 GB on
 this machine, twice that with the local standby running; kept afterwards). --quick compares
-20,000- and 40,000-row throwaway ledgers with one-second bet runs by 20 players (CI: it only
+5,000- and 10,000-row throwaway ledgers with one-second bet runs by 10 players (CI: it only
 proves the harness runs). Prints one JSON line.
 """
 
@@ -123,14 +123,14 @@ def main() -> int:
     duration = args.duration or (1.0 if args.quick else 8.0)
     turns = args.turns or (1 if args.quick else 2)
     if args.measure_bets:
-        emit(_measure_bets(duration, turns, args.connections, 20 if args.quick else 200))
+        emit(_measure_bets(duration, turns, args.connections, 10 if args.quick else 200))
         return 0
 
     server_url = os.environ["DATABASE_URL"]
     if args.quick:
         sizes = [
-            ("small", 20_000, f"pitboss_bench_growth_s{os.getpid()}"),
-            ("large", 40_000, f"pitboss_bench_growth_l{os.getpid()}"),
+            ("small", 5_000, f"pitboss_bench_growth_s{os.getpid()}"),
+            ("large", 10_000, f"pitboss_bench_growth_l{os.getpid()}"),
         ]
     else:
         labels = args.sizes.split(",")
