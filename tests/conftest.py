@@ -1,4 +1,5 @@
 import json
+import os
 import time
 
 import pytest
@@ -225,3 +226,21 @@ def _fraud_baseline_writer_stopped_before_teardown(django_db_setup, django_db_bl
 
     with django_db_blocker.unblock():
         baseline_writer.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_template():
+    """An empty database migrated once per run (on the server of DATABASE_URL), for the tests
+    whose processes need a database of their own: they copy it (CREATE DATABASE ... TEMPLATE,
+    a second) instead of replaying every migration (many seconds each time). Nothing connects
+    to it after the migration, so it is always a valid template. (its name, its URL)"""
+    from tests.reliability import servers
+
+    server_url = os.environ.get("DATABASE_URL", "postgresql://pitboss@127.0.0.1:54329/pitboss")
+    name = f"pitboss_tests_{os.getpid()}_tpl"
+    url = servers.create_database(server_url, name)
+    try:
+        servers.migrate(servers.base_env(url, "redis://127.0.0.1:1/0"))
+        yield name, url
+    finally:
+        servers.drop_database(server_url, name)

@@ -9,7 +9,6 @@ for the README (by hand, or by test_object_pages.py itself when PITBOSS_PUBLISH_
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -70,25 +69,29 @@ def playwright_driver():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
-@pytest.fixture
-def browser_context(playwright_driver, tmp_path):
-    """A fresh Chromium profile (user-data-dir) per test: no cookies or cache carried over."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    profile = tmp_path / "chromium-profile"
-    context = playwright_driver.chromium.launch_persistent_context(
-        str(profile),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport={"width": 1280, "height": 860},
-        timeout=30_000,
+@pytest.fixture(scope="module")
+def chromium(playwright_driver):
+    """One Chromium process for a module's tests; each test gets its own context below."""
+    browser = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
     )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium):
+    """A fresh browser context per test (its own cookies, cache and storage, like a new
+    profile): nothing is carried over from another test."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
     context.set_default_timeout(15_000)
     try:
         yield context
     finally:
         context.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,16 +11,10 @@ def rel_server_url():
 
 
 @pytest.fixture(scope="session")
-def rel_template(rel_server_url):
-    """A database migrated once per run (on the server of DATABASE_URL), that the process-level
-    tests copy: (its name, its URL)."""
-    name = f"pitboss_rel_{os.getpid()}_tpl"
-    url = servers.create_database(rel_server_url, name)
-    try:
-        servers.migrate(servers.base_env(url, "redis://127.0.0.1:1/0"))
-        yield name, url
-    finally:
-        servers.drop_database(rel_server_url, name)
+def rel_template(migrated_template):
+    """The run's migrated template database (tests/conftest.py), that the process-level tests
+    copy: (its name, its URL)."""
+    return migrated_template
 
 
 @pytest.fixture
