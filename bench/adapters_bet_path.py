@@ -66,8 +66,9 @@ class Recorder:
         return HttpResult(200, {})
 
 
-def seed(protocol: str, players: int) -> tuple[str, str, list]:
-    """(provider code, signing credential, seats) for a new provider of `protocol`."""
+def seed(protocol: str, players: int, name: str | None = None) -> tuple[str, str, list]:
+    """(provider code, signing credential, seats) for a new provider of `protocol`; `name`
+    (default `bench-<protocol>`) is its code and the prefix of its players' ids."""
     from simulator.protocols.base import Seat
     from simulator.protocols.hub88 import new_key_pair
     from wallets import ledger, services
@@ -76,20 +77,18 @@ def seed(protocol: str, players: int) -> tuple[str, str, list]:
     if protocol == "hub88":
         credential, public = new_key_pair()
         extra["public_key"] = public
-    code = f"bench-{protocol}"
+    code = name or f"bench-{protocol}"
     provider, secret = services.create_provider(
         code=code, name=code, currencies=["EUR"], protocol=protocol, **extra
     )
     seats = []
     for n in range(players):
-        player = services.create_player(
-            external_id=f"bench-{protocol}-{n}", currency="EUR", country="MT"
-        )
+        player = services.create_player(external_id=f"{code}-{n}", currency="EUR", country="MT")
         ledger.deposit(
             player=player,
             currency="EUR",
             amount_minor=10_000_000,
-            external_id=f"bench-{protocol}-deposit-{n}",
+            external_id=f"{code}-deposit-{n}",
         )
         session, token = ledger.open_session(
             player=player, provider=provider, currency="EUR", game_id="bench-slot"

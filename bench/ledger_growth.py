@@ -37,36 +37,9 @@ TARGET_RATIO = 1.20
 STAKE_MINOR = 10
 
 
-def _seed_players(players: int, tag: str):
-    """A new provider with `players` funded players in open, authenticated sessions."""
-    from simulator.protocols.base import Seat
-    from wallets import ledger, services
-
-    provider, secret = services.create_provider(
-        code=f"growth-{tag}", name=f"Growth bench {tag}", currencies=["EUR"]
-    )
-    seats = []
-    for n in range(players):
-        player = services.create_player(
-            external_id=f"growth-{tag}-{n}", currency="EUR", country="MT"
-        )
-        ledger.deposit(
-            player=player,
-            currency="EUR",
-            amount_minor=10_000_000,
-            external_id=f"growth-{tag}-deposit-{n}",
-        )
-        session, token = ledger.open_session(
-            player=player, provider=provider, currency="EUR", game_id="bench-slot"
-        )
-        ledger.authenticate(provider=provider, session=session)
-        seats.append(Seat(token, player.external_id, "EUR"))
-    return provider.code, secret, seats
-
-
 def _measure_bets(duration: float, turns: int, connections: int, players: int) -> dict:
     """In this process (DATABASE_URL = the ledger database): bets over HTTP."""
-    from bench.adapters_bet_path import ACCEPTED, run_wrk, write_bets
+    from bench.adapters_bet_path import ACCEPTED, run_wrk, seed, write_bets
     from bench.common import setup_django
     from bench.run import Server, _throwaway_keys
 
@@ -75,7 +48,7 @@ def _measure_bets(duration: float, turns: int, connections: int, players: int) -
     from django.db import connection
 
     tag = str(int(time.time()))
-    code, secret, seats = _seed_players(players, tag)
+    code, secret, seats = seed("native", players, f"growth-{tag}")
     connection.close()
     server = Server(dict(os.environ), Path(tempfile.gettempdir()) / "bench-growth.log")
     runs = []
