@@ -106,13 +106,9 @@ def main() -> int:
             ("large", 10_000, f"pitboss_bench_growth_l{os.getpid()}"),
         ]
     else:
-        labels = args.sizes.split(",")
-        if len(labels) != 2:
+        sizes = ledger_scale.kept_sizes(args.sizes)
+        if len(sizes) != 2:
             parser.error("--sizes takes two sizes, e.g. 10m,50m")
-        sizes = []
-        for label in labels:
-            rows = int(label.rstrip("m")) * 1_000_000
-            sizes.append((label, rows, ledger_scale.database_name_for(rows)))
     result = {"bench": "ledger_growth", "quick": args.quick, "target_ratio": TARGET_RATIO}
     load = [os.getloadavg()[0]]
     try:

@@ -423,6 +423,21 @@ def main() -> int:
     return 0 if result["ok"] else 1
 
 
+def kept_sizes(labels: str) -> list[tuple[str, int, str]]:
+    """(label, rows, kept database name) for each size of a comma-separated list such as
+    "1m,10m" (millions of ledger rows)."""
+    sizes = []
+    for label in labels.split(","):
+        millions = label.strip().removesuffix("m")
+        if not millions.isdigit() or int(millions) == 0:
+            raise SystemExit(
+                f"a ledger size is a whole number of millions such as 10m, not {label!r}"
+            )
+        rows = int(millions) * 1_000_000
+        sizes.append((label.strip(), rows, database_name_for(rows)))
+    return sizes
+
+
 def database_name_for(rows: int) -> str:
     if rows % 1_000_000 == 0:
         return f"pitboss_bench_ledger_{rows // 1_000_000}m"

@@ -184,10 +184,7 @@ def main() -> int:
     if args.quick:
         sizes = [("quick", 20_000, f"pitboss_bench_lists_q{os.getpid()}")]
     else:
-        sizes = []
-        for label in args.sizes.split(","):
-            rows = int(label.rstrip("m")) * 1_000_000
-            sizes.append((label, rows, ledger_scale.database_name_for(rows)))
+        sizes = ledger_scale.kept_sizes(args.sizes)
     result = {"bench": "list_pages", "quick": args.quick, "target_ms": TARGET_MS}
     load = [os.getloadavg()[0]]
     try:
