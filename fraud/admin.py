@@ -405,6 +405,17 @@ class RuleVersionAdmin(admin.ModelAdmin):
         until = timezone.now()
         since = until - timedelta(hours=hours)
         comparison = selectors.shadow_comparison(version_id=version.pk, since=since, until=until)
+        # The latest disagreements of the same window as the counts above them.
+        recent = list(
+            ShadowDecision.objects.filter(
+                version=version, created_at__gte=since, created_at__lt=until
+            )
+            .select_related("live_version")
+            .exclude(live_action=F("shadow_action"))
+            .order_by("-created_at", "-id")[:50]
+        )
+        for decision in recent:
+            decision.amount = money(decision.amount_minor, decision.currency)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Shadow vs live: {version}",
@@ -413,10 +424,7 @@ class RuleVersionAdmin(admin.ModelAdmin):
             "form": form,
             "hours": hours,
             "comparison": comparison,
-            "recent": ShadowDecision.objects.filter(version=version)
-            .select_related("live_version")
-            .exclude(live_action=F("shadow_action"))
-            .order_by("-created_at")[:50],
+            "recent": recent,
         }
         return TemplateResponse(request, "admin/fraud/shadow_comparison.html", context)
 

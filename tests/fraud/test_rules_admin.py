@@ -134,6 +134,48 @@ def test_the_shadow_page_compares_live_and_shadow(login, money, new_player):
     )
 
 
+def test_the_shadow_page_lists_the_disagreements_of_its_window_in_readable_money(login):
+    """The latest disagreements are those of the window the counts are of (an older one is
+    neither counted nor listed), with amounts as people read them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fraud.models import ShadowDecision
+
+    client = login("compliance")
+    live = services.live_version(velocity())
+    draft = services.create_draft(
+        rule=velocity(), actor=client.user, parameters={"max_withdrawals": 1}
+    )
+    services.start_shadow(version_id=draft.pk, actor=client.user, reason="try")
+    player = factories.make_player()
+    now = timezone.now()
+    for amount, age in ((12_50, timedelta(minutes=5)), (1_000_00, timedelta(days=2))):
+        ShadowDecision.objects.create(
+            version=draft,
+            rule_key=RuleKind.WITHDRAWAL_VELOCITY,
+            request_kind="withdrawal",
+            player_id=player.pk,
+            wallet_id=0,
+            currency="EUR",
+            amount_minor=amount,
+            live_action="allow",
+            live_version=live,
+            shadow_action="hold",
+            created_at=now - age,
+        )
+    url = reverse("admin:fraud_ruleversion_shadow", args=[draft.pk])
+    page = client.get(url)
+    assert page.context["comparison"]["disagree"] == 1
+    assert [d.amount_minor for d in page.context["recent"]] == [12_50]
+    assert "12.50 EUR" in page.content.decode() and "1,000.00 EUR" not in page.content.decode()
+    wider = client.get(url + "?hours=72")
+    assert wider.context["comparison"]["disagree"] == 2
+    assert [d.amount_minor for d in wider.context["recent"]] == [12_50, 1_000_00]
+    assert "1,000.00 EUR" in wider.content.decode()
+
+
 def test_lists_are_edited_in_the_admin_and_bad_entries_are_form_errors(login):
     client = login("compliance")
     add = reverse("admin:fraud_fraudlist_add")
