@@ -538,8 +538,32 @@ class ShadowDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return money(decision.amount_minor, decision.currency)
 
 
+class ListEntryForm(forms.ModelForm):
+    """An entry's value normalised as the list's kind has it (an address as its network, a
+    country in capitals) while the form is checked, so that a value already on the list, or typed
+    twice in one save in two spellings, is a form error and the rows typed stay on the page."""
+
+    class Meta:
+        model = ListEntry
+        fields = ["value", "reason", "expires_at"]
+
+    def clean_value(self):
+        from fraud.lists import normalise_value
+
+        fraud_list = self.instance.list
+        try:
+            value = normalise_value(fraud_list.kind, self.cleaned_data["value"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        taken = ListEntry.objects.filter(list=fraud_list, value=value).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"{value} is already on {fraud_list.name}")
+        return value
+
+
 class ListEntryInline(admin.TabularInline):
     model = ListEntry
+    form = ListEntryForm  # the inline formset refuses two rows of one normalised value
     fields = ["value", "reason", "expires_at", "added_by", "created_at"]
     readonly_fields = ["added_by", "created_at"]
     extra = 1

@@ -218,6 +218,39 @@ def test_lists_are_edited_in_the_admin_and_bad_entries_are_form_errors(login):
     assert (entry.value, entry.added_by, entry.reason) == ("10.0.0.0/8", client.user, "ring")
     assert client.get(reverse("admin:fraud_listentry_changelist")).status_code == 200
 
+    # The same value in another spelling, already on the list or twice in one save: an error on
+    # the field, the typed rows shown again, nothing saved.
+    again = post("10.0.0.0/08")
+    assert again.status_code == 200
+    assert "10.0.0.0/8 is already on ranges" in again.content.decode()
+    twice = client.post(
+        url,
+        {
+            "name": "ranges",
+            "purpose": "block",
+            "enabled": "on",
+            "description": "",
+            "entries-TOTAL_FORMS": "2",
+            "entries-INITIAL_FORMS": "0",
+            "entries-MIN_NUM_FORMS": "0",
+            "entries-MAX_NUM_FORMS": "1000",
+            **{
+                f"entries-{n}-{field}": ""
+                for n in (0, 1)
+                for field in ("expires_at_0", "expires_at_1")
+            },
+            "entries-0-value": "192.0.2.7",
+            "entries-0-reason": "ring",
+            "entries-1-value": "192.0.2.7/32",
+            "entries-1-reason": "ring again",
+        },
+    )
+    assert twice.status_code == 200
+    page = twice.content.decode()
+    assert "Please correct the duplicate data for value." in page
+    assert 'value="192.0.2.7"' in page and "ring again" in page
+    assert list(ListEntry.objects.values_list("value", flat=True)) == ["10.0.0.0/8"]
+
     countries = FraudList.objects.create(name="countries", kind="country", purpose="review")
     response = client.post(
         reverse("admin:fraud_fraudlist_change", args=[countries.pk]),
