@@ -32,5 +32,14 @@ if [[ ! -x /usr/bin/chromium ]]; then
         warn "/usr/bin/chromium is missing: the browser tests will skip (sudo apt-get install chromium)"
     fi
 fi
-log "running pytest ${extra[*]} $*"
-exec python -m pytest "${extra[@]}" "$@"
+# The suite runs in one worker process per core (pytest-xdist); PYTEST_WORKERS=1 runs it in this
+# process. Tests are handed out in collection order, which pytest-django sorts so that the
+# transactional tests (whose flush empties what data migrations seeded) come last: each worker
+# keeps that order. tests/xdist_isolation.py gives each worker a Redis database of its own.
+workers="${PYTEST_WORKERS:-$(nproc)}"
+parallel=()
+if (( workers > 1 )); then
+    parallel=(-p tests.xdist_isolation -n "$workers" --dist loadgroup)
+fi
+log "running pytest ${parallel[*]} ${extra[*]} $*"
+exec python -m pytest "${parallel[@]}" "${extra[@]}" "$@"

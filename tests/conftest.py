@@ -78,6 +78,16 @@ class WalletApiClient:
         return WalletApiClient(provider_code, secret, entry_point=self.entry_point)
 
 
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER") and not config.pluginmanager.has_plugin(
+        "tests.xdist_isolation"
+    ):
+        raise pytest.UsageError(
+            "several pytest-xdist workers would share one Redis database: "
+            "add -p tests.xdist_isolation (make test does)"
+        )
+
+
 @pytest.fixture
 def provider_and_secret(db):
     return factories.make_provider("acme")

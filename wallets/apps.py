@@ -39,7 +39,14 @@ def _provider_changed(sender, **kwargs) -> None:
 
 
 def _sync_roles(sender, **kwargs) -> None:
-    # post_migrate fires once per app; re-applying the role table is cheap and idempotent.
+    # post_migrate fires once per app with models, in INSTALLED_APPS order, each app's permissions
+    # created just before its signal. The role table names permissions of many apps: apply it once,
+    # after the last app (a test database is flushed, and this signal sent, before many tests).
+    from django.apps import apps as installed
+
+    last = [config for config in installed.get_app_configs() if config.models_module][-1]
+    if sender.label != last.label:
+        return
     from wallets.roles import sync_role_groups
 
     sync_role_groups(apps=kwargs.get("apps"))

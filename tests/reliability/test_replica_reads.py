@@ -22,6 +22,9 @@ pytestmark = [
         reason="no DATABASE_REPLICA_URL: make test starts a standby (PITBOSS_REPLICA=1)",
     ),
     pytest.mark.django_db(transaction=True, databases=["default", "replica"]),
+    # Some of these pause the standby's replay, which every reader of it would see: under
+    # pytest-xdist they all run in one worker, one after another.
+    pytest.mark.xdist_group("standby"),
 ]
 
 
