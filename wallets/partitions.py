@@ -16,12 +16,14 @@ the conversion), then wallets_transaction_pYYYYMM for [month start, next month s
 import datetime
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg import errors
 
 from wallets.sql import reapply_ledger_functions
 
@@ -40,6 +42,7 @@ NEW_LEDGER_INDEXES = {
     "txn_by_payment_id": ("(kind, external_id) WHERE provider_id IS NULL",),
 }
 # The plain table's unique keys: the idempotency table holds them now (IdempotencyKey).
+SWITCH_ATTEMPTS = 5
 OLD_UNIQUE_KEYS = ("txn_unique_provider_scope_id", "txn_unique_payment_external_id")
 
 
@@ -130,8 +133,31 @@ def partition_ledger(*, now=None, months_ahead: int | None = None) -> Conversion
         _index_concurrently(cursor, HISTORY_KEY_INDEX, "UNIQUE", "(id, created_at)")
         for name, (definition,) in NEW_LEDGER_INDEXES.items():
             _index_concurrently(cursor, name, "", definition)
-    # 3. The switch.
-    started = timezone.now()
+    # 3. The switch: all or nothing. Under load it may meet a bet in a deadlock or wait past
+    # its lock timeout; it is then rolled back whole (bets go on) and tried again.
+    for attempt in range(1, SWITCH_ATTEMPTS + 1):
+        started = timezone.now()
+        try:
+            _switch_transaction(result, boundary, months_ahead, now)
+            break
+        except OperationalError as error:
+            if attempt == SWITCH_ATTEMPTS or not isinstance(
+                error.__cause__, (errors.DeadlockDetected, errors.LockNotAvailable)
+            ):
+                raise
+            log.warning("ledger switch attempt %s rolled back (%s); trying again", attempt, error)
+            time.sleep(attempt)
+    result.switch_seconds = (timezone.now() - started).total_seconds()
+    log.info(
+        "ledger partitioned at %s; switch transaction %.3f s, locks held: %s",
+        boundary,
+        result.switch_seconds,
+        ", ".join(f"{name} {mode}" for name, mode in result.switch_locks),
+    )
+    return result
+
+
+def _switch_transaction(result: Conversion, boundary, months_ahead, now) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = '10s'")
         cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
@@ -151,14 +177,6 @@ def partition_ledger(*, now=None, months_ahead: int | None = None) -> Conversion
             [LEDGER + "%"],
         )
         result.switch_locks = [(name, mode) for name, mode in cursor.fetchall()]
-    result.switch_seconds = (timezone.now() - started).total_seconds()
-    log.info(
-        "ledger partitioned at %s; switch transaction %.3f s, locks held: %s",
-        boundary,
-        result.switch_seconds,
-        ", ".join(f"{name} {mode}" for name, mode in result.switch_locks),
-    )
-    return result
 
 
 def _existing_bound(cursor) -> datetime.datetime:
