@@ -17,7 +17,7 @@ from django.db import migrations
 
 LEDGER_SQL = Path(__file__).with_name("ledger.sql")
 
-_DROP_ALL = """
+DROP_FUNCTIONS_SQL = """
 DO $$
 DECLARE f regprocedure;
 BEGIN
@@ -44,7 +44,15 @@ def _execute(schema_editor, sql: str) -> None:
 
 
 def drop_ledger_functions(schema_editor) -> None:
-    _execute(schema_editor, _DROP_ALL)
+    _execute(schema_editor, DROP_FUNCTIONS_SQL)
+
+
+def reapply_ledger_functions(cursor) -> None:
+    """Drop and create every ledger function (and the ledger's triggers) with `cursor`, inside
+    the caller's transaction: for code that changes the ledger table outside a migration
+    operation of its own (wallets.partitions)."""
+    cursor.execute(DROP_FUNCTIONS_SQL)
+    cursor.execute(ledger_sql())
 
 
 def _apply(apps, schema_editor) -> None:

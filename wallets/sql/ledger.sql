@@ -13,7 +13,15 @@
 -- unique-index race on the ledger row raises (the caller replays); a race on the round is
 -- settled here with ON CONFLICT.
 --
--- Idempotency keys: (provider, id_scope, external_id) is unique. Bets and wins live in the
+-- Idempotency keys: (provider, id_scope, external_id) is unique, in wallets_idempotencykey:
+-- the ledger is partitioned by created_at, and a unique index on it would have to include
+-- created_at. The ledger's insert trigger (pitboss_key_row, below) writes a row's key in the
+-- same statement as the row, so two first deliveries meet at that table's unique index and
+-- the loser raises (the caller replays). A call's own id is looked up there (pitboss_keyed);
+-- keys are pruned past the providers' retry horizon (wallets.partitions). A reference to
+-- another row (the bet a rollback or a win names) falls back to the ledger's own index
+-- (txn_by_provider_id) when its key is gone, so an old bet is still found.
+-- Bets and wins live in the
 -- scope '' ("@<player id>" when the provider's ids are unique only per player: p_per_player);
 -- a rollback's own id lives in p_id_namespace plus that suffix, so a protocol whose cancel
 -- reuses its bet's id (namespace 'cancel') is not a duplicate of the bet.
@@ -50,6 +58,31 @@ $$;
 CREATE FUNCTION pitboss_player_scope(p_per_player boolean, p_player_id bigint)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_per_player THEN '@' || p_player_id::text ELSE '' END
+$$;
+
+
+-- The ledger row whose idempotency key is (provider, scope, id), or a row of NULLs: through the
+-- key table (one probe of its unique index, then the row by its full key (id, created_at),
+-- which prunes to one partition). Within the retry horizon this is exact; p_past_horizon also
+-- searches the ledger's own index when the key is gone (pruned): for references to old rows.
+CREATE FUNCTION pitboss_keyed(
+    p_provider_id bigint, p_scope text, p_external_id text, p_past_horizon boolean
+) RETURNS wallets_transaction LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r wallets_transaction%ROWTYPE;
+    k_id bigint;
+    k_at timestamptz;
+BEGIN
+    SELECT transaction_id, created_at INTO k_id, k_at FROM wallets_idempotencykey
+    WHERE provider_id = p_provider_id AND id_scope = p_scope AND external_id = p_external_id;
+    IF FOUND THEN
+        SELECT * INTO r FROM wallets_transaction WHERE id = k_id AND created_at = k_at;
+    ELSIF p_past_horizon THEN
+        SELECT * INTO r FROM wallets_transaction
+        WHERE provider_id = p_provider_id AND id_scope = p_scope AND external_id = p_external_id;
+    END IF;
+    RETURN r;
+END
 $$;
 
 
@@ -203,9 +236,8 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.amount_minor <> p_amount THEN differing := differing || 'amount_minor'::text; END IF;
         IF t.currency <> p_currency THEN differing := differing || 'currency'::text; END IF;
         IF t.kind <> 'bet' THEN differing := differing || 'kind'::text; END IF;
@@ -442,6 +474,7 @@ DECLARE
     w wallets_wallet%ROWTYPE;
     s wallets_gamesession%ROWTYPE;
     t wallets_transaction%ROWTYPE;
+    ref wallets_transaction%ROWTYPE;  -- the bet a win names (p_reference), this player's
     scope text;
     r_id bigint;
     r_status text;
@@ -476,9 +509,8 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.amount_minor <> p_amount THEN differing := differing || 'amount_minor'::text; END IF;
         IF t.currency <> p_currency THEN differing := differing || 'currency'::text; END IF;
         IF t.kind <> 'win' THEN differing := differing || 'kind'::text; END IF;
@@ -518,11 +550,12 @@ BEGIN
         detail := 'every bet of this round was rolled back';
         RETURN;
     END IF;
+    IF p_reference <> '' THEN
+        ref := pitboss_keyed(p_provider_id, scope, p_reference, true);
+        IF ref.player_id <> s.player_id THEN ref := NULL; END IF;  -- another player's: unknown
+    END IF;
     IF p_reference <> '' AND (
-        EXISTS (SELECT 1 FROM wallets_transaction
-                WHERE provider_id = p_provider_id AND id_scope = scope
-                  AND external_id = p_reference AND player_id = s.player_id
-                  AND kind = 'bet' AND status = 'rolled_back')
+        (ref.kind = 'bet' AND ref.status = 'rolled_back')
         OR EXISTS (SELECT 1 FROM wallets_transaction
                    WHERE provider_id = p_provider_id AND kind = 'rollback'
                      AND reference_external_id = p_reference AND player_id = s.player_id)
@@ -532,10 +565,7 @@ BEGIN
         RETURN;
     END IF;
     IF p_require_bet AND (
-        CASE WHEN p_reference <> '' THEN NOT EXISTS (
-                 SELECT 1 FROM wallets_transaction
-                 WHERE provider_id = p_provider_id AND id_scope = scope
-                   AND external_id = p_reference AND player_id = s.player_id AND kind = 'bet')
+        CASE WHEN p_reference <> '' THEN ref.kind IS DISTINCT FROM 'bet'
              ELSE r_id IS NULL OR NOT r_has_bet END
     ) THEN
         outcome := 'BET_NOT_FOUND';
@@ -636,9 +666,8 @@ BEGIN
     txn_session_id := p_session_id;
     -- Another player's row is never locked nor shown: the reference is looked up among this
     -- player's rows (another's is an INVALID_REFERENCE, found below).
-    SELECT wallet_id INTO ref_wallet FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = ref_scope AND external_id = p_reference
-      AND player_id = p_player_id;
+    b := pitboss_keyed(p_provider_id, ref_scope, p_reference, true);
+    IF b.player_id = p_player_id THEN ref_wallet := b.wallet_id; END IF;
     IF ref_wallet IS NULL THEN
         -- A tombstone is likely. The bet may be in flight in any wallet of the player (another
         -- currency): lock them all, in id order (no deadlock with anything locking one), so
@@ -654,9 +683,8 @@ BEGIN
     wait_us := (extract(epoch FROM clock_timestamp() - started) * 1000000)::integer;
 
     -- The reference, read again under the lock that guards its status.
-    SELECT * INTO b FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = ref_scope AND external_id = p_reference;
-    IF FOUND AND b.player_id = p_player_id THEN
+    b := pitboss_keyed(p_provider_id, ref_scope, p_reference, true);
+    IF b.id IS NOT NULL AND b.player_id = p_player_id THEN
         ref_wallet := b.wallet_id;  -- locked above, either way
     END IF;
     SELECT * INTO w FROM wallets_wallet WHERE id = ref_wallet;
@@ -666,9 +694,8 @@ BEGIN
     reserved := w.reserved_minor;
     wallet_currency := w.currency;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.kind <> 'rollback' THEN differing := differing || 'kind'::text; END IF;
         IF t.player_id <> p_player_id THEN differing := differing || 'player_id'::text; END IF;
         IF t.reference_external_id <> p_reference THEN
@@ -764,7 +791,7 @@ BEGIN
         RETURNING id INTO txn_id;
         UPDATE wallets_transaction SET status = 'rolled_back',
             decided_at = CASE WHEN b.status = 'held' THEN txn_created_at ELSE decided_at END
-        WHERE id = b.id;
+        WHERE id = b.id AND created_at = b.created_at;  -- its full key: one partition
     ELSE
         -- Refund the bet in full. What it drew from its session's buy-in goes back to it while
         -- that session is open.
@@ -786,7 +813,8 @@ BEGIN
              p_request_id, spent_us, wait_us, '', txn_created_at, p_player_id, p_provider_id,
              b.round_id, p_session_id, w.id, b.id)
         RETURNING id INTO txn_id;
-        UPDATE wallets_transaction SET status = 'rolled_back' WHERE id = b.id;
+        UPDATE wallets_transaction SET status = 'rolled_back'
+        WHERE id = b.id AND created_at = b.created_at;
         IF back_to_reservation > 0 THEN
             UPDATE wallets_gamesession SET reserved_minor = reserved_minor + back_to_reservation
             WHERE id = b.session_id;
@@ -863,6 +891,12 @@ BEGIN
     -- wallet lock). Rows written before the chain existed have no hash: it starts anew.
     SELECT chain_hash INTO prev FROM wallets_transaction
     WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        -- Every earlier row of the wallet is in an archived (detached) partition: the chain
+        -- goes on from the last of them, as recorded when it was detached.
+        SELECT last_hash INTO prev FROM wallets_archivedwallettotal
+        WHERE wallet_id = NEW.wallet_id ORDER BY last_id DESC LIMIT 1;
+    END IF;
     NEW.chain_hash := pitboss_chain_digest(prev, NEW);
     RETURN NEW;
 END
@@ -902,8 +936,38 @@ BEGIN
 END
 $$;
 
+-- A ledger row's idempotency key, written with the row (every way a row is written: these
+-- functions, the Python ledger, a bulk load). A key taken already raises unique_violation on
+-- txn_unique_key_provider_scope_id or txn_unique_key_payment_id: the insert fails whole.
+CREATE FUNCTION pitboss_key_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO wallets_idempotencykey
+        (transaction_id, created_at, provider_id, kind, id_scope, external_id)
+    VALUES (NEW.id, NEW.created_at, NEW.provider_id, NEW.kind, NEW.id_scope, NEW.external_id);
+    RETURN NEW;
+END
+$$;
+
+-- A row deleted takes its key with it. An UPDATE that moves a row to another partition (its
+-- created_at changed: the ledger never does, tests backdate rows) is a delete and an insert,
+-- each firing its trigger: the key follows the row.
+CREATE FUNCTION pitboss_key_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM wallets_idempotencykey WHERE transaction_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+
 DO $$
 BEGIN
+    IF to_regclass('wallets_idempotencykey') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS pitboss_key ON wallets_transaction;
+        CREATE TRIGGER pitboss_key BEFORE INSERT ON wallets_transaction
+            FOR EACH ROW EXECUTE FUNCTION pitboss_key_row();
+        DROP TRIGGER IF EXISTS pitboss_key_gone ON wallets_transaction;
+        CREATE TRIGGER pitboss_key_gone BEFORE DELETE ON wallets_transaction
+            FOR EACH ROW EXECUTE FUNCTION pitboss_key_gone();
+    END IF;
     IF EXISTS (SELECT 1 FROM information_schema.columns
                WHERE table_name = 'wallets_transaction' AND column_name = 'chain_hash'
                  AND table_schema = current_schema()) THEN
