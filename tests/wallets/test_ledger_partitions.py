@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tests import factories
 from wallets import ledger, partitions
+from wallets.errors import TransactionRolledBack
 from wallets.models import BetRefusal, IdempotencyKey, Transaction, Wallet
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +144,106 @@ def test_keys_past_the_horizon_are_pruned_and_old_rows_still_found(player, provi
     )
     assert result.transaction.reference_id == old_bet.pk
     assert Wallet.objects.get(pk=session.wallet_id).balance_minor == before + old_bet.amount_minor
+
+
+# --- what a bet reads -------------------------------------------------------------------------
+
+
+def _ledger_reads() -> dict[str, int]:
+    """Scans of each ledger partition in this transaction so far (index and sequential)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT relname, COALESCE(idx_scan, 0) + seq_scan FROM pg_stat_xact_user_tables
+               WHERE relname LIKE 'wallets\\_transaction\\_%'"""
+        )
+        return dict(cursor.fetchall())
+
+
+def _verify_chain(wallet_id: int):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT broken_id, checked FROM pitboss_verify_chain(%s, NULL, NULL)", [wallet_id]
+        )
+        return cursor.fetchone()
+
+
+def test_a_bet_reads_no_partition_of_the_ledger(player, provider):
+    # The chain's head is on the wallet row and the key and tombstone look-ups go to the key
+    # table: the function writes its row and reads none, however many months there are.
+    partitions.ensure_ledger_partitions(months_ahead=12)
+    session, _ = factories.open_session(player, provider)
+    _bet(provider, session, "warm-1")
+    before = _ledger_reads()
+    with connection.cursor() as cursor:
+        for n in range(3):
+            cursor.execute(
+                """SELECT outcome FROM pitboss_bet(%s, %s, %s, NULL, NULL, %s, false, %s, 100,
+                       'EUR', '', NULL, false, NULL, '', 0)""",
+                [provider.pk, session.pk, session.wallet_id, f"no-read-{n}", f"r-{n}"],
+            )
+            assert cursor.fetchone()[0] == "OK"
+    assert _ledger_reads() == before
+    # A retry reads its own row, by its full key: one partition.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT outcome FROM pitboss_bet(%s, %s, %s, NULL, NULL, 'no-read-0', false, 'r-0',
+                   100, 'EUR', '', NULL, false, NULL, '', 0)""",
+            [provider.pk, session.pk, session.wallet_id],
+        )
+        assert cursor.fetchone()[0] == "DUPLICATE"
+    read = {name: n - before.get(name, 0) for name, n in _ledger_reads().items()}
+    assert {name for name, n in read.items() if n} == {partitions.HISTORY}
+
+
+def test_the_chain_goes_on_from_the_head_kept_on_the_wallet(player, provider):
+    session, _ = factories.open_session(player, provider)
+    first = _bet(provider, session, "head-1").transaction
+    wallet = Wallet.objects.get(pk=session.wallet_id)
+    first = Transaction.objects.get(pk=first.pk)
+    assert wallet.chain_head_id == first.pk
+    assert bytes(wallet.chain_head_hash) == bytes(first.chain_hash)
+    # A wallet without a head (its last row written before the head was kept) finds its
+    # latest row once, and chains on from it.
+    Wallet.objects.filter(pk=wallet.pk).update(chain_head_id=None, chain_head_hash=None)
+    second = _bet(provider, session, "head-2", round_id="r-2").transaction
+    wallet.refresh_from_db()
+    assert wallet.chain_head_id == second.pk
+    assert _verify_chain(wallet.pk) == (None, Transaction.objects.filter(wallet=wallet).count())
+    # A row moved to another partition (its created_at updated: tests backdate rows) is not a
+    # new row: its hash and the head stand, and the chain still verifies.
+    later = datetime.datetime(2031, 7, 2, tzinfo=datetime.UTC)
+    partitions.ensure_ledger_partitions(months_ahead=1, now=later)
+    Transaction.objects.filter(pk=first.pk).update(created_at=later)
+    assert _partition_of(first.pk) == "wallets_transaction_p203107"
+    assert bytes(Transaction.objects.get(pk=first.pk).chain_hash) == bytes(first.chain_hash)
+    wallet.refresh_from_db()
+    assert wallet.chain_head_id == second.pk
+    # Its time is part of its hash: verifying the chain shows the move.
+    assert _verify_chain(wallet.pk)[0] == first.pk
+    third = _bet(provider, session, "head-3", round_id="r-3").transaction
+    wallet.refresh_from_db()
+    assert wallet.chain_head_id == third.pk
+
+
+def test_a_tombstone_stops_a_late_bet_for_the_retry_horizon(player, provider, settings):
+    settings.PITBOSS_RETRY_HORIZON_DAYS = 30
+    session, _ = factories.open_session(player, provider)
+    tombstone = ledger.rollback(
+        provider=provider,
+        session=session,
+        transaction_id="rb-late-1",
+        reference_transaction_id="late-1",
+        round_id="r-late",
+    ).transaction
+    key = IdempotencyKey.objects.get(transaction_id=tombstone.pk)
+    assert (key.reference_external_id, key.player_id) == ("late-1", player.pk)
+    with pytest.raises(TransactionRolledBack):
+        _bet(provider, session, "late-1", round_id="r-late")
+    # Past the horizon the tombstone's key is pruned like every other: a bet that late is a
+    # new call (docs/scaling.md).
+    IdempotencyKey.objects.filter(transaction_id=tombstone.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=31)
+    )
+    partitions.prune_idempotency_keys()
+    assert not IdempotencyKey.objects.filter(transaction_id=tombstone.pk).exists()
+    assert _bet(provider, session, "late-1", round_id="r-late-2").transaction.kind == "bet"

@@ -7,7 +7,12 @@ migration runs on a large ledger while it takes bets.
 
 Until the copy reaches a row, a retry of that row's call finds no key and meets the ledger's
 old unique index (still there until wallets 0022): it is answered with an error the provider
-retries, and nothing is booked twice."""
+retries, and nothing is booked twice. Likewise a tombstone (a rollback that arrived before its
+bet) is found through the key table once its key is copied.
+
+Each wallet keeps the head of its hash chain (chain_head_id, chain_head_hash), written by the
+chain trigger with each new row: added here, empty; a wallet's first new row finds the latest
+row once and sets it."""
 
 import datetime
 from pathlib import Path
@@ -34,8 +39,11 @@ def copy_recent_keys(apps, schema_editor):
             with transaction.atomic(using=connection.alias):
                 cursor.execute(
                     """INSERT INTO wallets_idempotencykey
-                           (transaction_id, created_at, provider_id, kind, id_scope, external_id)
-                       SELECT id, created_at, provider_id, kind, id_scope, external_id
+                           (transaction_id, created_at, provider_id, kind, id_scope, external_id,
+                            player_id, reference_external_id)
+                       SELECT id, created_at, provider_id, kind, id_scope, external_id,
+                              player_id, CASE WHEN kind = 'rollback'
+                                              THEN reference_external_id ELSE '' END
                        FROM wallets_transaction
                        WHERE id > %s AND id <= %s AND created_at >= %s
                        ON CONFLICT DO NOTHING""",
@@ -93,6 +101,20 @@ class Migration(migrations.Migration):
                 ),
                 ("external_id", models.CharField(max_length=128)),
                 (
+                    "reference_external_id",
+                    models.CharField(blank=True, db_default="", default="", max_length=128),
+                ),
+                (
+                    "player",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="wallets.player",
+                    ),
+                ),
+                (
                     "provider",
                     models.ForeignKey(
                         blank=True,
@@ -105,6 +127,13 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("kind", "rollback")),
+                        fields=["provider", "reference_external_id", "player"],
+                        name="txn_key_rollback_reference",
+                    )
+                ],
                 "constraints": [
                     models.UniqueConstraint(
                         condition=models.Q(("provider__isnull", False)),
@@ -118,6 +147,17 @@ class Migration(migrations.Migration):
                     ),
                 ],
             },
+        ),
+        # The head of each wallet's hash chain, kept on the wallet row by the chain trigger.
+        migrations.AddField(
+            model_name="wallet",
+            name="chain_head_id",
+            field=models.BigIntegerField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="wallet",
+            name="chain_head_hash",
+            field=models.BinaryField(blank=True, editable=False, null=True),
         ),
         # Undone: the functions as they were (without the key trigger; the table goes next).
         apply_ledger_functions(reverse_sql=[BEFORE.read_text()]),

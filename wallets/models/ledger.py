@@ -282,8 +282,28 @@ class IdempotencyKey(models.Model):
     kind = models.CharField(max_length=16, choices=TransactionKind.choices)
     id_scope = models.CharField(max_length=160, blank=True, default="", db_default="")
     external_id = models.CharField(max_length=128)
+    # The row's player and, for a rollback, the id it names: a rollback whose bet (or win) is
+    # unknown is a tombstone, and a late bet or win under that id must not stand. The ledger
+    # functions find tombstones here (txn_key_rollback_reference) instead of in every partition
+    # of the ledger: exact within the retry horizon, like the keys themselves.
+    player = models.ForeignKey(
+        Player,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,  # written with the ledger row, which has the real key
+    )
+    reference_external_id = models.CharField(max_length=128, blank=True, default="", db_default="")
 
     class Meta:
+        indexes = [
+            # Tombstones: only rollbacks have an entry, bets and wins pay nothing for it.
+            models.Index(
+                fields=["provider", "reference_external_id", "player"],
+                condition=Q(kind="rollback"),
+                name="txn_key_rollback_reference",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "external_id", "id_scope"],

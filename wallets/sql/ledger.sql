@@ -85,6 +85,23 @@ BEGIN
 END
 $$;
 
+-- Whether a rollback of this player named p_reference (a provider's bet or win id) before a
+-- row under that id arrived: a tombstone. Found through the key table's partial index on
+-- rollbacks (txn_key_rollback_reference), not by searching every partition of the ledger, so
+-- exact within the providers' retry horizon: past it the rollback's key is pruned with every
+-- other key, and a delivery that late is no longer stopped by it (docs/scaling.md).
+CREATE FUNCTION pitboss_tombstone(p_provider_id bigint, p_reference text, p_player_id bigint)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its body is not checked when created (the early migrations create
+    -- the functions before the key table exists).
+    RETURN EXISTS (
+        SELECT 1 FROM wallets_idempotencykey
+        WHERE provider_id = p_provider_id AND kind = 'rollback'
+          AND reference_external_id = p_reference AND player_id = p_player_id);
+END
+$$;
+
 
 -- --- player protection: limits counted on the wallet row ------------------------------------
 --
@@ -268,10 +285,10 @@ BEGIN
         RETURN;
     END IF;
     -- A rollback that arrived first left a tombstone: the late bet must not stand.
-    PERFORM 1 FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND kind = 'rollback'
-      AND reference_external_id = p_external_id AND player_id = s.player_id;
-    IF FOUND THEN outcome := 'ROLLED_BACK'; RETURN; END IF;
+    IF pitboss_tombstone(p_provider_id, p_external_id, s.player_id) THEN
+        outcome := 'ROLLED_BACK';
+        RETURN;
+    END IF;
 
     -- An excluded player hears so, also on a session the exclusion ended.
     SELECT p.status, p.excluded_until, p.session_limit_minutes
@@ -530,10 +547,7 @@ BEGIN
         RETURN;
     END IF;
     -- A rollback that named this win before it arrived left a tombstone: it must not stand.
-    PERFORM 1 FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND kind = 'rollback'
-      AND reference_external_id = p_external_id AND player_id = s.player_id;
-    IF FOUND THEN
+    IF pitboss_tombstone(p_provider_id, p_external_id, s.player_id) THEN
         outcome := 'ROLLED_BACK';
         detail := 'this win was rolled back before it arrived';
         RETURN;
@@ -556,9 +570,7 @@ BEGIN
     END IF;
     IF p_reference <> '' AND (
         (ref.kind = 'bet' AND ref.status = 'rolled_back')
-        OR EXISTS (SELECT 1 FROM wallets_transaction
-                   WHERE provider_id = p_provider_id AND kind = 'rollback'
-                     AND reference_external_id = p_reference AND player_id = s.player_id)
+        OR pitboss_tombstone(p_provider_id, p_reference, s.player_id)
     ) THEN
         outcome := 'ROLLED_BACK';
         detail := 'the referenced bet was rolled back';
@@ -885,19 +897,35 @@ $$;
 
 CREATE FUNCTION pitboss_chain_row() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    head_id bigint;
     prev bytea;
 BEGIN
     -- The wallet's latest row (its id order is the insert order: every insert holds the
-    -- wallet lock). Rows written before the chain existed have no hash: it starts anew.
-    SELECT chain_hash INTO prev FROM wallets_transaction
-    WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
-    IF NOT FOUND THEN
-        -- Every earlier row of the wallet is in an archived (detached) partition: the chain
-        -- goes on from the last of them, as recorded when it was detached.
-        SELECT last_hash INTO prev FROM wallets_archivedwallettotal
-        WHERE wallet_id = NEW.wallet_id ORDER BY last_id DESC LIMIT 1;
+    -- wallet lock), kept on the wallet row as the chain's head: one primary-key read, not a
+    -- search of every partition of the ledger. Rows written before the chain existed have no
+    -- hash: it starts anew.
+    SELECT chain_head_id, chain_head_hash INTO head_id, prev FROM wallets_wallet
+    WHERE id = NEW.wallet_id;
+    IF head_id IS NULL THEN
+        -- No head yet (the wallet's first row, or its last one was written before the head
+        -- was kept): the latest row, found once.
+        SELECT id, chain_hash INTO head_id, prev FROM wallets_transaction
+        WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            -- Every earlier row of the wallet is in an archived (detached) partition: the
+            -- chain goes on from the last of them, as recorded when it was detached.
+            SELECT last_id, last_hash INTO head_id, prev FROM wallets_archivedwallettotal
+            WHERE wallet_id = NEW.wallet_id ORDER BY last_id DESC LIMIT 1;
+        END IF;
+    END IF;
+    IF NEW.id <= head_id THEN
+        -- Not a new row: one the ledger holds already, moved to another partition by an
+        -- update of its created_at (a delete and an insert). Its hash and the head stand.
+        RETURN NEW;
     END IF;
     NEW.chain_hash := pitboss_chain_digest(prev, NEW);
+    UPDATE wallets_wallet SET chain_head_id = NEW.id, chain_head_hash = NEW.chain_hash
+    WHERE id = NEW.wallet_id;
     RETURN NEW;
 END
 $$;
@@ -942,8 +970,11 @@ $$;
 CREATE FUNCTION pitboss_key_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO wallets_idempotencykey
-        (transaction_id, created_at, provider_id, kind, id_scope, external_id)
-    VALUES (NEW.id, NEW.created_at, NEW.provider_id, NEW.kind, NEW.id_scope, NEW.external_id);
+        (transaction_id, created_at, provider_id, kind, id_scope, external_id, player_id,
+         reference_external_id)
+    VALUES (NEW.id, NEW.created_at, NEW.provider_id, NEW.kind, NEW.id_scope, NEW.external_id,
+            NEW.player_id, CASE WHEN NEW.kind = 'rollback' THEN NEW.reference_external_id
+                                ELSE '' END);
     RETURN NEW;
 END
 $$;
