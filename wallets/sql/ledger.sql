@@ -384,29 +384,46 @@ BEGIN
     reserved := w.reserved_minor - from_reservation;
     spent_us := p_processing_us
         + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
+    -- The row is hashed here, not by the chain trigger (which skips a row that comes with its
+    -- hash): the head of the chain is on the wallet row this call has locked and read, and the
+    -- new head is written in the wallet's one UPDATE below. The same digest of the same row.
+    t := NULL;
+    t.id := nextval('wallets_transaction_id_seq');
+    t.kind := 'bet'; t.currency := p_currency; t.amount_minor := p_amount;
+    t.delta_minor := -p_amount; t.balance_after_minor := balance;
+    t.external_id := p_external_id; t.id_scope := scope; t.round_external_id := p_round_id;
+    t.reference_external_id := ''; t.credit_type := ''; t.created_at := txn_created_at;
+    t.player_id := s.player_id; t.provider_id := p_provider_id; t.wallet_id := w.id;
+    IF w.chain_head_id IS NULL THEN
+        SELECT c.head_id, c.prev INTO w.chain_head_id, w.chain_head_hash
+        FROM pitboss_chain_start(w.id) c;
+    END IF;
+    t.chain_hash := pitboss_chain_digest(w.chain_head_hash, t);
     INSERT INTO wallets_transaction
-        (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
+        (id, kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
          balance_after_minor, rounding_residue, external_id, id_scope, round_external_id,
          reference_external_id, game_id, client_ip, request_id, processing_us, lock_wait_us,
-         note, created_at, player_id, provider_id, round_id, session_id, wallet_id)
+         note, created_at, player_id, provider_id, round_id, session_id, wallet_id, credit_type,
+         chain_hash)
     VALUES
-        ('bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
+        (t.id, 'bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
          balance, p_residue, p_external_id, scope, p_round_id,
          '', txn_game_id, p_client_ip, p_request_id,
          spent_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
-         s.id, w.id)
-    RETURNING id INTO txn_id;
+         s.id, w.id, '', t.chain_hash);
+    txn_id := t.id;
     txn_status := 'posted';
     txn_round_id := r_id;
     txn_reserved_used := from_reservation;
     IF w.limits_counted_on IS NULL THEN
         UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-            updated_at = txn_created_at
+            updated_at = txn_created_at, chain_head_id = t.id, chain_head_hash = t.chain_hash
         WHERE id = w.id;
     ELSE
         -- The counted figures with the balance, in the one UPDATE (rolled over, maybe).
         UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-            updated_at = txn_created_at, limits_counted_on = w.limits_counted_on,
+            updated_at = txn_created_at, chain_head_id = t.id, chain_head_hash = t.chain_hash,
+            limits_counted_on = w.limits_counted_on,
             lost_day_minor = w.lost_day_minor, lost_week_minor = w.lost_week_minor,
             lost_month_minor = w.lost_month_minor, wagered_day_minor = w.wagered_day_minor,
             wagered_week_minor = w.wagered_week_minor, wagered_month_minor = w.wagered_month_minor,
@@ -866,8 +883,11 @@ $$;
 -- row's hash (32 zero bytes for the first chained row) and of the row's own content that never
 -- changes (its id, wallet, player, provider, kind, currency, amounts, balance after, ids and
 -- references, credit type, creation time). It is written with the row, in the same
--- transaction, under the wallet lock every insert holds, by a trigger: every way a row is
--- written (these functions, the Python ledger, a bulk load) is chained alike. Editing a
+-- transaction, under the wallet lock every insert holds, by a trigger for a row that comes
+-- without its hash: every way a row is written (these functions, the Python ledger, a bulk
+-- load) is chained alike. The wallet row keeps the chain's head (its last row's id and hash);
+-- pitboss_bet, the hot path, hashes its own row from it and writes the new head with the
+-- balance, in the one UPDATE of the wallet it makes anyway. Editing a
 -- row's content, deleting or inserting a row breaks the chain from there on; verifying it
 -- (pitboss_verify_chain, reconciliation.services.verify_ledger) names the first broken row.
 -- A row's status is not in its hash: it moves (held -> posted, posted -> rolled_back) and the
@@ -895,28 +915,36 @@ BEGIN
 END
 $$;
 
+-- The head of a wallet's chain when the wallet row has none (its first row, or its last one
+-- was written before the head was kept on the wallet row): its latest row, found once (its id
+-- order is the insert order: every insert holds the wallet lock), or, when every earlier row
+-- is in an archived (detached) partition, the last of them as recorded at detach time.
+CREATE FUNCTION pitboss_chain_start(p_wallet_id bigint, OUT head_id bigint, OUT prev bytea)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT id, chain_hash INTO head_id, prev FROM wallets_transaction
+    WHERE wallet_id = p_wallet_id ORDER BY id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT last_id, last_hash INTO head_id, prev FROM wallets_archivedwallettotal
+        WHERE wallet_id = p_wallet_id ORDER BY last_id DESC LIMIT 1;
+    END IF;
+END
+$$;
+
+-- The chain for every writer but pitboss_bet (which hashes its row itself, the hot path: see
+-- there): fires only for a row that comes without its hash.
 CREATE FUNCTION pitboss_chain_row() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     head_id bigint;
     prev bytea;
 BEGIN
-    -- The wallet's latest row (its id order is the insert order: every insert holds the
-    -- wallet lock), kept on the wallet row as the chain's head: one primary-key read, not a
-    -- search of every partition of the ledger. Rows written before the chain existed have no
-    -- hash: it starts anew.
+    -- The wallet's latest row, kept on the wallet row as the chain's head: one primary-key
+    -- read, not a search of every partition of the ledger. Rows written before the chain
+    -- existed have no hash: it starts anew.
     SELECT chain_head_id, chain_head_hash INTO head_id, prev FROM wallets_wallet
     WHERE id = NEW.wallet_id;
     IF head_id IS NULL THEN
-        -- No head yet (the wallet's first row, or its last one was written before the head
-        -- was kept): the latest row, found once.
-        SELECT id, chain_hash INTO head_id, prev FROM wallets_transaction
-        WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
-        IF NOT FOUND THEN
-            -- Every earlier row of the wallet is in an archived (detached) partition: the
-            -- chain goes on from the last of them, as recorded when it was detached.
-            SELECT last_id, last_hash INTO head_id, prev FROM wallets_archivedwallettotal
-            WHERE wallet_id = NEW.wallet_id ORDER BY last_id DESC LIMIT 1;
-        END IF;
+        SELECT * INTO head_id, prev FROM pitboss_chain_start(NEW.wallet_id);
     END IF;
     IF NEW.id <= head_id THEN
         -- Not a new row: one the ledger holds already, moved to another partition by an
@@ -1003,8 +1031,12 @@ BEGIN
                WHERE table_name = 'wallets_transaction' AND column_name = 'chain_hash'
                  AND table_schema = current_schema()) THEN
         DROP TRIGGER IF EXISTS pitboss_chain ON wallets_transaction;
+        -- A row that comes with its hash was hashed by its writer (pitboss_bet, which writes
+        -- the head with the wallet), or is a row moved to another partition by an update of
+        -- its created_at: either way not the trigger's to hash. A wrong hash given is what
+        -- verifying the chain finds.
         CREATE TRIGGER pitboss_chain BEFORE INSERT ON wallets_transaction
-            FOR EACH ROW EXECUTE FUNCTION pitboss_chain_row();
+            FOR EACH ROW WHEN (NEW.chain_hash IS NULL) EXECUTE FUNCTION pitboss_chain_row();
     END IF;
 END
 $$;
