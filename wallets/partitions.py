@@ -160,6 +160,12 @@ def partition_ledger(*, now=None, months_ahead: int | None = None) -> Conversion
 def _switch_transaction(result: Conversion, boundary, months_ahead, now) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = '10s'")
+        # Every ledger call locks its wallet row first. Holding the wallets in EXCLUSIVE mode
+        # (reads go on) lets the calls in flight finish and queues new ones before they take
+        # any lock the switch needs (the ledger's, and those its foreign keys take on wallets,
+        # sessions and rounds): a call never holds one of them while waiting for the switch,
+        # so the two never deadlock.
+        cursor.execute("LOCK TABLE wallets_wallet IN EXCLUSIVE MODE")
         cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
         _switch(cursor, boundary)
         months = months_ahead or settings.PITBOSS_LEDGER_PARTITIONS_AHEAD
