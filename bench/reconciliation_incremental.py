@@ -38,7 +38,9 @@ UNDO_SQL = """
 WITH gone AS (
     DELETE FROM wallets_transaction
     WHERE id > %(after)s AND external_id LIKE %(prefix)s
-    RETURNING wallet_id, delta_minor
+    RETURNING id, wallet_id, delta_minor
+), keys AS (
+    DELETE FROM wallets_idempotencykey k USING gone WHERE k.transaction_id = gone.id
 )
 UPDATE wallets_wallet w SET balance_minor = w.balance_minor - g.total
 FROM (SELECT wallet_id, SUM(delta_minor) AS total FROM gone GROUP BY wallet_id) g

@@ -174,6 +174,7 @@ def _cleanup(cursor, *, provider_id: int, tag: str) -> None:
         "DELETE FROM reconciliation_providerreport WHERE provider_id = %s", [provider_id]
     )
     cursor.execute("DELETE FROM reconciliation_reconciliationrun WHERE id = ANY(%s)", [runs])
+    cursor.execute("DELETE FROM wallets_idempotencykey WHERE provider_id = %s", [provider_id])
     cursor.execute("DELETE FROM wallets_transaction WHERE provider_id = %s", [provider_id])
     cursor.execute(
         "DELETE FROM wallets_wallet WHERE player_id IN "

@@ -196,6 +196,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # set for the player's country (admin: Player protection -> Cooling-off periods).
 PITBOSS_LIMIT_COOLING_OFF_HOURS = env_int("PITBOSS_LIMIT_COOLING_OFF_HOURS", 24)
 
+# The ledger (docs/scaling.md, "Time partitions"): providers retry a call for up to a day and
+# resolve pending transactions after 30; a transaction id is remembered as an idempotency key
+# for this many days (never less than 30), then pruned. Partitions are created this many months
+# ahead; fewer than two future months is an error the partition job logs and reports.
+PITBOSS_RETRY_HORIZON_DAYS = max(30, env_int("PITBOSS_RETRY_HORIZON_DAYS", 30))
+PITBOSS_LEDGER_PARTITIONS_AHEAD = max(2, env_int("PITBOSS_LEDGER_PARTITIONS_AHEAD", 3))
+# Where `manage.py ledger_partitions archive` writes a detached partition's export.
+PITBOSS_LEDGER_ARCHIVE_DIR = Path(
+    env_str("PITBOSS_LEDGER_ARCHIVE_DIR", str(DATA_DIR / "ledger-archive"))
+)
+
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -153,8 +153,14 @@ class Case(models.Model):
     wallet = models.ForeignKey(
         Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # No database constraint: the ledger is partitioned (see Transaction.reference).
     transaction = models.OneToOneField(
-        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_case"
+        Transaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="fraud_case",
+        db_constraint=False,
     )
     provider = models.ForeignKey(
         Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 from monitoring import capture, histogram, selectors
 from monitoring.choices import OPEN_STATES
 from monitoring.models import Alert, FlushedBatch, MetricTotal
+from wallets import partitions as ledger_partitions
 from wallets import selectors as wallet_selectors
 from wallets.models import Provider
 
@@ -208,6 +209,12 @@ def render_metrics() -> str:
         open_alerts[(code or "", rule, state)] += 1
     for (code, rule, state), count in sorted(open_alerts.items()):
         out.sample("pitboss_alerts_open", count, provider=code, rule=rule, state=state)
+    out.family(
+        "pitboss_ledger_future_partitions",
+        "gauge",
+        "Months after the current one the ledger's partitions cover (alert below 2).",
+    )
+    out.sample("pitboss_ledger_future_partitions", ledger_partitions.future_months())
     out.family("pitboss_figure", "gauge", "Latest published figures (drift, violations, ...).")
     with connection.cursor() as cursor:
         cursor.execute(_LATEST_GAUGES_SQL)

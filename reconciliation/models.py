@@ -163,6 +163,7 @@ class Discrepancy(models.Model):
     wallet = models.ForeignKey(
         Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # No database constraint: the ledger is partitioned (see Transaction.reference).
     ledger_transaction = models.ForeignKey(
         Transaction,
         null=True,
@@ -170,6 +171,7 @@ class Discrepancy(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text="The wallet's ledger row, when there is one.",
+        db_constraint=False,
     )
     provider_transaction_id = models.CharField(
         max_length=128, blank=True, help_text="The provider's transaction id."
@@ -260,8 +262,14 @@ class CorrectionRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # No database constraint: the ledger is partitioned (see Transaction.reference).
     adjustment = models.ForeignKey(
-        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Transaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
 
     class Meta:

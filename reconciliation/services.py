@@ -44,7 +44,7 @@ from reconciliation.models import (
 )
 from wallets import ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
-from wallets.models import Provider, Transaction, Wallet
+from wallets.models import ArchivedWalletTotal, Provider, Transaction, Wallet
 from wallets.services import record_audit
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -118,14 +118,29 @@ def _fail(run: ReconciliationRun, started: float, error: BaseException) -> None:
 _WALLET_CHECK_SQL = """
 WITH figures AS (
     SELECT w.id AS wallet_id, w.balance_minor, w.reserved_minor, w.updated_at,
-           GREATEST(COALESCE(c.last_id, 0), COALESCE(l.max_id, 0)) AS last_id,
-           COALESCE(c.settled_minor, 0) + COALESCE(l.settled_minor, 0) AS settled_minor,
+           GREATEST(b.last_id, COALESCE(l.max_id, 0)) AS last_id,
+           b.settled_minor + COALESCE(l.settled_minor, 0) AS settled_minor,
            COALESCE(l.held_ids, '{}') AS held_ids,
-           COALESCE(c.settled_minor, 0) + COALESCE(l.settled_minor, 0)
+           b.settled_minor + COALESCE(l.settled_minor, 0)
                + COALESCE(l.held_credit_minor, 0) AS expected_balance_minor,
            COALESCE(l.held_minor, 0) + COALESCE(s.reserved_minor, 0) AS expected_reserved_minor
     FROM wallets_wallet w
     LEFT JOIN reconciliation_walletcheckpoint c ON c.wallet_id = w.id AND NOT %(full)s
+    -- Rows of archived (detached) partitions are no longer in the ledger: what they carried
+    -- forward, recorded at detach time (wallets_archivedwallettotal), is where a check
+    -- starts when no checkpoint of this wallet is further on.
+    LEFT JOIN LATERAL (
+        SELECT SUM(a.settled_minor) AS settled_minor, MAX(a.last_id) AS last_id
+        FROM wallets_archivedwallettotal a WHERE a.wallet_id = w.id
+    ) a ON TRUE
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN a.last_id > COALESCE(c.last_id, 0) THEN a.last_id
+                    ELSE COALESCE(c.last_id, 0) END AS last_id,
+               CASE WHEN a.last_id > COALESCE(c.last_id, 0) THEN a.settled_minor
+                    ELSE COALESCE(c.settled_minor, 0) END AS settled_minor,
+               CASE WHEN a.last_id > COALESCE(c.last_id, 0) THEN '{}'::bigint[]
+                    ELSE c.held_ids END AS held_ids
+    ) b
     LEFT JOIN LATERAL (
         SELECT SUM(r.delta_minor) FILTER (
                    WHERE r.status IN ('posted', 'rolled_back')) AS settled_minor,
@@ -137,11 +152,11 @@ WITH figures AS (
         FROM (
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
             FROM wallets_transaction t
-            WHERE t.wallet_id = w.id AND t.id > COALESCE(c.last_id, 0)
+            WHERE t.wallet_id = w.id AND t.id > b.last_id
             UNION ALL
             -- Rows held at the checkpoint, looked up by id (not among the wallet's history).
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
-            FROM unnest(c.held_ids) AS h(id)
+            FROM unnest(b.held_ids) AS h(id)
             JOIN wallets_transaction t ON t.id = h.id AND t.wallet_id = w.id
         ) r
     ) l ON TRUE
@@ -1010,10 +1025,14 @@ def verify_ledger(
         )
         rows = [row[0] for row in cursor.fetchall()]
     outcome = LedgerVerification()
+    archived = _archived_chain_ends(rows)
     for done, wallet_id in enumerate(rows, start=1):
         checkpoint = checkpoints.get(wallet_id)
-        after_id, after_hash = (0, None)
-        if not full and checkpoint is not None:
+        # Rows of archived partitions are gone: the chain goes on from the last of them, as
+        # recorded when they were detached.
+        archived_id, archived_hash = archived.get(wallet_id, (0, None))
+        after_id, after_hash = archived_id, archived_hash
+        if not full and checkpoint is not None and checkpoint.last_id > archived_id:
             after_id, after_hash = checkpoint.last_id, bytes(checkpoint.last_hash or b"") or None
         with connection.cursor() as cursor:
             cursor.execute(_VERIFY_SQL, [wallet_id, after_id, after_hash])
@@ -1024,7 +1043,7 @@ def verify_ledger(
             broken_id is None
             and full
             and checkpoint is not None
-            and checkpoint.last_id
+            and checkpoint.last_id > archived_id
             and last_id >= checkpoint.last_id
         ):
             # The full pass must find, at the checkpoint's row, the hash recorded there.
@@ -1060,6 +1079,17 @@ def verify_ledger(
             progress(done, len(rows))
     outcome.seconds = round(time.monotonic() - started, 3)
     return outcome
+
+
+def _archived_chain_ends(wallet_ids: list[int]) -> dict[int, tuple[int, bytes | None]]:
+    """Per wallet, its last row in an archived ledger partition: (id, chain hash)."""
+    ends = (
+        ArchivedWalletTotal.objects.filter(wallet_id__in=wallet_ids)
+        .order_by("wallet_id", "-last_id")
+        .distinct("wallet_id")
+        .values_list("wallet_id", "last_id", "last_hash")
+    )
+    return {w: (last_id, bytes(h) if h is not None else None) for w, last_id, h in ends}
 
 
 def _record_broken_chain(wallet_id: int, row_id: int) -> Discrepancy:

@@ -14,7 +14,7 @@ MAX_IDLE_MINUTES = 10 * 366 * 24 * 60
 
 
 def transaction_external_id_q(value: str) -> Q:
-    """Ledger rows whose external_id is `value`, written so that the two unique indexes answer
+    """Ledger rows whose external_id is `value`, written so that the two ledger indexes answer
     it (provider_id = ANY(all providers) / kind = ANY(all kinds), then external_id): the column
     has no index of its own, and a plain `external_id = value` reads the whole ledger."""
     provider_ids = list(Provider.objects.values_list("pk", flat=True))

@@ -17,11 +17,15 @@ credits and sessions stay in Python: they are rare, and readable code matters mo
 a round trip.
 
 Idempotency: `(provider, external_id, id_scope)` (or `(kind, external_id)` for payments) is
-unique in the database. A provider's ids are in the scope '' unless its protocol says they are
-unique only per player (`ids_per_player`), or a cancel reuses its bet's id (`id_namespace`).
-A repeat with the same payload returns the original row marked as a duplicate; a different
-payload raises DuplicateMismatch. Two first deliveries racing on different wallets meet at the
-unique index; the loser is replayed against the winner's row.
+unique in the database: in IdempotencyKey, written with each ledger row by the ledger's insert
+trigger (the ledger itself is partitioned by time and cannot hold that unique index). Keys are
+kept for the providers' retry horizon (settings.PITBOSS_RETRY_HORIZON_DAYS); the rare paths
+written here also find an older row through the ledger's own index. A provider's ids are in
+the scope '' unless its protocol says they are unique only per player (`ids_per_player`),
+or a cancel reuses its bet's id (`id_namespace`). A repeat with the same payload returns the
+original row marked as a duplicate; a different payload raises DuplicateMismatch. Two first
+deliveries racing on different wallets meet at the unique index; the loser is replayed
+against the winner's row.
 
 The `session` the provider calls take is a GameSession or the wallet API's LiveSession (the same
 fields, read with the call's session look-up; wallets.adapters.native).
@@ -79,7 +83,15 @@ from wallets.errors import (
     WalletError,
 )
 from wallets.hooks import DECLINE, HOLD, ScreeningRequest
-from wallets.models import GameSession, Player, Provider, Round, Transaction, Wallet
+from wallets.models import (
+    GameSession,
+    IdempotencyKey,
+    Player,
+    Provider,
+    Round,
+    Transaction,
+    Wallet,
+)
 from wallets.models.players import LIMIT_COLUMNS
 from wallets.money import format_amount
 from wallets.selectors import live_session
@@ -201,6 +213,18 @@ def _retry_once_on_unique_race(operation: Callable[[], T]) -> T:
 
 def _insert(**fields) -> Transaction:
     return Transaction.objects.create(**fields)
+
+
+def _keyed_row(**key) -> Transaction | None:
+    """The ledger row with this idempotency key (IdempotencyKey's fields: provider, id_scope,
+    external_id, or provider=None, kind, external_id): through the key, then (the key pruned
+    past the retry horizon) through the ledger's own non-unique indexes."""
+    found = IdempotencyKey.objects.filter(**key).values_list("transaction_id", "created_at")
+    found = found.first()
+    if found is not None:
+        # Both halves of the ledger's key: one partition is read.
+        return Transaction.objects.filter(pk=found[0], created_at=found[1]).first()
+    return Transaction.objects.filter(**key).order_by("id").first()
 
 
 def _touch_session(session: GameSession, now, **changes) -> None:
@@ -1046,9 +1070,7 @@ def rollback_many(
 def _provider_row_replay(
     provider: Provider, scope: str, external_id: str, wallet: Wallet, lock_wait_us: int, **expected
 ) -> LedgerResult | None:
-    existing = Transaction.objects.filter(
-        provider=provider, id_scope=scope, external_id=external_id
-    ).first()
+    existing = _keyed_row(provider=provider, id_scope=scope, external_id=external_id)
     if existing is None:
         return None
     _check_replay(existing, **expected)
@@ -1214,11 +1236,7 @@ def settle_adjustment(
 def _payment_replay(
     kind: str, external_id: str, player: Player, amount_minor, currency, payment_fingerprint
 ):
-    existing = (
-        Transaction.objects.filter(provider__isnull=True, kind=kind, external_id=external_id)
-        .select_related("wallet")
-        .first()
-    )
+    existing = _keyed_row(provider=None, kind=kind, external_id=external_id)
     if existing is None:
         return None
     _check_replay(
@@ -1605,9 +1623,9 @@ def adjust(
     def run() -> LedgerResult:
         with transaction.atomic():
             locked, lock_wait_us = _lock_wallet(wallet.pk)
-            existing = Transaction.objects.filter(
-                provider__isnull=True, kind=TransactionKind.ADJUSTMENT, external_id=external_id
-            ).first()
+            existing = _keyed_row(
+                provider=None, kind=TransactionKind.ADJUSTMENT, external_id=external_id
+            )
             if existing is not None:
                 _check_replay(existing, wallet_id=wallet.pk, delta_minor=delta_minor)
                 return _result(locked, existing, lock_wait_us, duplicate=True)

@@ -1048,7 +1048,10 @@ def test_database_refuses_a_reservation_on_an_ended_session(player, provider):
 def test_database_refuses_a_second_row_with_the_same_provider_transaction_id(player, provider):
     session, _ = factories.open_session(player, provider)
     bet = place_bet(provider, session, 1_00, transaction_id="b-1").transaction
-    with pytest.raises(IntegrityError, match="txn_unique_provider"), transaction.atomic():
+    with (
+        pytest.raises(IntegrityError, match="txn_unique_key_provider_scope_id"),
+        transaction.atomic(),
+    ):
         Transaction.objects.create(
             wallet=bet.wallet,
             player=player,

@@ -21,7 +21,7 @@ class Transaction(models.Model):
     """
 
     # No single-column indexes on these three: txn_by_wallet_covering, txn_by_player and
-    # txn_unique_provider_scope_id lead with the same column, and every index is paid on
+    # txn_by_provider_id lead with the same column, and every index is paid on
     # every bet.
     wallet = models.ForeignKey(
         Wallet, on_delete=models.PROTECT, related_name="transactions", db_index=False
@@ -59,7 +59,8 @@ class Transaction(models.Model):
         help_text="Major units removed by the provider's rounding mode.",
     )
     # The provider's (or payment gateway's) transaction id: the idempotency key, unique per
-    # provider within `id_scope`.
+    # provider within `id_scope` (payments: per kind) -- kept unique by IdempotencyKey, whose
+    # row the ledger's insert trigger writes with this one.
     external_id = models.CharField(max_length=128)
     # Where the id is unique: '' for a provider's bets, wins and (native) rollbacks; a
     # namespace such as 'cancel' for a protocol whose cancel reuses its bet's id; '@<player id>'
@@ -73,6 +74,10 @@ class Transaction(models.Model):
     # What a rollback cancels, or what an adjustment corrects.
     # The three nullable references are indexed only where set (Meta.indexes): almost every row
     # has none, and each bet would otherwise add an entry for NULL to three indexes.
+    # No database constraint (db_constraint=False), here and on every foreign key into the
+    # ledger: the ledger is partitioned by created_at, so its only unique key is (id,
+    # created_at). The ledger functions write a reference only to a row they have just read
+    # under the wallet lock, and ledger rows are never deleted (docs/scaling.md).
     reference = models.ForeignKey(
         "self",
         null=True,
@@ -80,6 +85,7 @@ class Transaction(models.Model):
         on_delete=models.PROTECT,
         related_name="referenced_by",
         db_index=False,
+        db_constraint=False,
     )
     # The referenced id as the caller sent it: a rollback of an unknown bet keeps it here as a
     # tombstone, so the bet is refused if it arrives late.
@@ -118,22 +124,29 @@ class Transaction(models.Model):
     chain_hash = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
+        # The table is partitioned by month of created_at (wallets/partitions.py); its primary
+        # key in the database is (id, created_at). Ids stay unique (one sequence), so Django
+        # keeps `id` as the primary key; nothing relies on a unique index on id alone.
         permissions = [("post_payment", "Can post deposits and withdrawals")]
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["provider", "external_id", "id_scope"],
-                condition=Q(provider__isnull=False),
-                name="txn_unique_provider_scope_id",
-            ),
-            models.UniqueConstraint(
-                fields=["kind", "external_id"],
-                condition=Q(provider__isnull=True),
-                name="txn_unique_payment_external_id",
-            ),
             models.CheckConstraint(condition=Q(amount_minor__gte=0), name="txn_amount_gte_0"),
         ]
         indexes = [
+            # A provider's row by its transaction id past the retry horizon (IdempotencyKey
+            # answers within it): a win's or rollback's reference to an old bet. Not unique: a
+            # unique index on a partitioned table must hold the partition key (created_at).
+            models.Index(
+                fields=["provider", "external_id", "id_scope"],
+                condition=Q(provider__isnull=False),
+                name="txn_by_provider_id",
+            ),
+            # The same for payments and staff corrections (kind, id).
+            models.Index(
+                fields=["kind", "external_id"],
+                condition=Q(provider__isnull=True),
+                name="txn_by_payment_id",
+            ),
             models.Index(
                 fields=["provider", "reference_external_id"],
                 condition=Q(kind="rollback"),
@@ -243,3 +256,112 @@ class BetRefusal(models.Model):
 
     def __str__(self) -> str:
         return f"bet {self.external_id} refused {self.code}"
+
+
+class IdempotencyKey(models.Model):
+    """A ledger row's idempotency key: (provider, id scope, transaction id), or (kind, id) for
+    payments and staff corrections, unique here because a unique index on the partitioned
+    ledger must include created_at. Written by the ledger's insert trigger
+    (wallets/sql/ledger.sql) in the same statement as the row, so every way a row is written
+    keeps it; the ledger functions find a retried call here. Keys older than the providers'
+    retry horizon (settings.PITBOSS_RETRY_HORIZON_DAYS) are pruned by a daily job
+    (wallets.partitions.prune_idempotency_keys): past it a transaction id may be used again."""
+
+    # The ledger row (its id and created_at: the row's key in the partitioned ledger).
+    transaction = models.OneToOneField(
+        Transaction,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,  # the ledger is partitioned: see Transaction.reference
+    )
+    created_at = models.DateTimeField()
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=TransactionKind.choices)
+    id_scope = models.CharField(max_length=160, blank=True, default="", db_default="")
+    external_id = models.CharField(max_length=128)
+    # The row's player and, for a rollback, the id it names: a rollback whose bet (or win) is
+    # unknown is a tombstone, and a late bet or win under that id must not stand. The ledger
+    # functions find tombstones here (txn_key_rollback_reference) instead of in every partition
+    # of the ledger: exact within the retry horizon, like the keys themselves.
+    player = models.ForeignKey(
+        Player,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,  # written with the ledger row, which has the real key
+    )
+    reference_external_id = models.CharField(max_length=128, blank=True, default="", db_default="")
+
+    class Meta:
+        indexes = [
+            # Tombstones: only rollbacks have an entry, bets and wins pay nothing for it.
+            models.Index(
+                fields=["provider", "reference_external_id", "player"],
+                condition=Q(kind="rollback"),
+                name="txn_key_rollback_reference",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id", "id_scope"],
+                condition=Q(provider__isnull=False),
+                name="txn_unique_key_provider_scope_id",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "external_id"],
+                condition=Q(provider__isnull=True),
+                name="txn_unique_key_payment_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"key {self.external_id} -> row {self.transaction_id}"
+
+
+class LedgerArchive(models.Model):
+    """A ledger partition detached past the providers' retry horizon and exported
+    (wallets.partitions.archive_partition): the file's row count, per-currency sums and SHA-256
+    as computed from the table when it was written; `verified_at` once the file was read back
+    and found to say the same. Only then may the table be dropped (`dropped_at`)."""
+
+    partition = models.CharField(max_length=63, unique=True)
+    range_from = models.DateTimeField(null=True, blank=True)  # null: MINVALUE (the history)
+    range_to = models.DateTimeField()
+    detached_at = models.DateTimeField()
+    file = models.CharField(max_length=500, blank=True)
+    rows = models.BigIntegerField(default=0)
+    # {"EUR": {"rows": n, "delta_minor": s, "amount_minor": s}, ...}: exact integers.
+    sums = models.JSONField(default=dict)
+    sha256 = models.CharField(max_length=64, blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"archive of {self.partition}"
+
+
+class ArchivedWalletTotal(models.Model):
+    """What a wallet's rows in an archived partition carry forward, recorded at detach time:
+    their settled sum (what they add to the balance, by the rule of Transaction), their count,
+    and the wallet's last archived row (id and chain hash). Full reconciliation and the full
+    hash-chain verification start from these (reconciliation.services) instead of rows that are
+    no longer in the ledger."""
+
+    archive = models.ForeignKey(LedgerArchive, on_delete=models.PROTECT, related_name="totals")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="+")
+    rows = models.BigIntegerField()
+    settled_minor = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    last_hash = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["archive", "wallet"], name="archived_total_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} carried to row {self.last_id}"

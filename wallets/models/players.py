@@ -76,6 +76,14 @@ class Wallet(models.Model):
     # Watermark for incremental reconciliation: set by every ledger write.
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    # The head of the wallet's hash chain: its latest ledger row's id and chain hash, written
+    # by the ledger's insert trigger (pitboss_chain_row, wallets/sql/ledger.sql) with each row
+    # under the wallet lock, so the next row chains on without searching the partitioned ledger.
+    # NULL until the wallet's first row after the head was introduced (the trigger then finds
+    # the latest row once). Never written from Python: updates name their columns.
+    chain_head_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    chain_head_hash = models.BinaryField(null=True, blank=True, editable=False)
+
     limits_counted_on = models.DateField(null=True, blank=True, editable=False)
     deposit_limit_day_minor = _minor_or_null()
     deposit_limit_week_minor = _minor_or_null()

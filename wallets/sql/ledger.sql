@@ -13,7 +13,15 @@
 -- unique-index race on the ledger row raises (the caller replays); a race on the round is
 -- settled here with ON CONFLICT.
 --
--- Idempotency keys: (provider, id_scope, external_id) is unique. Bets and wins live in the
+-- Idempotency keys: (provider, id_scope, external_id) is unique, in wallets_idempotencykey:
+-- the ledger is partitioned by created_at, and a unique index on it would have to include
+-- created_at. The ledger's insert trigger (pitboss_key_row, below) writes a row's key in the
+-- same statement as the row, so two first deliveries meet at that table's unique index and
+-- the loser raises (the caller replays). A call's own id is looked up there (pitboss_keyed);
+-- keys are pruned past the providers' retry horizon (wallets.partitions). A reference to
+-- another row (the bet a rollback or a win names) falls back to the ledger's own index
+-- (txn_by_provider_id) when its key is gone, so an old bet is still found.
+-- Bets and wins live in the
 -- scope '' ("@<player id>" when the provider's ids are unique only per player: p_per_player);
 -- a rollback's own id lives in p_id_namespace plus that suffix, so a protocol whose cancel
 -- reuses its bet's id (namespace 'cancel') is not a duplicate of the bet.
@@ -50,6 +58,48 @@ $$;
 CREATE FUNCTION pitboss_player_scope(p_per_player boolean, p_player_id bigint)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_per_player THEN '@' || p_player_id::text ELSE '' END
+$$;
+
+
+-- The ledger row whose idempotency key is (provider, scope, id), or a row of NULLs: through the
+-- key table (one probe of its unique index, then the row by its full key (id, created_at),
+-- which prunes to one partition). Within the retry horizon this is exact; p_past_horizon also
+-- searches the ledger's own index when the key is gone (pruned): for references to old rows.
+CREATE FUNCTION pitboss_keyed(
+    p_provider_id bigint, p_scope text, p_external_id text, p_past_horizon boolean
+) RETURNS wallets_transaction LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r wallets_transaction%ROWTYPE;
+    k_id bigint;
+    k_at timestamptz;
+BEGIN
+    SELECT transaction_id, created_at INTO k_id, k_at FROM wallets_idempotencykey
+    WHERE provider_id = p_provider_id AND id_scope = p_scope AND external_id = p_external_id;
+    IF FOUND THEN
+        SELECT * INTO r FROM wallets_transaction WHERE id = k_id AND created_at = k_at;
+    ELSIF p_past_horizon THEN
+        SELECT * INTO r FROM wallets_transaction
+        WHERE provider_id = p_provider_id AND id_scope = p_scope AND external_id = p_external_id;
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Whether a rollback of this player named p_reference (a provider's bet or win id) before a
+-- row under that id arrived: a tombstone. Found through the key table's partial index on
+-- rollbacks (txn_key_rollback_reference), not by searching every partition of the ledger, so
+-- exact within the providers' retry horizon: past it the rollback's key is pruned with every
+-- other key, and a delivery that late is no longer stopped by it (docs/scaling.md).
+CREATE FUNCTION pitboss_tombstone(p_provider_id bigint, p_reference text, p_player_id bigint)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its body is not checked when created (the early migrations create
+    -- the functions before the key table exists).
+    RETURN EXISTS (
+        SELECT 1 FROM wallets_idempotencykey
+        WHERE provider_id = p_provider_id AND kind = 'rollback'
+          AND reference_external_id = p_reference AND player_id = p_player_id);
+END
 $$;
 
 
@@ -203,9 +253,8 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.amount_minor <> p_amount THEN differing := differing || 'amount_minor'::text; END IF;
         IF t.currency <> p_currency THEN differing := differing || 'currency'::text; END IF;
         IF t.kind <> 'bet' THEN differing := differing || 'kind'::text; END IF;
@@ -236,10 +285,10 @@ BEGIN
         RETURN;
     END IF;
     -- A rollback that arrived first left a tombstone: the late bet must not stand.
-    PERFORM 1 FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND kind = 'rollback'
-      AND reference_external_id = p_external_id AND player_id = s.player_id;
-    IF FOUND THEN outcome := 'ROLLED_BACK'; RETURN; END IF;
+    IF pitboss_tombstone(p_provider_id, p_external_id, s.player_id) THEN
+        outcome := 'ROLLED_BACK';
+        RETURN;
+    END IF;
 
     -- An excluded player hears so, also on a session the exclusion ended.
     SELECT p.status, p.excluded_until, p.session_limit_minutes
@@ -335,29 +384,46 @@ BEGIN
     reserved := w.reserved_minor - from_reservation;
     spent_us := p_processing_us
         + (extract(epoch FROM txn_created_at - started) * 1000000)::integer;
+    -- The row is hashed here, not by the chain trigger (which skips a row that comes with its
+    -- hash): the head of the chain is on the wallet row this call has locked and read, and the
+    -- new head is written in the wallet's one UPDATE below. The same digest of the same row.
+    t := NULL;
+    t.id := nextval('wallets_transaction_id_seq');
+    t.kind := 'bet'; t.currency := p_currency; t.amount_minor := p_amount;
+    t.delta_minor := -p_amount; t.balance_after_minor := balance;
+    t.external_id := p_external_id; t.id_scope := scope; t.round_external_id := p_round_id;
+    t.reference_external_id := ''; t.credit_type := ''; t.created_at := txn_created_at;
+    t.player_id := s.player_id; t.provider_id := p_provider_id; t.wallet_id := w.id;
+    IF w.chain_head_id IS NULL THEN
+        SELECT c.head_id, c.prev INTO w.chain_head_id, w.chain_head_hash
+        FROM pitboss_chain_start(w.id) c;
+    END IF;
+    t.chain_hash := pitboss_chain_digest(w.chain_head_hash, t);
     INSERT INTO wallets_transaction
-        (kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
+        (id, kind, status, currency, amount_minor, delta_minor, reserved_used_minor,
          balance_after_minor, rounding_residue, external_id, id_scope, round_external_id,
          reference_external_id, game_id, client_ip, request_id, processing_us, lock_wait_us,
-         note, created_at, player_id, provider_id, round_id, session_id, wallet_id)
+         note, created_at, player_id, provider_id, round_id, session_id, wallet_id, credit_type,
+         chain_hash)
     VALUES
-        ('bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
+        (t.id, 'bet', 'posted', p_currency, p_amount, -p_amount, from_reservation,
          balance, p_residue, p_external_id, scope, p_round_id,
          '', txn_game_id, p_client_ip, p_request_id,
          spent_us, wait_us, '', txn_created_at, s.player_id, p_provider_id, r_id,
-         s.id, w.id)
-    RETURNING id INTO txn_id;
+         s.id, w.id, '', t.chain_hash);
+    txn_id := t.id;
     txn_status := 'posted';
     txn_round_id := r_id;
     txn_reserved_used := from_reservation;
     IF w.limits_counted_on IS NULL THEN
         UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-            updated_at = txn_created_at
+            updated_at = txn_created_at, chain_head_id = t.id, chain_head_hash = t.chain_hash
         WHERE id = w.id;
     ELSE
         -- The counted figures with the balance, in the one UPDATE (rolled over, maybe).
         UPDATE wallets_wallet SET balance_minor = balance, reserved_minor = reserved,
-            updated_at = txn_created_at, limits_counted_on = w.limits_counted_on,
+            updated_at = txn_created_at, chain_head_id = t.id, chain_head_hash = t.chain_hash,
+            limits_counted_on = w.limits_counted_on,
             lost_day_minor = w.lost_day_minor, lost_week_minor = w.lost_week_minor,
             lost_month_minor = w.lost_month_minor, wagered_day_minor = w.wagered_day_minor,
             wagered_week_minor = w.wagered_week_minor, wagered_month_minor = w.wagered_month_minor,
@@ -442,6 +508,7 @@ DECLARE
     w wallets_wallet%ROWTYPE;
     s wallets_gamesession%ROWTYPE;
     t wallets_transaction%ROWTYPE;
+    ref wallets_transaction%ROWTYPE;  -- the bet a win names (p_reference), this player's
     scope text;
     r_id bigint;
     r_status text;
@@ -476,9 +543,8 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.amount_minor <> p_amount THEN differing := differing || 'amount_minor'::text; END IF;
         IF t.currency <> p_currency THEN differing := differing || 'currency'::text; END IF;
         IF t.kind <> 'win' THEN differing := differing || 'kind'::text; END IF;
@@ -498,10 +564,7 @@ BEGIN
         RETURN;
     END IF;
     -- A rollback that named this win before it arrived left a tombstone: it must not stand.
-    PERFORM 1 FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND kind = 'rollback'
-      AND reference_external_id = p_external_id AND player_id = s.player_id;
-    IF FOUND THEN
+    IF pitboss_tombstone(p_provider_id, p_external_id, s.player_id) THEN
         outcome := 'ROLLED_BACK';
         detail := 'this win was rolled back before it arrived';
         RETURN;
@@ -518,24 +581,20 @@ BEGIN
         detail := 'every bet of this round was rolled back';
         RETURN;
     END IF;
+    IF p_reference <> '' THEN
+        ref := pitboss_keyed(p_provider_id, scope, p_reference, true);
+        IF ref.player_id <> s.player_id THEN ref := NULL; END IF;  -- another player's: unknown
+    END IF;
     IF p_reference <> '' AND (
-        EXISTS (SELECT 1 FROM wallets_transaction
-                WHERE provider_id = p_provider_id AND id_scope = scope
-                  AND external_id = p_reference AND player_id = s.player_id
-                  AND kind = 'bet' AND status = 'rolled_back')
-        OR EXISTS (SELECT 1 FROM wallets_transaction
-                   WHERE provider_id = p_provider_id AND kind = 'rollback'
-                     AND reference_external_id = p_reference AND player_id = s.player_id)
+        (ref.kind = 'bet' AND ref.status = 'rolled_back')
+        OR pitboss_tombstone(p_provider_id, p_reference, s.player_id)
     ) THEN
         outcome := 'ROLLED_BACK';
         detail := 'the referenced bet was rolled back';
         RETURN;
     END IF;
     IF p_require_bet AND (
-        CASE WHEN p_reference <> '' THEN NOT EXISTS (
-                 SELECT 1 FROM wallets_transaction
-                 WHERE provider_id = p_provider_id AND id_scope = scope
-                   AND external_id = p_reference AND player_id = s.player_id AND kind = 'bet')
+        CASE WHEN p_reference <> '' THEN ref.kind IS DISTINCT FROM 'bet'
              ELSE r_id IS NULL OR NOT r_has_bet END
     ) THEN
         outcome := 'BET_NOT_FOUND';
@@ -636,9 +695,8 @@ BEGIN
     txn_session_id := p_session_id;
     -- Another player's row is never locked nor shown: the reference is looked up among this
     -- player's rows (another's is an INVALID_REFERENCE, found below).
-    SELECT wallet_id INTO ref_wallet FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = ref_scope AND external_id = p_reference
-      AND player_id = p_player_id;
+    b := pitboss_keyed(p_provider_id, ref_scope, p_reference, true);
+    IF b.player_id = p_player_id THEN ref_wallet := b.wallet_id; END IF;
     IF ref_wallet IS NULL THEN
         -- A tombstone is likely. The bet may be in flight in any wallet of the player (another
         -- currency): lock them all, in id order (no deadlock with anything locking one), so
@@ -654,9 +712,8 @@ BEGIN
     wait_us := (extract(epoch FROM clock_timestamp() - started) * 1000000)::integer;
 
     -- The reference, read again under the lock that guards its status.
-    SELECT * INTO b FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = ref_scope AND external_id = p_reference;
-    IF FOUND AND b.player_id = p_player_id THEN
+    b := pitboss_keyed(p_provider_id, ref_scope, p_reference, true);
+    IF b.id IS NOT NULL AND b.player_id = p_player_id THEN
         ref_wallet := b.wallet_id;  -- locked above, either way
     END IF;
     SELECT * INTO w FROM wallets_wallet WHERE id = ref_wallet;
@@ -666,9 +723,8 @@ BEGIN
     reserved := w.reserved_minor;
     wallet_currency := w.currency;
 
-    SELECT * INTO t FROM wallets_transaction
-    WHERE provider_id = p_provider_id AND id_scope = scope AND external_id = p_external_id;
-    IF FOUND THEN
+    t := pitboss_keyed(p_provider_id, scope, p_external_id, false);
+    IF t.id IS NOT NULL THEN
         IF t.kind <> 'rollback' THEN differing := differing || 'kind'::text; END IF;
         IF t.player_id <> p_player_id THEN differing := differing || 'player_id'::text; END IF;
         IF t.reference_external_id <> p_reference THEN
@@ -764,7 +820,7 @@ BEGIN
         RETURNING id INTO txn_id;
         UPDATE wallets_transaction SET status = 'rolled_back',
             decided_at = CASE WHEN b.status = 'held' THEN txn_created_at ELSE decided_at END
-        WHERE id = b.id;
+        WHERE id = b.id AND created_at = b.created_at;  -- its full key: one partition
     ELSE
         -- Refund the bet in full. What it drew from its session's buy-in goes back to it while
         -- that session is open.
@@ -786,7 +842,8 @@ BEGIN
              p_request_id, spent_us, wait_us, '', txn_created_at, p_player_id, p_provider_id,
              b.round_id, p_session_id, w.id, b.id)
         RETURNING id INTO txn_id;
-        UPDATE wallets_transaction SET status = 'rolled_back' WHERE id = b.id;
+        UPDATE wallets_transaction SET status = 'rolled_back'
+        WHERE id = b.id AND created_at = b.created_at;
         IF back_to_reservation > 0 THEN
             UPDATE wallets_gamesession SET reserved_minor = reserved_minor + back_to_reservation
             WHERE id = b.session_id;
@@ -826,8 +883,11 @@ $$;
 -- row's hash (32 zero bytes for the first chained row) and of the row's own content that never
 -- changes (its id, wallet, player, provider, kind, currency, amounts, balance after, ids and
 -- references, credit type, creation time). It is written with the row, in the same
--- transaction, under the wallet lock every insert holds, by a trigger: every way a row is
--- written (these functions, the Python ledger, a bulk load) is chained alike. Editing a
+-- transaction, under the wallet lock every insert holds, by a trigger for a row that comes
+-- without its hash: every way a row is written (these functions, the Python ledger, a bulk
+-- load) is chained alike. The wallet row keeps the chain's head (its last row's id and hash);
+-- pitboss_bet, the hot path, hashes its own row from it and writes the new head with the
+-- balance, in the one UPDATE of the wallet it makes anyway. Editing a
 -- row's content, deleting or inserting a row breaks the chain from there on; verifying it
 -- (pitboss_verify_chain, reconciliation.services.verify_ledger) names the first broken row.
 -- A row's status is not in its hash: it moves (held -> posted, posted -> rolled_back) and the
@@ -855,15 +915,45 @@ BEGIN
 END
 $$;
 
+-- The head of a wallet's chain when the wallet row has none (its first row, or its last one
+-- was written before the head was kept on the wallet row): its latest row, found once (its id
+-- order is the insert order: every insert holds the wallet lock), or, when every earlier row
+-- is in an archived (detached) partition, the last of them as recorded at detach time.
+CREATE FUNCTION pitboss_chain_start(p_wallet_id bigint, OUT head_id bigint, OUT prev bytea)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    SELECT id, chain_hash INTO head_id, prev FROM wallets_transaction
+    WHERE wallet_id = p_wallet_id ORDER BY id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT last_id, last_hash INTO head_id, prev FROM wallets_archivedwallettotal
+        WHERE wallet_id = p_wallet_id ORDER BY last_id DESC LIMIT 1;
+    END IF;
+END
+$$;
+
+-- The chain for every writer but pitboss_bet (which hashes its row itself, the hot path: see
+-- there): fires only for a row that comes without its hash.
 CREATE FUNCTION pitboss_chain_row() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    head_id bigint;
     prev bytea;
 BEGIN
-    -- The wallet's latest row (its id order is the insert order: every insert holds the
-    -- wallet lock). Rows written before the chain existed have no hash: it starts anew.
-    SELECT chain_hash INTO prev FROM wallets_transaction
-    WHERE wallet_id = NEW.wallet_id ORDER BY id DESC LIMIT 1;
+    -- The wallet's latest row, kept on the wallet row as the chain's head: one primary-key
+    -- read, not a search of every partition of the ledger. Rows written before the chain
+    -- existed have no hash: it starts anew.
+    SELECT chain_head_id, chain_head_hash INTO head_id, prev FROM wallets_wallet
+    WHERE id = NEW.wallet_id;
+    IF head_id IS NULL THEN
+        SELECT * INTO head_id, prev FROM pitboss_chain_start(NEW.wallet_id);
+    END IF;
+    IF NEW.id <= head_id THEN
+        -- Not a new row: one the ledger holds already, moved to another partition by an
+        -- update of its created_at (a delete and an insert). Its hash and the head stand.
+        RETURN NEW;
+    END IF;
     NEW.chain_hash := pitboss_chain_digest(prev, NEW);
+    UPDATE wallets_wallet SET chain_head_id = NEW.id, chain_head_hash = NEW.chain_hash
+    WHERE id = NEW.wallet_id;
     RETURN NEW;
 END
 $$;
@@ -902,14 +992,51 @@ BEGIN
 END
 $$;
 
+-- A ledger row's idempotency key, written with the row (every way a row is written: these
+-- functions, the Python ledger, a bulk load). A key taken already raises unique_violation on
+-- txn_unique_key_provider_scope_id or txn_unique_key_payment_id: the insert fails whole.
+CREATE FUNCTION pitboss_key_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO wallets_idempotencykey
+        (transaction_id, created_at, provider_id, kind, id_scope, external_id, player_id,
+         reference_external_id)
+    VALUES (NEW.id, NEW.created_at, NEW.provider_id, NEW.kind, NEW.id_scope, NEW.external_id,
+            NEW.player_id, CASE WHEN NEW.kind = 'rollback' THEN NEW.reference_external_id
+                                ELSE '' END);
+    RETURN NEW;
+END
+$$;
+
+-- A row deleted takes its key with it. An UPDATE that moves a row to another partition (its
+-- created_at changed: the ledger never does, tests backdate rows) is a delete and an insert,
+-- each firing its trigger: the key follows the row.
+CREATE FUNCTION pitboss_key_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM wallets_idempotencykey WHERE transaction_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+
 DO $$
 BEGIN
+    IF to_regclass('wallets_idempotencykey') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS pitboss_key ON wallets_transaction;
+        CREATE TRIGGER pitboss_key BEFORE INSERT ON wallets_transaction
+            FOR EACH ROW EXECUTE FUNCTION pitboss_key_row();
+        DROP TRIGGER IF EXISTS pitboss_key_gone ON wallets_transaction;
+        CREATE TRIGGER pitboss_key_gone BEFORE DELETE ON wallets_transaction
+            FOR EACH ROW EXECUTE FUNCTION pitboss_key_gone();
+    END IF;
     IF EXISTS (SELECT 1 FROM information_schema.columns
                WHERE table_name = 'wallets_transaction' AND column_name = 'chain_hash'
                  AND table_schema = current_schema()) THEN
         DROP TRIGGER IF EXISTS pitboss_chain ON wallets_transaction;
+        -- A row that comes with its hash was hashed by its writer (pitboss_bet, which writes
+        -- the head with the wallet), or is a row moved to another partition by an update of
+        -- its created_at: either way not the trigger's to hash. A wrong hash given is what
+        -- verifying the chain finds.
         CREATE TRIGGER pitboss_chain BEFORE INSERT ON wallets_transaction
-            FOR EACH ROW EXECUTE FUNCTION pitboss_chain_row();
+            FOR EACH ROW WHEN (NEW.chain_hash IS NULL) EXECUTE FUNCTION pitboss_chain_row();
     END IF;
 END
 $$;
