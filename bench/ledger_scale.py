@@ -321,9 +321,12 @@ def build(url: str, *, rows: int, players: int) -> dict:
             log(f"  {label}: {timings[label]} s")
         started = time.perf_counter()
         conn.execute(
+            # The key row as the ledger's pitboss_key_row trigger writes it.
             """INSERT INTO wallets_idempotencykey
-                   (transaction_id, created_at, provider_id, kind, id_scope, external_id)
-               SELECT id, created_at, provider_id, kind, id_scope, external_id
+                   (transaction_id, created_at, provider_id, kind, id_scope, external_id,
+                    player_id, reference_external_id)
+               SELECT id, created_at, provider_id, kind, id_scope, external_id, player_id,
+                      CASE WHEN kind = 'rollback' THEN reference_external_id ELSE '' END
                FROM wallets_transaction WHERE created_at >= now() - interval '30 days'"""
         )
         timings["idempotency keys"] = round(time.perf_counter() - started, 1)

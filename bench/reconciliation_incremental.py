@@ -34,15 +34,16 @@ DRIFTS = 10
 
 # The rows a repetition added (ids past its watermark, so a primary-key range) and their effect
 # on the balances.
+# The rows' idempotency keys go with them (the ledger's delete trigger). The wallets' chain heads
+# are cleared: the next row written finds the head again from the ledger (pitboss_chain_start).
 UNDO_SQL = """
 WITH gone AS (
     DELETE FROM wallets_transaction
     WHERE id > %(after)s AND external_id LIKE %(prefix)s
     RETURNING id, wallet_id, delta_minor
-), keys AS (
-    DELETE FROM wallets_idempotencykey k USING gone WHERE k.transaction_id = gone.id
 )
-UPDATE wallets_wallet w SET balance_minor = w.balance_minor - g.total
+UPDATE wallets_wallet w SET balance_minor = w.balance_minor - g.total,
+    chain_head_id = NULL, chain_head_hash = NULL
 FROM (SELECT wallet_id, SUM(delta_minor) AS total FROM gone GROUP BY wallet_id) g
 WHERE w.id = g.wallet_id
 """
@@ -112,28 +113,32 @@ def _measure(changed: int, repeats: int) -> dict:
                 [changed],
             )
             # What a ledger deposit writes: the row, the balance, updated_at (the watermark).
+            # Two statements: the ledger's chain trigger moves the wallet's chain head when the
+            # row is inserted, and one command may not update the same wallet row twice.
             cursor.execute(
                 """
-                WITH new_rows AS (
-                    INSERT INTO wallets_transaction (wallet_id, player_id, kind, status,
-                        currency, amount_minor, delta_minor, reserved_used_minor,
-                        balance_after_minor, external_id, round_external_id,
-                        reference_external_id, game_id, request_id, processing_us, lock_wait_us,
-                        note, created_at)
-                    SELECT w.id, w.player_id, 'deposit', 'posted', w.currency, 100, 100, 0,
-                           w.balance_minor + 100, 'bench-inc-' || %(tag)s || '-' || c.n, '', '',
-                           '', '', 0, 0, '', now()
-                    FROM bench_changed c JOIN wallets_wallet w ON w.id = c.id
-                    RETURNING wallet_id
-                )
+                INSERT INTO wallets_transaction (wallet_id, player_id, kind, status,
+                    currency, amount_minor, delta_minor, reserved_used_minor,
+                    balance_after_minor, external_id, round_external_id,
+                    reference_external_id, game_id, request_id, processing_us, lock_wait_us,
+                    note, created_at)
+                SELECT w.id, w.player_id, 'deposit', 'posted', w.currency, 100, 100, 0,
+                       w.balance_minor + 100, 'bench-inc-' || %(tag)s || '-' || c.n, '', '',
+                       '', '', 0, 0, '', now()
+                FROM bench_changed c JOIN wallets_wallet w ON w.id = c.id
+                """,
+                {"tag": tag},
+            )
+            cursor.execute(
+                """
                 UPDATE wallets_wallet w
                 SET balance_minor = balance_minor + 100
                     + CASE WHEN c.n <= %(drifts)s THEN 1 ELSE 0 END,
                     updated_at = now()
-                FROM new_rows r JOIN bench_changed c ON c.id = r.wallet_id
-                WHERE w.id = r.wallet_id
+                FROM bench_changed c
+                WHERE w.id = c.id
                 """,
-                {"tag": tag, "drifts": DRIFTS},
+                {"drifts": DRIFTS},
             )
             cursor.execute("SELECT id FROM bench_changed WHERE n <= %s", [DRIFTS])
             drifted = sorted(row[0] for row in cursor.fetchall())
