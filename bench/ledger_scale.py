@@ -96,6 +96,13 @@ def ensure_ledger(
     url = with_database(server_url, name)
     if not rebuild and built_rows(url) == rows:
         _migrate(url)  # a kept database gets the newer migrations (indexes)
+        started = time.perf_counter()
+        mended = _mend_ledger_indexes(url)
+        if mended:
+            log(
+                f"{name}: rebuilt {len(mended)} ledger indexes in "
+                f"{time.perf_counter() - started:.0f} s (an earlier build left them invalid)"
+            )
         return url, {"built": False, "seconds": 0.0}
     started = time.perf_counter()
     log(f"building {name}: {rows:,} ledger rows")
@@ -123,8 +130,78 @@ def _detach_indexes(conn, table: str) -> list[str]:
         [table],
     ).fetchall():
         conn.execute(f'DROP INDEX "{name}"')
+        # A partitioned table's index is defined "ON ONLY" the parent: recreated that way it
+        # would be an invalid index on the parent alone, with none on the partitions.
+        definition = definition.replace(f" ON ONLY public.{table} ", f" ON public.{table} ", 1)
         restore.insert(0, definition)  # indexes before the constraints that use them
     return restore
+
+
+def _invalid_ledger_indexes(conn) -> list[tuple[str, str]]:
+    """(name, definition) of the ledger's invalid indexes."""
+    return conn.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = 'wallets_transaction'::regclass AND NOT i.indisvalid"
+    ).fetchall()
+
+
+def _mend_ledger_indexes(url: str) -> list[str]:
+    """Rebuild the ledger's invalid indexes (a build on the partitioned ledger by an earlier
+    version of this module recreated its indexes on the parent alone); their names."""
+    with _connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        invalid = _invalid_ledger_indexes(conn)
+        for name, definition in invalid:
+            conn.execute(f'DROP INDEX "{name}"')
+            conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
+    return [name for name, _ in invalid]
+
+
+def _partition_history_by_month(conn, days: int) -> list[str]:
+    """Give the load's span monthly partitions, as a ledger partitioned for that long has.
+
+    A freshly migrated database's ledger is one (empty) history partition for everything before
+    next month plus the months ahead; loaded as it is, every row of the build would sit in that
+    one partition. Here the history partition is re-attached to end before the first row of the
+    build, and each month from there to its old end gets its own partition: a 10,000,000-row
+    build spans 4 months, a 50,000,000-row one 16. Returns the partitions created."""
+    import datetime
+
+    from wallets.partitions import HISTORY, LEDGER, add_months, month_start, partition_name
+
+    kind = conn.execute(
+        "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [LEDGER]
+    ).fetchone()
+    if not kind or kind[0] != "p":
+        return []  # the plain ledger of a checkout before partitioning
+    end = conn.execute(
+        """SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                'TO \\(''([^'']+)''\\)'))[1]::timestamptz
+           FROM pg_class c WHERE c.relname = %s""",
+        [HISTORY],
+    ).fetchone()[0]
+    # The opening deposits are a day before the first game row, which is `days` days and an
+    # hour ago: the history keeps nothing of the build.
+    first = month_start(datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days + 3))
+    if first >= end:
+        return []
+    created = []
+    conn.execute(f"ALTER TABLE {LEDGER} DETACH PARTITION {HISTORY}")
+    conn.execute(
+        f"ALTER TABLE {LEDGER} ATTACH PARTITION {HISTORY} "
+        f"FOR VALUES FROM (MINVALUE) TO ('{first.isoformat()}')"
+    )
+    start = first
+    while start < end:
+        name = partition_name(start)
+        conn.execute(
+            f"CREATE TABLE {name} PARTITION OF {LEDGER} "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{add_months(start, 1).isoformat()}')"
+        )
+        created.append(name)
+        start = add_months(start, 1)
+    return created
 
 
 def _sql(rows: int, players: int) -> list[tuple[str, str]]:
@@ -305,6 +382,9 @@ def build(url: str, *, rows: int, players: int) -> dict:
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("SET work_mem = '256MB'")
         conn.execute("SET synchronous_commit = off")
+        partitions = _partition_history_by_month(conn, span_days(rows))
+        if partitions:
+            log(f"  monthly partitions for the build: {partitions[0]} .. {partitions[-1]}")
         restore = []
         for table in ("wallets_transaction", "wallets_round", "wallets_gamesession"):
             restore += _detach_indexes(conn, table)
@@ -396,6 +476,7 @@ def check(url: str, rows: int) -> dict:
             WHERE t.balance_after_minor <> w.balance_minor
             """
         ).fetchone()[0]
+        invalid_indexes = [name for name, _ in _invalid_ledger_indexes(conn)]
         kinds = dict(
             conn.execute(
                 "SELECT kind || '/' || status, COUNT(*) FROM wallets_transaction GROUP BY 1"
@@ -406,6 +487,7 @@ def check(url: str, rows: int) -> dict:
         "built_rows": built,
         "wallets_off_ledger": off,
         "wallets_last_balance_after_off": last_after_off,
+        "invalid_ledger_indexes": invalid_indexes,
         "kinds": kinds,
     }
 
@@ -433,7 +515,11 @@ def main() -> int:
     finally:
         if args.quick:
             drop_database(server_url, database_name(url))
-    result["ok"] = result["built_rows"] == rows and result["wallets_off_ledger"] == 0
+    result["ok"] = (
+        result["built_rows"] == rows
+        and result["wallets_off_ledger"] == 0
+        and not result["invalid_ledger_indexes"]
+    )
     emit(result)
     return 0 if result["ok"] else 1
 
