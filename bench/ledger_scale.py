@@ -477,6 +477,15 @@ def check(url: str, rows: int) -> dict:
             """
         ).fetchone()[0]
         invalid_indexes = [name for name, _ in _invalid_ledger_indexes(conn)]
+        partitions = dict(
+            conn.execute(
+                "SELECT c.relname, COALESCE(n.rows, 0) FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid LEFT JOIN ("
+                "  SELECT tableoid, COUNT(*) AS rows FROM wallets_transaction GROUP BY 1"
+                ") n ON n.tableoid = c.oid "
+                "WHERE i.inhparent = 'wallets_transaction'::regclass"
+            ).fetchall()
+        )
         kinds = dict(
             conn.execute(
                 "SELECT kind || '/' || status, COUNT(*) FROM wallets_transaction GROUP BY 1"
@@ -488,6 +497,7 @@ def check(url: str, rows: int) -> dict:
         "wallets_off_ledger": off,
         "wallets_last_balance_after_off": last_after_off,
         "invalid_ledger_indexes": invalid_indexes,
+        "partitions": partitions,
         "kinds": kinds,
     }
 

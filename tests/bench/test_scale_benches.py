@@ -47,6 +47,14 @@ def test_ledger_builder_yields_a_consistent_ledger():
                   "deposit/posted", "withdrawal/held"):  # fmt: skip
         assert kinds.get(shape, 0) > 0, shape
     assert kinds["bet/rolled_back"] == kinds["rollback/posted"]
+    # The ledger as a partitioned one is after months of use: every index valid on every
+    # partition (the benchmarks read through them), the 90 days of the build in monthly
+    # partitions, nothing left in the history partition.
+    assert result["invalid_ledger_indexes"] == []
+    partitions = result["partitions"]
+    assert partitions.get("wallets_transaction_history", 0) == 0
+    assert len([name for name, count in partitions.items() if count]) >= 4
+    assert sum(partitions.values()) == 20_000
 
 
 def test_incremental_reconciliation_bench_checks_exactly_the_changed_wallets():
