@@ -45,6 +45,7 @@ from reconciliation.models import (
 from wallets import ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
 from wallets.models import ArchivedWalletTotal, Provider, Transaction, Wallet
+from wallets.partitions import PARTITION_RANGES_SQL
 from wallets.services import record_audit
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -115,8 +116,39 @@ def _fail(run: ReconciliationRun, started: float, error: BaseException) -> None:
 # debit does not until approved; their decision comes later). An incremental check reads the
 # rows after the checkpoint and the few held ones: its cost follows what changed, not the
 # wallet's history. A full check (`full`) ignores the checkpoints and sums every row.
-_WALLET_CHECK_SQL = """
-WITH figures AS (
+#
+# Where a chunk's reading of the ledger can start: the first partition (one per month) that
+# holds an id past the smallest checkpoint of the chunk's wallets (a partition's largest id is
+# one probe of its primary key). A wallet's rows after its checkpoint can only be there or
+# later. Taken from the ids each partition holds, not from clocks: exact in the snapshot it is
+# read in; 'infinity' when no partition holds a newer row. The partitions' ranges are read
+# from the catalog once per run (`starts`, `ends`): a partition created since can only be a
+# later month, which the reading includes anyway.
+_LEDGER_BOUND_SQL = """
+SELECT COALESCE(MIN(p.starts), 'infinity') AS since FROM (
+    SELECT COALESCE(r.starts, '-infinity') AS starts,
+           (SELECT MAX(t.id) FROM wallets_transaction t
+            WHERE t.created_at >= COALESCE(r.starts, '-infinity') AND t.created_at < r.ends
+           ) AS max_id
+    FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS r(starts, ends)
+) p
+WHERE p.max_id > (
+    -- The smallest checkpoint of the chunk; 0 when a wallet has none (or for a full check).
+    SELECT CASE WHEN NOT %(full)s AND COUNT(*) = cardinality(%(ids)s::bigint[])
+                THEN MIN(c.last_id) ELSE 0 END
+    FROM reconciliation_walletcheckpoint c WHERE c.wallet_id = ANY(%(ids)s::bigint[])
+)
+"""
+
+# The check reads each wallet's rows from `since` on, a literal taken just before (so the
+# planner leaves the older partitions out of the plan: pruned per wallet at run time instead,
+# the probes cost several times more). The statement takes the bound again in its own
+# snapshot: if a row committed in between moved it back, nothing is proven or reported and a
+# row of NULLs says so (check_wallets then takes the bound again; after a second move, and for
+# a full check or a wallet never proven, it reads every partition without a bound).
+_WALLET_CHECK_TEMPLATE = """
+WITH __BOUND__
+figures AS (
     SELECT w.id AS wallet_id, w.balance_minor, w.reserved_minor, w.updated_at,
            GREATEST(b.last_id, COALESCE(l.max_id, 0)) AS last_id,
            b.settled_minor + COALESCE(l.settled_minor, 0) AS settled_minor,
@@ -153,6 +185,7 @@ WITH figures AS (
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
             FROM wallets_transaction t
             WHERE t.wallet_id = w.id AND t.id > b.last_id
+              __SINCE__
             UNION ALL
             -- Rows held at the checkpoint, looked up by id (not among the wallet's history).
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
@@ -175,6 +208,7 @@ proven AS (
         (wallet_id, last_id, settled_minor, held_ids, proven_at)
     SELECT wallet_id, last_id, settled_minor, held_ids, now() FROM figures
     WHERE balance_minor = expected_balance_minor AND reserved_minor = expected_reserved_minor
+      __BOUND_HELD__
     ON CONFLICT (wallet_id) DO UPDATE
         SET last_id = EXCLUDED.last_id, settled_minor = EXCLUDED.settled_minor,
             held_ids = EXCLUDED.held_ids, proven_at = EXCLUDED.proven_at
@@ -183,16 +217,43 @@ proven AS (
 SELECT wallet_id, balance_minor, reserved_minor, updated_at,
        expected_balance_minor, expected_reserved_minor
 FROM figures
-WHERE balance_minor <> expected_balance_minor OR reserved_minor <> expected_reserved_minor
+WHERE (balance_minor <> expected_balance_minor OR reserved_minor <> expected_reserved_minor)
+  __BOUND_HELD__
+__BOUND_MOVED__
 """
+
+
+def _wallet_check_sql(*, bounded: bool) -> str:
+    parts = {
+        "__BOUND__": f"bound AS MATERIALIZED ({_LEDGER_BOUND_SQL}),",
+        "__SINCE__": "AND t.created_at >= %(since)s::timestamptz",
+        "__BOUND_HELD__": "AND (SELECT since FROM bound) >= %(since)s::timestamptz",
+        "__BOUND_MOVED__": "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL FROM bound "
+        "WHERE since < %(since)s::timestamptz",
+    }
+    sql = _WALLET_CHECK_TEMPLATE
+    for marker, text in parts.items():
+        sql = sql.replace(marker, text if bounded else "")
+    return sql
+
+
+# Every partition (a full check, or a chunk with a wallet never proven); and from a bound.
+_WALLET_CHECK_SQL = _wallet_check_sql(bounded=False)
+_WALLET_CHECK_SINCE_SQL = _wallet_check_sql(bounded=True)
 
 # Wallets written since the watermark: by time (wallets_wallet.updated_at index) or by a newer
 # ledger row (primary key range). Both are index range scans.
+# Ordered by checkpoint, so that a chunk holds wallets proven at about the same place (the
+# chunk reads the ledger from its oldest checkpoint's partition on: one long-idle wallet does
+# not send 4,999 others through months of partitions).
 _CHANGED_WALLETS_SQL = """
-SELECT id FROM wallets_wallet WHERE updated_at >= %(since)s
-UNION
-SELECT wallet_id FROM wallets_transaction WHERE id > %(since_id)s
-ORDER BY 1
+SELECT ch.id FROM (
+    SELECT id FROM wallets_wallet WHERE updated_at >= %(since)s
+    UNION
+    SELECT wallet_id FROM wallets_transaction WHERE id > %(since_id)s
+) ch
+LEFT JOIN reconciliation_walletcheckpoint c ON c.wallet_id = ch.id
+ORDER BY COALESCE(c.last_id, 0), ch.id
 """
 
 
@@ -225,12 +286,34 @@ def _all_wallet_chunks(size: int) -> Iterable[list[int]]:
             after = ids[-1]
 
 
-def check_wallets(wallet_ids: list[int], *, full: bool = False) -> list[WalletDrift]:
+def ledger_ranges() -> dict:
+    """The ledger partitions' ranges as check_wallets takes them (read once per run)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT starts, ends FROM ({PARTITION_RANGES_SQL}) p")  # noqa: S608 - constant
+        rows = cursor.fetchall()
+    return {"starts": [row[0] for row in rows], "ends": [row[1] for row in rows]}
+
+
+def check_wallets(
+    wallet_ids: list[int], *, full: bool = False, ranges: dict | None = None
+) -> list[WalletDrift]:
     """Wallets among `wallet_ids` whose cached balance or reserved differs from the ledger;
     the others are proven at their latest ledger row (their checkpoint moves there). `full`
-    sums every ledger row instead of starting at the checkpoints."""
+    sums every ledger row instead of starting at the checkpoints. `ranges`: ledger_ranges(),
+    when the caller checks several chunks."""
+    params = {"ids": wallet_ids, "full": full, **(ranges or ledger_ranges())}
     with connection.cursor() as cursor:
-        cursor.execute(_WALLET_CHECK_SQL, {"ids": wallet_ids, "full": full})
+        for _attempt in range(0 if full else 2):
+            cursor.execute(f"SELECT since::text FROM ({_LEDGER_BOUND_SQL}) b", params)  # noqa: S608 - constant
+            since = cursor.fetchone()[0]
+            if since == "-infinity":
+                break
+            cursor.execute(_WALLET_CHECK_SINCE_SQL, {**params, "since": since})
+            rows = cursor.fetchall()
+            if not rows or rows[-1][0] is not None:
+                return [WalletDrift(*row) for row in rows]
+            # A row committed between the two statements moved the bound back: again.
+        cursor.execute(_WALLET_CHECK_SQL, params)
         return [WalletDrift(*row) for row in cursor.fetchall()]
 
 
@@ -319,13 +402,14 @@ def reconcile_wallets(
                 changed = [row[0] for row in cursor.fetchall()]
                 total = len(changed)
                 chunks = _chunks(changed, chunk_size)
+        ranges = ledger_ranges()
         checked, counts = 0, {kind.value: 0 for kind in DiscrepancyKind if kind in WALLET_KINDS}
         drifting = opened = 0
         now = timezone.now()
         if progress:
             progress(0, total)
         for ids in chunks:
-            for drift in check_wallets(ids, full=full or previous is None):
+            for drift in check_wallets(ids, full=full or previous is None, ranges=ranges):
                 drifting += 1
                 kinds, new = _record_wallet_drift(drift, run, now)
                 opened += new

@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 
 LEDGER = "wallets_transaction"
 HISTORY = "wallets_transaction_history"
+# The attached partitions of the ledger and their ranges (start NULL for MINVALUE), read back
+# from the catalog, where a partition's bounds are stored as an expression.
+PARTITION_RANGES_SQL = f"""
+    SELECT c.relname AS name,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                         'FROM \\(''([^'']+)''\\)'))[1]::timestamptz AS starts,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                         'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS ends
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = '{LEDGER}'::regclass AND NOT i.inhdetachpending
+"""  # noqa: S608 - the ledger's name, a constant
 # The CHECK that lets the old table be attached without a scan under an exclusive lock.
 HISTORY_BOUND = "txn_created_before_partitioning"
 # The unique index that becomes the history partition's part of the primary key (id, created_at).
@@ -317,12 +328,7 @@ def _create_months(cursor, first: datetime.datetime, months: int, now) -> list[s
 
 def ledger_upper_bound(cursor) -> datetime.datetime | None:
     """The end of the last attached partition's range."""
-    cursor.execute(
-        f"""SELECT max((regexp_match(pg_get_expr(c.relpartbound, c.oid),
-                                     'TO \\(''([^'']+)''\\)'))[1]::timestamptz)
-            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = '{LEDGER}'::regclass"""  # noqa: S608 - names: this module's constants or checked partition names
-    )
+    cursor.execute(f"SELECT max(ends) FROM ({PARTITION_RANGES_SQL}) p")  # noqa: S608 - constant
     return cursor.fetchone()[0]
 
 
@@ -444,16 +450,7 @@ class ArchiveRefused(Exception):
 def _attached_partitions(cursor) -> list[tuple[str, datetime.datetime | None, datetime.datetime]]:
     """(name, range start or None for MINVALUE, range end) of the attached partitions, oldest
     first."""
-    cursor.execute(
-        f"""SELECT c.relname,
-                   (regexp_match(pg_get_expr(c.relpartbound, c.oid),
-                                 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz,
-                   (regexp_match(pg_get_expr(c.relpartbound, c.oid),
-                                 'TO \\(''([^'']+)''\\)'))[1]::timestamptz
-            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = '{LEDGER}'::regclass AND NOT i.inhdetachpending
-            ORDER BY 3"""  # noqa: S608 - names: this module's constants or checked partition names
-    )
+    cursor.execute(f"SELECT name, starts, ends FROM ({PARTITION_RANGES_SQL}) p ORDER BY ends")  # noqa: S608 - constant
     return cursor.fetchall()
 
 

@@ -274,7 +274,9 @@ def test_a_wallets_ledger_sums_are_read_from_the_covering_index_alone(ledger_20k
     # setting. What the statement controls is that the index covers every column it reads from
     # the ledger: the scans' outputs and conditions, as EXPLAIN VERBOSE names them.
     plan = _plan(
-        reconciliation._WALLET_CHECK_SQL, {"ids": list(range(1, 11)), "full": True}, verbose=True
+        reconciliation._WALLET_CHECK_SQL,
+        {"ids": list(range(1, 11)), "full": True, **reconciliation.ledger_ranges()},
+        verbose=True,
     )
     # The ledger is partitioned: no partition holding rows is read whole (the empty months
     # ahead cost nothing to scan); every partition's scan counts as a read of the ledger.
