@@ -152,6 +152,17 @@ if DB_KEEPALIVES:
         _options.setdefault(_name, str(_value))
         _server_name = _name.replace("keepalives_", "tcp_keepalives_")
         _server_settings.append(f"{_server_name}={_options[_name]}")
+# PostgreSQL's JIT compiles a statement whose estimated cost passes a threshold, and estimates
+# grow with the tables: on a 50,000,000-row ledger, index-driven statements that run in
+# milliseconds (a reconciliation chunk, a day's roll-up, list pages) paid 0.5-1.5 s of LLVM
+# compilation each, so their cost grew with the history instead of the work. Off for this
+# application's sessions; DB_JIT=server leaves the server's own setting (behind PgBouncer,
+# which refuses startup options by default, use that and `ALTER DATABASE ... SET jit = off`).
+DB_JIT = env_str("DB_JIT", "off")
+if DB_JIT not in ("off", "server"):
+    raise ImproperlyConfigured(f"DB_JIT must be 'off' or 'server', not {DB_JIT!r}")
+if DB_JIT == "off":
+    _server_settings.append("jit=off")
 if _server_settings:
     _startup = " ".join(f"-c {setting}" for setting in _server_settings)
     _options["options"] = f"{_options.get('options', '')} {_startup}".strip()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -86,14 +87,14 @@ print(json.dumps({"client": client, "server": server}))
 """ % (SERVER_SETTINGS,)  # noqa: UP031
 
 
-def probe(**env) -> dict:
+def probe(script: str = PROBE, **env) -> dict:
     """Client socket options and server settings of a fresh process's connection."""
     url = urlsplit(env.pop("DATABASE_URL", os.environ["DATABASE_URL"]))
     full_env = dict(os.environ, PITBOSS_ENV="development", DJANGO_SETTINGS_MODULE="config.settings")
     full_env["DATABASE_URL"] = urlunsplit(url._replace(path="/postgres"))
     full_env.update(env)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        [sys.executable, "-c", script], cwd=ROOT, env=full_env, capture_output=True, text=True,
         timeout=60, check=True,
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -117,3 +118,28 @@ def test_a_parameter_in_database_url_wins():
     url = os.environ["DATABASE_URL"] + "?keepalives_idle=99"
     assert probe(DATABASE_URL=url)["client"][1] == 99
     assert probe(DATABASE_URL=url)["server"][0] == "99"
+
+
+JIT_PROBE = """
+import json, django
+django.setup()
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("SHOW jit")
+    print(json.dumps(cursor.fetchone()[0]))
+"""
+
+
+def test_jit_is_off_in_the_applications_sessions_unless_left_to_the_server():
+    # Compiling is decided by cost estimates, which grow with the tables: statements that run
+    # in milliseconds paid up to seconds of compilation on a large ledger (config/settings.py).
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+    assert probe(JIT_PROBE) == "off"
+    with psycopg.connect(os.environ["DATABASE_URL"]) as plain:
+        server_default = plain.execute("SHOW jit").fetchone()[0]
+    assert probe(JIT_PROBE, DB_JIT="server") == server_default
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        probe(JIT_PROBE, DB_JIT="maybe")
+    assert "DB_JIT must be 'off' or 'server'" in refused.value.stderr
