@@ -45,7 +45,7 @@ from reconciliation.models import (
 from wallets import ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
 from wallets.models import ArchivedWalletTotal, Provider, Transaction, Wallet
-from wallets.partitions import PARTITION_RANGES_SQL
+from wallets.partitions import PARTITION_RANGES_SQL, partition_max_ids_sql
 from wallets.services import record_audit
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -125,20 +125,20 @@ def _fail(run: ReconciliationRun, started: float, error: BaseException) -> None:
 # from the catalog once per run (`starts`, `ends`): a partition created since can only be a
 # later month, which the reading includes anyway.
 _LEDGER_BOUND_SQL = """
-SELECT COALESCE(MIN(p.starts), 'infinity') AS since FROM (
-    SELECT COALESCE(r.starts, '-infinity') AS starts,
-           (SELECT MAX(t.id) FROM wallets_transaction t
-            WHERE t.created_at >= COALESCE(r.starts, '-infinity') AND t.created_at < r.ends
-           ) AS max_id
-    FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS r(starts, ends)
-) p
+SELECT COALESCE(MIN(p.starts), 'infinity') AS since FROM (__PARTITION_MAX_IDS__) p
 WHERE p.max_id > (
     -- The smallest checkpoint of the chunk; 0 when a wallet has none (or for a full check).
     SELECT CASE WHEN NOT %(full)s AND COUNT(*) = cardinality(%(ids)s::bigint[])
                 THEN MIN(c.last_id) ELSE 0 END
     FROM reconciliation_walletcheckpoint c WHERE c.wallet_id = ANY(%(ids)s::bigint[])
 )
-"""
+""".replace(
+    "__PARTITION_MAX_IDS__",
+    partition_max_ids_sql(
+        "SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) "
+        "AS u(starts, ends)"
+    ),
+)
 
 # The check reads each wallet's rows from `since` on, a literal taken just before (so the
 # planner leaves the older partitions out of the plan: pruned per wallet at run time instead,

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reports.models import RollupState
+from wallets.partitions import partition_max_ids_sql
 
 SETTLE_SECONDS = 60
 # How many (provider, day) groups one transaction replaces at most.
@@ -51,12 +52,30 @@ WHERE t.decided_at IS NOT NULL AND t.decided_at > %(decided_after)s
 # re-settlements (adjustments with a provider); credits with a credit type (promo rows, and
 # wins marked free rounds) are apart, by type. Staff corrections (adjustments without a
 # provider), deposits and withdrawals are not gaming revenue.
+#
+# The ledger is partitioned by month: read by round alone, each round's rows would be looked
+# up in every month of history. Every row of a round comes after the row that opened it (a
+# greater id) and that row is dated the day the round opened, so a round of the day has no row
+# in a partition whose ids all precede the day's first row; the first partition holding a
+# later id bounds the reading. No clock is assumed. The bound is taken just before and given as
+# a literal, so that the planner leaves the older months out of the plan and estimates the
+# rest (a bound it cannot see at planning made it scan whole months); the statement takes it
+# again in its own snapshot, and if a row committed in between moved it back, it returns one
+# row of NULLs instead of groups and the day is read again.
+_BOUND_SQL = """
+SELECT COALESCE(MIN(p.starts), 'infinity') AS since FROM (__PARTITION_MAX_IDS__) p
+WHERE p.max_id >= (SELECT MIN(id) FROM wallets_transaction
+                   WHERE created_at >= %(start)s AND created_at < %(end)s)
+""".replace("__PARTITION_MAX_IDS__", partition_max_ids_sql())
+
 _GROUPS_SQL = """
-WITH game_rows AS (
+WITH bound AS MATERIALIZED (__BOUND__),
+game_rows AS (
     SELECT r.provider_id, t.game_id, t.currency, t.kind, t.status, t.amount_minor,
            t.delta_minor, t.credit_type, t.round_id
     FROM wallets_round r
-    JOIN wallets_transaction t ON t.round_id = r.id
+    JOIN wallets_transaction t
+      ON t.round_id = r.id AND t.created_at >= %(since)s::timestamptz
     WHERE r.provider_id = ANY(%(providers)s::bigint[])
       AND r.opened_at >= %(start)s AND r.opened_at < %(end)s
     UNION ALL
@@ -88,8 +107,12 @@ SELECT provider_id, %(day)s::date AS day, game_id, currency,
     COUNT(*) FILTER (WHERE kind = 'bet'),
     COUNT(DISTINCT round_id) FILTER (WHERE kind = 'bet')
 FROM game_rows
+WHERE (SELECT since FROM bound) >= %(since)s::timestamptz
 GROUP BY provider_id, game_id, currency
-"""
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM bound WHERE since < %(since)s::timestamptz
+""".replace("__BOUND__", _BOUND_SQL)
 
 _DELETE_SQL = """
 DELETE FROM reports_ggrdaily g
@@ -118,6 +141,24 @@ class RollupResult:
     seconds: float
 
 
+def _day_groups(cursor, day: date, providers: list[int]) -> list[tuple]:
+    """The roll-up groups of `providers` on `day`, read from the ledger (_GROUPS_SQL)."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    params = {"providers": providers, "day": day, "start": start, "end": start + timedelta(days=1)}
+    for attempt in range(3):
+        if attempt < 2:
+            cursor.execute(f"SELECT since::text FROM ({_BOUND_SQL}) b", params)  # noqa: S608 - constant
+            since = cursor.fetchone()[0]
+        else:
+            since = "-infinity"  # every partition: the bound always holds
+        cursor.execute(_GROUPS_SQL, {**params, "since": since})
+        rows = cursor.fetchall()
+        if not rows or rows[-1][0] is not None:
+            return rows
+        # A row committed between the two statements moved the bound back: again.
+    raise AssertionError("unreachable: the last attempt reads every partition")
+
+
 def recompute_groups(pairs: list[tuple[int, date]], *, now: datetime | None = None) -> int:
     """Recompute the roll-up of each (provider id, day) in `pairs` from the ledger and replace
     what was stored for it, BATCH_GROUPS pairs per transaction (each batch one consistent
@@ -138,17 +179,7 @@ def recompute_groups(pairs: list[tuple[int, date]], *, now: datetime | None = No
             # a joined list of days are estimated as a fixed share of the table, which on a
             # large ledger turns into scans of every round and ledger row.
             for day, providers in by_day.items():
-                start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-                cursor.execute(
-                    _GROUPS_SQL,
-                    {
-                        "providers": providers,
-                        "day": day,
-                        "start": start,
-                        "end": start + timedelta(days=1),
-                    },
-                )
-                rows += [(*row, now) for row in cursor.fetchall()]
+                rows += [(*row, now) for row in _day_groups(cursor, day, providers)]
             cursor.execute(_DELETE_SQL, params)
             if rows:
                 cursor.executemany(_INSERT_SQL, rows)

@@ -42,6 +42,23 @@ PARTITION_RANGES_SQL = f"""
     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = '{LEDGER}'::regclass AND NOT i.inhdetachpending
 """  # noqa: S608 - the ledger's name, a constant
+
+
+def partition_max_ids_sql(ranges_sql: str = PARTITION_RANGES_SQL) -> str:
+    """SQL of each ledger partition's start ('-infinity' for the first) and the largest id it
+    holds (one probe of its primary key; NULL when empty), for partitions given by
+    `ranges_sql` (columns starts, ends). Ids come from one sequence: every row written after
+    a row has a greater id, whatever time it carries, so "the first partition holding an id
+    past X" bounds exactly where rows written after row X can be."""
+    return f"""
+    SELECT COALESCE(r.starts, '-infinity') AS starts,
+           (SELECT MAX(t.id) FROM {LEDGER} t
+            WHERE t.created_at >= COALESCE(r.starts, '-infinity') AND t.created_at < r.ends
+           ) AS max_id
+    FROM ({ranges_sql}) r
+    """  # noqa: S608 - the ledger's name and SQL of this module's callers
+
+
 # The CHECK that lets the old table be attached without a scan under an exclusive lock.
 HISTORY_BOUND = "txn_created_before_partitioning"
 # The unique index that becomes the history partition's part of the primary key (id, created_at).

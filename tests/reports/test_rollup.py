@@ -17,7 +17,7 @@ from tests import factories
 from tests.reports.helpers import direct_ggr, rolled_up
 from wallets import ledger
 from wallets.errors import WalletError
-from wallets.models import Round, Transaction
+from wallets.models import IdempotencyKey, Round, Transaction
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count(1)
@@ -28,11 +28,14 @@ def tid(prefix="t") -> str:
 
 
 def move_round_to(round_external_id: str, days_ago: int) -> None:
-    """Test set-up only: the round opened `days_ago` days earlier (rounds are not the chained
-    ledger; the ledger rows keep their times)."""
-    Round.objects.filter(external_id=round_external_id).update(
-        opened_at=timezone.now() - timedelta(days=days_ago)
-    )
+    """Test set-up only: the round, and the ledger rows written in it so far, `days_ago` days
+    earlier, as if played then (a round's opening row is dated when the round opened: the
+    ledger writes both in one call)."""
+    when = timezone.now() - timedelta(days=days_ago)
+    Round.objects.filter(external_id=round_external_id).update(opened_at=when)
+    rows = Transaction.objects.filter(round__external_id=round_external_id)
+    IdempotencyKey.objects.filter(transaction_id__in=rows.values("pk")).update(created_at=when)
+    rows.update(created_at=when)
 
 
 @pytest.fixture
