@@ -141,8 +141,8 @@ WHERE p.max_id > (
 )
 
 # The check reads each wallet's rows from `since` on, a literal taken just before (so the
-# planner leaves the older partitions out of the plan: pruned per wallet at run time instead,
-# the probes cost several times more). The statement takes the bound again in its own
+# planner leaves the older partitions out of the plan and estimates the rest from their
+# statistics). The statement takes the bound again in its own
 # snapshot: if a row committed in between moved it back, nothing is proven or reported and a
 # row of NULLs says so (check_wallets then takes the bound again; after a second move, and for
 # a full check or a wallet never proven, it reads every partition without a bound).

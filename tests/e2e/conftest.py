@@ -9,6 +9,7 @@ for the README (by hand, or by test_object_pages.py itself when PITBOSS_PUBLISH_
 
 import io
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,17 @@ def page(browser_context):
 
 
 @pytest.fixture
-def demo(transactional_db, live_server):
-    """The demo staff (one per role), providers and a few funded players."""
+def demo(transactional_db, live_server, settings):
+    """The demo staff (one per role), providers and a few funded players; live metrics under a
+    key prefix of this test's own (earlier tests' calls on this worker's Redis are not this
+    test's: a provider id reused by the flush would inherit their error rates)."""
+    from monitoring import capture
+
+    settings.MONITORING_REDIS_PREFIX = f"pitboss:test:{uuid.uuid4().hex[:12]}"
+    capture.reset()
     call_command("seed_demo", players=4, stdout=io.StringIO())
-    return live_server
+    yield live_server
+    capture.reset()
 
 
 class Admin:
