@@ -45,7 +45,7 @@ from reconciliation.models import (
 from wallets import ledger
 from wallets.errors import FourEyesRequired, NotAllowed, ValidationFailed
 from wallets.models import ArchivedWalletTotal, Provider, Transaction, Wallet
-from wallets.partitions import PARTITION_RANGES_SQL, partition_max_ids_sql
+from wallets.partitions import PARTITION_RANGES_SQL, partition_max_ids_sql, read_from_bound
 from wallets.services import record_audit
 
 DEFAULT_CHUNK_SIZE = 5000
@@ -144,8 +144,8 @@ WHERE p.max_id > (
 # planner leaves the older partitions out of the plan and estimates the rest from their
 # statistics). The statement takes the bound again in its own
 # snapshot: if a row committed in between moved it back, nothing is proven or reported and a
-# row of NULLs says so (check_wallets then takes the bound again; after a second move, and for
-# a full check or a wallet never proven, it reads every partition without a bound).
+# row of NULLs says so (wallets.partitions.read_from_bound; a full check, a chunk with a wallet
+# never proven, and a bound moved twice read every partition without a bound).
 _WALLET_CHECK_TEMPLATE = """
 WITH __BOUND__
 figures AS (
@@ -303,18 +303,18 @@ def check_wallets(
     when the caller checks several chunks."""
     params = {"ids": wallet_ids, "full": full, **(ranges or ledger_ranges())}
     with connection.cursor() as cursor:
-        for _attempt in range(0 if full else 2):
-            cursor.execute(f"SELECT since::text FROM ({_LEDGER_BOUND_SQL}) b", params)  # noqa: S608 - constant
-            since = cursor.fetchone()[0]
-            if since == "-infinity":
-                break
-            cursor.execute(_WALLET_CHECK_SINCE_SQL, {**params, "since": since})
+        if full:
+            cursor.execute(_WALLET_CHECK_SQL, params)
             rows = cursor.fetchall()
-            if not rows or rows[-1][0] is not None:
-                return [WalletDrift(*row) for row in rows]
-            # A row committed between the two statements moved the bound back: again.
-        cursor.execute(_WALLET_CHECK_SQL, params)
-        return [WalletDrift(*row) for row in cursor.fetchall()]
+        else:
+            rows = read_from_bound(
+                cursor,
+                bound_sql=_LEDGER_BOUND_SQL,
+                read_sql=_WALLET_CHECK_SINCE_SQL,
+                params=params,
+                unbounded_sql=_WALLET_CHECK_SQL,
+            )
+    return [WalletDrift(*row) for row in rows]
 
 
 def _record_wallet_drift(drift: WalletDrift, run: ReconciliationRun, now) -> tuple[list, int]:

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reports.models import RollupState
-from wallets.partitions import partition_max_ids_sql
+from wallets.partitions import partition_max_ids_sql, read_from_bound
 
 SETTLE_SECONDS = 60
 # How many (provider, day) groups one transaction replaces at most.
@@ -61,7 +61,7 @@ WHERE t.decided_at IS NOT NULL AND t.decided_at > %(decided_after)s
 # a literal, so that the planner leaves the older months out of the plan and estimates the
 # rest (a bound it cannot see at planning made it scan whole months); the statement takes it
 # again in its own snapshot, and if a row committed in between moved it back, it returns one
-# row of NULLs instead of groups and the day is read again.
+# row of NULLs instead of groups and the day is read again (wallets.partitions.read_from_bound).
 _BOUND_SQL = """
 SELECT COALESCE(MIN(p.starts), 'infinity') AS since FROM (__PARTITION_MAX_IDS__) p
 WHERE p.max_id >= (SELECT MIN(id) FROM wallets_transaction
@@ -145,18 +145,7 @@ def _day_groups(cursor, day: date, providers: list[int]) -> list[tuple]:
     """The roll-up groups of `providers` on `day`, read from the ledger (_GROUPS_SQL)."""
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     params = {"providers": providers, "day": day, "start": start, "end": start + timedelta(days=1)}
-    for attempt in range(3):
-        if attempt < 2:
-            cursor.execute(f"SELECT since::text FROM ({_BOUND_SQL}) b", params)  # noqa: S608 - constant
-            since = cursor.fetchone()[0]
-        else:
-            since = "-infinity"  # every partition: the bound always holds
-        cursor.execute(_GROUPS_SQL, {**params, "since": since})
-        rows = cursor.fetchall()
-        if not rows or rows[-1][0] is not None:
-            return rows
-        # A row committed between the two statements moved the bound back: again.
-    raise AssertionError("unreachable: the last attempt reads every partition")
+    return read_from_bound(cursor, bound_sql=_BOUND_SQL, read_sql=_GROUPS_SQL, params=params)
 
 
 def recompute_groups(pairs: list[tuple[int, date]], *, now: datetime | None = None) -> int:

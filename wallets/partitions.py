@@ -59,6 +59,31 @@ def partition_max_ids_sql(ranges_sql: str = PARTITION_RANGES_SQL) -> str:
     """  # noqa: S608 - the ledger's name and SQL of this module's callers
 
 
+def read_from_bound(
+    cursor, *, bound_sql: str, read_sql: str, params: dict, unbounded_sql: str | None = None
+) -> list[tuple]:
+    """The rows of `read_sql` run from a bound: the partition start `bound_sql` returns (column
+    `since`), taken just before and given to `read_sql` as the literal `%(since)s`, so that the
+    planner leaves the older partitions out of its plan. `read_sql` takes the bound again in
+    its own snapshot; if a row committed in between moved it back, it returns one row whose
+    first column is NULL and the bound is taken again. After a second move, or with no bound
+    ('-infinity'), every partition is read: `unbounded_sql`, or `read_sql` from '-infinity'."""
+    for _attempt in range(2):
+        cursor.execute(f"SELECT since::text FROM ({bound_sql}) b", params)  # noqa: S608 - callers' SQL
+        since = cursor.fetchone()[0]  # text: '-infinity' is no datetime
+        if since == "-infinity":
+            break
+        cursor.execute(read_sql, {**params, "since": since})
+        rows = cursor.fetchall()
+        if not rows or rows[-1][0] is not None:
+            return rows
+    if unbounded_sql is not None:
+        cursor.execute(unbounded_sql, params)
+    else:
+        cursor.execute(read_sql, {**params, "since": "-infinity"})
+    return cursor.fetchall()
+
+
 # The CHECK that lets the old table be attached without a scan under an exclusive lock.
 HISTORY_BOUND = "txn_created_before_partitioning"
 # The unique index that becomes the history partition's part of the primary key (id, created_at).
