@@ -264,6 +264,69 @@ def _index_concurrently(cursor, name: str, unique: str, definition: str) -> None
     cursor.execute(f"CREATE {unique} INDEX CONCURRENTLY {name} ON {LEDGER} {using[0]}{where}")
 
 
+def add_ledger_index(name: str, definition: str) -> list[str]:
+    """Give the partitioned ledger the index `name` (`definition`: its columns and an optional
+    WHERE, as for CREATE INDEX), online; returns the partitions whose index it built.
+
+    Run outside a transaction (autocommit). Steps:
+    1. CREATE INDEX ... ON ONLY the parent: catalog only, the index is invalid until every
+       partition has its part. Partitions created from then on get theirs with them.
+    2. For each partition without its part: CREATE INDEX CONCURRENTLY (SHARE UPDATE EXCLUSIVE
+       on that partition: bets go on), then ALTER INDEX ... ATTACH PARTITION. After the last,
+       PostgreSQL marks the parent's index valid.
+    Resumable: a run interrupted half-way leaves the parts attached so far; a part left
+    invalid by an interrupted build is dropped and built again."""
+    built = []
+    with connection.cursor() as cursor:
+        _with_lock_retry(cursor, f"CREATE INDEX IF NOT EXISTS {name} ON ONLY {LEDGER} {definition}")
+        cursor.execute(
+            f"""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = '{LEDGER}'::regclass
+                  AND NOT EXISTS (
+                      SELECT 1 FROM pg_index x JOIN pg_inherits xi ON xi.inhrelid = x.indexrelid
+                      WHERE x.indrelid = c.oid AND xi.inhparent = %s::regclass)
+                ORDER BY c.relname""",  # noqa: S608 - the ledger's name, a constant
+            [name],
+        )
+        for (partition,) in cursor.fetchall():
+            part = f"{partition}_{name}"[:63]
+            cursor.execute(
+                "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+                "WHERE c.relname = %s",
+                [part],
+            )
+            row = cursor.fetchone()
+            if row is not None and not row[0]:  # left invalid by an interrupted build
+                cursor.execute(f"DROP INDEX CONCURRENTLY {part}")
+            if row is None or not row[0]:
+                cursor.execute(f"CREATE INDEX CONCURRENTLY {part} ON {partition} {definition}")
+                built.append(partition)
+            cursor.execute(f"ALTER INDEX {name} ATTACH PARTITION {part}")
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [name])
+        if not cursor.fetchone()[0]:
+            raise RuntimeError(f"the ledger's index {name} is still invalid after its build")
+    log.info("ledger index %s built on %s partition(s)", name, len(built))
+    return built
+
+
+def _with_lock_retry(cursor, sql: str) -> None:
+    """Run a statement that takes a short lock on the ledger with a lock timeout, tried again
+    when it times out: waiting behind a long transaction would queue every bet behind it."""
+    for attempt in range(1, SWITCH_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                cursor.execute("SET LOCAL lock_timeout = '5s'")
+                cursor.execute(sql)
+            return
+        except OperationalError as error:
+            if attempt == SWITCH_ATTEMPTS or not isinstance(
+                error.__cause__, errors.LockNotAvailable
+            ):
+                raise
+            log.warning("%s: lock not granted (%s); trying again", sql.split(" ON ")[0], error)
+            time.sleep(attempt)
+
+
 def _switch(cursor, boundary: datetime.datetime) -> None:
     table = f"'{LEDGER}'::regclass"
     # Foreign keys into the ledger (the models declare them db_constraint=False; a key of

@@ -207,6 +207,25 @@ def test_the_old_table_indexes_were_reused_not_rebuilt(migrated):
         assert unattached == []
 
 
+def test_an_index_added_after_partitioning_was_built_on_every_partition(migrated):
+    # wallets 0025 (the rare kinds' index) ran on the partitioned ledger while bets went on.
+    with psycopg.connect(migrated["url"], autocommit=True) as conn:
+        valid = conn.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'txn_rare_kinds'::regclass"
+        ).fetchone()[0]
+        assert valid
+        without = conn.execute(
+            """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = 'wallets_transaction'::regclass
+                 AND NOT EXISTS (
+                     SELECT 1 FROM pg_index x JOIN pg_inherits xi ON xi.inhrelid = x.indexrelid
+                     WHERE x.indrelid = c.oid AND x.indisvalid
+                       AND xi.inhparent = 'txn_rare_kinds'::regclass)"""
+        ).fetchall()
+        assert without == []
+    assert "ledger index txn_rare_kinds built on" in migrated["log"]
+
+
 def test_the_switch_locks_are_reported(migrated):
     line = re.search(r"ledger partitioned at .*locks held: (.*)", migrated["log"])
     assert line, migrated["log"][-2000:]

@@ -188,6 +188,14 @@ class Transaction(models.Model):
                 name="txn_by_payment_fingerprint",
             ),
             models.Index(fields=["status", "kind"], condition=Q(status="held"), name="txn_held"),
+            # List pages: the rare kinds (rollbacks, payments, corrections, promotional
+            # credits), newest first. Bets and wins, nearly every row, never enter it: a filter
+            # by them finds its page in the id order at once.
+            models.Index(
+                fields=["kind", "-id"],
+                condition=~Q(kind__in=["bet", "win"]),
+                name="txn_rare_kinds",
+            ),
             # List pages: search by round id; filter by a status other than posted.
             models.Index(
                 fields=["round_external_id"],
