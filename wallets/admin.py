@@ -800,16 +800,26 @@ class TransactionAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 word = unescape_string_literal(word)
             if not word:
                 continue
-            match = transaction_external_id_q(word) | Q(round_external_id=word)
+            rows = transaction_external_id_q(word) | Q(round_external_id=word)
             if word.isdigit() and int(word) < 2**63:
-                match |= Q(pk=int(word))
+                rows |= Q(pk=int(word))
             players = Player.objects.filter(external_id__icontains=word).values("pk")
             player_ids = list(players.values_list("pk", flat=True)[: SEARCH_PLAYERS_AS_LIST + 1])
             if len(player_ids) > SEARCH_PLAYERS_AS_LIST:
-                match |= Q(player_id__in=players)
+                of_players = Q(player_id__in=players)
             elif player_ids:
-                match |= Q(player_id__in=player_ids)
-            queryset = queryset.filter(match)
+                of_players = Q(player_id__in=player_ids)
+            else:
+                queryset = queryset.filter(rows)
+                continue
+            # A word that names players and no row (the usual search for a player) is their
+            # rows alone: a single player's are then read newest first from the player's index
+            # in each month, where OR-ed with the id matches every row of the player's history
+            # is fetched and sorted for one page.
+            if Transaction.objects.filter(rows).exists():
+                queryset = queryset.filter(rows | of_players)
+            else:
+                queryset = queryset.filter(of_players)
         return queryset, False
 
     @admin.display(description="amount", ordering="amount_minor")

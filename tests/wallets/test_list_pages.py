@@ -156,6 +156,10 @@ def test_admin_search_by_row_id_transaction_id_round_id_and_player(admin_client,
     assert _search(admin_client, "someone") == [other_deposit.pk]  # part of the player's id
     assert _search(admin_client, f"{player.external_id} b1") == [bet.pk]  # words are AND-ed
     assert _search(admin_client, '"b1"') == [bet.pk]
+    # A word naming a round and a player finds both.
+    fan = factories.funded_player(10_00, external_id="r1-fan")
+    fan_deposit = Transaction.objects.get(player=fan)
+    assert _search(admin_client, "r1") == [fan_deposit.pk, bet.pk]
     # Transaction and round ids are matched exactly (as stored), which the indexes answer.
     assert _search(admin_client, "B1") == []
     assert _search(admin_client, "nothing-like-it") == []
@@ -248,6 +252,22 @@ def test_list_filters_and_searches_are_answered_by_indexes(ledger_20k):
     rolled_back = _plan(Transaction.objects.filter(status="rolled_back").order_by("-id")[:50])
     assert "txn_not_posted" in rolled_back
     assert Transaction.objects.filter(status="rolled_back").exists()
+
+
+def test_a_players_search_is_their_rows_alone(ledger_20k, rf):
+    # The usual search: a word naming one player and no ledger row. Its condition is the
+    # player's alone, so that a page is read in id order from the player's index in each
+    # partition (on a large ledger; bench/list_pages.py), where an OR with the id matches made
+    # PostgreSQL fetch and sort the player's whole history for one page.
+    row = Transaction.objects.filter(kind="bet").order_by("-id")[100]
+    word = row.player.external_id
+    model_admin = wallets_admin.admin.site._registry[Transaction]
+    found, _ = model_admin.get_search_results(rf.get("/"), Transaction.objects.all(), word)
+    where = str(found.order_by().query).split(" WHERE ", 1)[1]
+    assert where == f'"wallets_transaction"."player_id" IN ({row.player_id})'
+    assert list(found.order_by("-id")[:100]) == list(
+        Transaction.objects.filter(player=row.player).order_by("-id")[:100]
+    )
 
 
 def test_a_time_window_is_read_along_the_time_index_newest_first(ledger_20k, api):
