@@ -187,10 +187,15 @@ figures AS (
             WHERE t.wallet_id = w.id AND t.id > b.last_id
               __SINCE__
             UNION ALL
-            -- Rows held at the checkpoint, looked up by id (not among the wallet's history).
+            -- Rows held at the checkpoint, looked up by id: one probe of each partition's
+            -- primary key per row (LIMIT 1 keeps it a probe; joined, the planner read the
+            -- wallet's whole history in every partition to hash it against them).
             SELECT t.id, t.status, t.delta_minor, t.amount_minor
             FROM unnest(b.held_ids) AS h(id)
-            JOIN wallets_transaction t ON t.id = h.id AND t.wallet_id = w.id
+            CROSS JOIN LATERAL (
+                SELECT t.id, t.status, t.delta_minor, t.amount_minor
+                FROM wallets_transaction t WHERE t.id = h.id AND t.wallet_id = w.id LIMIT 1
+            ) t
         ) r
     ) l ON TRUE
     LEFT JOIN LATERAL (
