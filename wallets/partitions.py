@@ -248,16 +248,23 @@ def _existing_bound(cursor) -> datetime.datetime:
     return cursor.fetchone()[0]
 
 
-def _index_concurrently(cursor, name: str, unique: str, definition: str) -> None:
+def _index_valid(cursor, name: str) -> bool | None:
+    """Whether the index `name` is valid; None when there is none (an interrupted CREATE INDEX
+    CONCURRENTLY leaves it invalid)."""
     cursor.execute(
         "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname = %s",
         [name],
     )
     row = cursor.fetchone()
-    if row is not None and row[0]:
+    return None if row is None else row[0]
+
+
+def _index_concurrently(cursor, name: str, unique: str, definition: str) -> None:
+    valid = _index_valid(cursor, name)
+    if valid:
         return
-    if row is not None:  # left invalid by an interrupted build
+    if valid is not None:  # left invalid by an interrupted build
         cursor.execute(f"DROP INDEX CONCURRENTLY {name}")
     using = definition.split(" WHERE ")
     where = f" WHERE {using[1]}" if len(using) > 1 else ""
@@ -290,20 +297,14 @@ def add_ledger_index(name: str, definition: str) -> list[str]:
         )
         for (partition,) in cursor.fetchall():
             part = f"{partition}_{name}"[:63]
-            cursor.execute(
-                "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
-                "WHERE c.relname = %s",
-                [part],
-            )
-            row = cursor.fetchone()
-            if row is not None and not row[0]:  # left invalid by an interrupted build
+            valid = _index_valid(cursor, part)
+            if valid is False:  # left invalid by an interrupted build
                 cursor.execute(f"DROP INDEX CONCURRENTLY {part}")
-            if row is None or not row[0]:
+            if not valid:
                 cursor.execute(f"CREATE INDEX CONCURRENTLY {part} ON {partition} {definition}")
                 built.append(partition)
             cursor.execute(f"ALTER INDEX {name} ATTACH PARTITION {part}")
-        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [name])
-        if not cursor.fetchone()[0]:
+        if not _index_valid(cursor, name):
             raise RuntimeError(f"the ledger's index {name} is still invalid after its build")
     log.info("ledger index %s built on %s partition(s)", name, len(built))
     return built
