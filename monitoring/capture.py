@@ -78,19 +78,25 @@ state = _State()
 
 
 def client() -> redis.Redis:
-    """The capture client: short timeouts (MONITORING_REDIS_TIMEOUT_MS) for connect and I/O."""
+    """The capture client: short timeouts (MONITORING_REDIS_TIMEOUT_MS) for connect and I/O.
+
+    Made under the state lock: threads that each made their own on their first call (sync
+    capture in a threaded server) replaced each other's, and a replaced client, no longer
+    referenced, closes its connection pool when collected, under the feet of a pipeline still
+    running on it ("I/O operation on closed file": its observations lost, capture backed off)."""
     url = settings.MONITORING_REDIS_URL or settings.REDIS_URL
-    if state.client is None or state.url != url:
-        timeout = settings.MONITORING_REDIS_TIMEOUT_MS / 1000
-        state.client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
-        state.url = url
-    return state.client
+    with state.lock:
+        if state.client is None or state.url != url:
+            timeout = settings.MONITORING_REDIS_TIMEOUT_MS / 1000
+            state.client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                retry_on_timeout=False,
+                health_check_interval=0,
+            )
+            state.url = url
+        return state.client
 
 
 def job_client() -> redis.Redis:
@@ -150,7 +156,9 @@ def _write(increments: dict[int, dict[str, int]], observations: int) -> bool:
     with state.lock:  # take the backlog, so two writers never report the same losses
         reported, state.lost_unreported = state.lost_unreported, 0
     try:
-        pipe = client().pipeline(transaction=False)
+        # Held until the round trip is over: a client is closed when it is collected.
+        redis_client = client()
+        pipe = redis_client.pipeline(transaction=False)
         ttl = settings.MONITORING_REDIS_TTL_SECONDS
         for n, (minute, fields) in enumerate(sorted(increments.items())):
             key = minute_key(minute)

@@ -29,6 +29,34 @@ def _total(provider, field, **filters):
     )
 
 
+def test_threads_making_their_first_call_at_once_share_one_client(monkeypatch):
+    # Each making its own, they replaced each other's, and a replaced client closed its
+    # connections when collected, under a write still running on them: observations lost.
+    # Making a client is slowed down here so that the threads meet while one is being made.
+    make = capture.redis.Redis.from_url
+
+    def slow_make(*args, **kwargs):
+        time.sleep(0.02)
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(capture.redis.Redis, "from_url", slow_make)
+    threads = 8
+    start = threading.Barrier(threads)
+    clients = []
+
+    def first_call():
+        start.wait()
+        clients.append(capture.client())
+
+    workers = [threading.Thread(target=first_call) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(clients) == threads
+    assert all(made is clients[0] for made in clients)
+
+
 def test_concurrent_capture_is_exact():
     acme, _ = factories.make_provider("acme")
     beta, _ = factories.make_provider("beta")
