@@ -34,7 +34,9 @@ from wallets.sql import DROP_FUNCTIONS_SQL
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 200_000
 PLAYERS = 2_000
-DATABASE = "pitboss_partitioning_migration_test"
+# One per pytest-xdist worker: the module's tests may be spread over workers, each of which
+# then makes the seeded database for its share (with one name, each dropped it under the other).
+DATABASE = f"pitboss_partitioning_migration_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 BEFORE_PARTITIONING = "0020_payment_fingerprint_index"
 BEFORE_FUNCTIONS = ROOT / "wallets" / "migrations" / "ledger_before_0021.sql"
 
