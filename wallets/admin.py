@@ -4,6 +4,8 @@ Ledger rows, wallets, rounds, credentials and audit records are read-only here: 
 through wallets.ledger, and status changes only through services (admin actions with a reason).
 """
 
+import contextlib
+import ipaddress
 from datetime import timedelta
 
 from django import forms
@@ -447,6 +449,16 @@ def _set_player_status(new_status):
     return apply
 
 
+def search_words(search_term: str):
+    """The words of an admin search, as Django's search splits them (a quoted phrase is one
+    word), empty ones left out."""
+    for word in smart_split(search_term):
+        if word[:1] in ('"', "'") and word[-1:] == word[:1]:
+            word = unescape_string_literal(word)
+        if word:
+            yield word
+
+
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
     list_display = [
@@ -468,6 +480,21 @@ class PlayerAdmin(admin.ModelAdmin):
     paginator = LeanCountPaginator
     readonly_fields = ["status", "status_reason", "created_at"]
     inlines = [WalletInline, OpenSessionInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each word is the player's id (exact), part of their external id, or their
+        registration address (exact); words are AND-ed, as in Django's search. Written as
+        index lookups (the external id's trigram index among them): Django's own search
+        compares every player's id and address as upper-cased text."""
+        for word in search_words(search_term):
+            match = Q(external_id__icontains=word)
+            if word.isdigit() and int(word) < 2**63:
+                match |= Q(pk=int(word))
+            with contextlib.suppress(ValueError):  # unless not an address
+                match |= Q(registration_ip=str(ipaddress.ip_address(word)))
+            queryset = queryset.filter(match)
+        return queryset, False
+
     actions = [
         reason_action(
             name="block_players",
@@ -795,11 +822,7 @@ class TransactionAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         round id (exact), or (part of) the player's external id; words are AND-ed, as in
         Django's search. Written as index lookups: Django's own OR of case-insensitive
         comparisons over a join reads the whole ledger."""
-        for word in smart_split(search_term):
-            if word[:1] in ('"', "'") and word[-1:] == word[:1]:
-                word = unescape_string_literal(word)
-            if not word:
-                continue
+        for word in search_words(search_term):
             rows = transaction_external_id_q(word) | Q(round_external_id=word)
             if word.isdigit() and int(word) < 2**63:
                 rows |= Q(pk=int(word))

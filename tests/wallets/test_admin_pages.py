@@ -179,6 +179,46 @@ def test_player_search_by_internal_or_external_id():
     assert other.pk  # both exist
 
 
+def test_player_search_by_address_id_or_part_of_the_external_id_words_and_ed():
+    client, _ = login("support")
+    one = factories.make_player(external_id="ext-gamma-1", registration_ip="10.9.8.7")
+    factories.make_player(external_id="ext-gamma-2", registration_ip="2001:db8::1")
+    factories.make_player(external_id="ext-delta-3", registration_ip="10.9.8.7")
+
+    def found(term: str) -> set[str]:
+        response = client.get("/admin/wallets/player/", {"q": term})
+        assert response.status_code == 200
+        return {player.external_id for player in response.context["cl"].result_list}
+
+    assert found("10.9.8.7") == {"ext-gamma-1", "ext-delta-3"}
+    # An address is compared as stored (normalised), whatever way it was typed.
+    assert found("2001:DB8:0:0:0:0:0:1") == {"ext-gamma-2"}
+    assert found("GAMMA") == {"ext-gamma-1", "ext-gamma-2"}  # part of it, any case
+    assert found(f"{one.pk}") == {"ext-gamma-1"}
+    assert found("gamma 10.9.8.7") == {"ext-gamma-1"}  # words are AND-ed
+    assert found('"ext-delta-3"') == {"ext-delta-3"}
+    assert found("10.9.8.6") == set()
+    assert found("99999999999999999999") == set()  # past bigint: no id, no error
+
+
+def test_player_searches_are_answered_by_indexes():
+    from django.db import connection, transaction
+
+    from wallets.models import Player
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Few players here: a sequential scan would win on cost; leave only indexes.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for queryset, index in (
+            (Player.objects.filter(external_id__icontains="ext-42"), "player_external_id_trgm"),
+            (Player.objects.filter(registration_ip="10.0.0.1"), "player_by_registration_ip"),
+        ):
+            sql, params = queryset.query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert index in plan, plan
+
+
 def test_money_reads_as_people_read_it_on_detail_pages(provider):
     from wallets.models import Transaction
 

@@ -1,5 +1,7 @@
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast, Upper
 
 from wallets.choices import PlayerStatus
 from wallets.currencies import CURRENCY_CHOICES
@@ -29,6 +31,21 @@ class Player(models.Model):
     class Meta:
         permissions = [("block_player", "Can block and unblock players")]
         ordering = ["-id"]
+        indexes = [
+            # Staff search a player by part of their external id (icontains, which Django
+            # writes UPPER(external_id::text) LIKE UPPER('%...%')): trigrams answer it without
+            # reading every player.
+            GinIndex(
+                OpClass(Upper(Cast("external_id", output_field=TextField())), name="gin_trgm_ops"),
+                name="player_external_id_trgm",
+            ),
+            # ... or by their registration address (exact).
+            models.Index(
+                fields=["registration_ip"],
+                condition=Q(registration_ip__isnull=False),
+                name="player_by_registration_ip",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
