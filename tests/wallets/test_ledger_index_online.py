@@ -36,13 +36,7 @@ def _parts(name: str) -> dict[str, tuple[int, bool]]:
 
 def _valid(name: str) -> bool | None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
-            "WHERE c.relname = %s",
-            [name],
-        )
-        row = cursor.fetchone()
-        return None if row is None else row[0]
+        return partitions._index_valid(cursor, name)
 
 
 def _partitions() -> list[str]:
