@@ -85,6 +85,9 @@ def client() -> redis.Redis:
     referenced, closes its connection pool when collected, under the feet of a pipeline still
     running on it ("I/O operation on closed file": its observations lost, capture backed off)."""
     url = settings.MONITORING_REDIS_URL or settings.REDIS_URL
+    current = state.client
+    if current is not None and state.url == url:
+        return current  # the common case: no lock on the wallet's path
     with state.lock:
         if state.client is None or state.url != url:
             timeout = settings.MONITORING_REDIS_TIMEOUT_MS / 1000

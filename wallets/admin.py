@@ -459,6 +459,11 @@ def search_words(search_term: str):
             yield word
 
 
+def search_row_id(word: str) -> int | None:
+    """The word as a row id (a bigint), or None."""
+    return int(word) if word.isdigit() and int(word) < 2**63 else None
+
+
 @admin.register(Player)
 class PlayerAdmin(admin.ModelAdmin):
     list_display = [
@@ -488,8 +493,8 @@ class PlayerAdmin(admin.ModelAdmin):
         compares every player's id and address as upper-cased text."""
         for word in search_words(search_term):
             match = Q(external_id__icontains=word)
-            if word.isdigit() and int(word) < 2**63:
-                match |= Q(pk=int(word))
+            if (row_id := search_row_id(word)) is not None:
+                match |= Q(pk=row_id)
             with contextlib.suppress(ValueError):  # unless not an address
                 match |= Q(registration_ip=str(ipaddress.ip_address(word)))
             queryset = queryset.filter(match)
@@ -824,8 +829,8 @@ class TransactionAdmin(MoneyFieldsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         comparisons over a join reads the whole ledger."""
         for word in search_words(search_term):
             rows = transaction_external_id_q(word) | Q(round_external_id=word)
-            if word.isdigit() and int(word) < 2**63:
-                rows |= Q(pk=int(word))
+            if (row_id := search_row_id(word)) is not None:
+                rows |= Q(pk=row_id)
             players = Player.objects.filter(external_id__icontains=word).values("pk")
             player_ids = list(players.values_list("pk", flat=True)[: SEARCH_PLAYERS_AS_LIST + 1])
             if len(player_ids) > SEARCH_PLAYERS_AS_LIST:

@@ -186,21 +186,15 @@ def partition_ledger(*, now=None, months_ahead: int | None = None) -> Conversion
         _index_concurrently(cursor, HISTORY_KEY_INDEX, "UNIQUE", "(id, created_at)")
         for name, (definition,) in NEW_LEDGER_INDEXES.items():
             _index_concurrently(cursor, name, "", definition)
+
     # 3. The switch: all or nothing. Under load it may meet a bet in a deadlock or wait past
     # its lock timeout; it is then rolled back whole (bets go on) and tried again.
-    for attempt in range(1, SWITCH_ATTEMPTS + 1):
+    def switch() -> None:
         started = timezone.now()
-        try:
-            _switch_transaction(result, boundary, months_ahead, now)
-            break
-        except OperationalError as error:
-            if attempt == SWITCH_ATTEMPTS or not isinstance(
-                error.__cause__, (errors.DeadlockDetected, errors.LockNotAvailable)
-            ):
-                raise
-            log.warning("ledger switch attempt %s rolled back (%s); trying again", attempt, error)
-            time.sleep(attempt)
-    result.switch_seconds = (timezone.now() - started).total_seconds()
+        _switch_transaction(result, boundary, months_ahead, now)
+        result.switch_seconds = (timezone.now() - started).total_seconds()
+
+    _retried_on_lock(switch, "ledger switch")
     log.info(
         "ledger partitioned at %s; switch transaction %.3f s, locks held: %s",
         boundary,
@@ -311,20 +305,30 @@ def add_ledger_index(name: str, definition: str) -> list[str]:
 
 
 def _with_lock_retry(cursor, sql: str) -> None:
-    """Run a statement that takes a short lock on the ledger with a lock timeout, tried again
-    when it times out: waiting behind a long transaction would queue every bet behind it."""
+    """Run a statement that takes a short lock on the ledger under a lock timeout: waiting
+    behind a long transaction would queue every bet behind it."""
+
+    def run() -> None:
+        with transaction.atomic():
+            cursor.execute("SET LOCAL lock_timeout = '5s'")
+            cursor.execute(sql)
+
+    _retried_on_lock(run, sql.split(" ON ")[0])
+
+
+def _retried_on_lock(run, what: str) -> None:
+    """Call `run` (one transaction); when it is rolled back by a deadlock or its lock timeout,
+    call it again, up to SWITCH_ATTEMPTS times in all, waiting a little longer each time."""
     for attempt in range(1, SWITCH_ATTEMPTS + 1):
         try:
-            with transaction.atomic():
-                cursor.execute("SET LOCAL lock_timeout = '5s'")
-                cursor.execute(sql)
+            run()
             return
         except OperationalError as error:
             if attempt == SWITCH_ATTEMPTS or not isinstance(
-                error.__cause__, errors.LockNotAvailable
+                error.__cause__, (errors.DeadlockDetected, errors.LockNotAvailable)
             ):
                 raise
-            log.warning("%s: lock not granted (%s); trying again", sql.split(" ON ")[0], error)
+            log.warning("%s: attempt %s rolled back (%s); trying again", what, attempt, error)
             time.sleep(attempt)
 
 
